@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ._action import Action, Changes, Kind
+from ._diff import Diff
+from ._duplicates import DuplicatePolicy
 from ._exceptions import (
     ConfigError,
     DuplicateKeyError,
@@ -13,14 +16,32 @@ from ._exceptions import (
     TemplateImportError,
     UncomparableError,
 )
+from ._leaf import Leaf
+from ._report import Outcome, Report, Result
+from ._template import DefaultTemplate, Skip
+from ._tree import Branch, Subbranch, SyncTree
 
 __all__ = [
+    "Action",
+    "Branch",
+    "Changes",
     "ConfigError",
+    "DefaultTemplate",
+    "Diff",
     "DuplicateKeyError",
+    "DuplicatePolicy",
     "InputError",
+    "Kind",
+    "Leaf",
     "NotAwaitedError",
+    "Outcome",
     "ReaderError",
+    "Report",
+    "Result",
     "SafetyLimitExceeded",
+    "Skip",
+    "Subbranch",
+    "SyncTree",
     "SyncTreeError",
     "TemplateImportError",
     "UncomparableError",

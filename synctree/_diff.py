@@ -1,0 +1,170 @@
+"""The diff: what must change so that the right branch mirrors the left one."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ._action import Action, Kind
+from ._leaf import Leaf, _Missing, attribute_of, compared_values, derived_names
+
+if TYPE_CHECKING:
+    from ._report import Report
+    from ._template import TemplateLike
+    from ._tree import Branch, Subbranch
+
+__all__ = ["Diff"]
+
+#: How many actions ``async for`` yields between two checkpoints.
+_CHECKPOINT_EVERY = 1000
+
+
+class Diff:
+    """The lazy differences ``left > right``: iterate, ``async for``, or dispatch with ``|``.
+
+    Actions come subbranch by subbranch: ``new``/``update``/``add`` (and
+    ``error``) in the declared order, then ``remove``/``old`` in reverse
+    declared order.  Nothing is computed until iteration starts, and every
+    iteration computes afresh.
+    """
+
+    def __init__(self, left: Branch, right: Branch) -> None:
+        if left.subbranches != right.subbranches:
+            raise ValueError(
+                f"cannot diff {left.name!r} and {right.name!r}: their subbranches differ"
+            )
+        self.left = left
+        self.right = right
+
+    def __repr__(self) -> str:
+        return f"<Diff {self.left.name} > {self.right.name}>"
+
+    def __iter__(self) -> Iterator[Action]:
+        return _diff_branches(self.left, self.right)
+
+    async def __aiter__(self) -> AsyncIterator[Action]:
+        from anyio.lowlevel import checkpoint
+
+        for count, action in enumerate(self, 1):
+            yield action
+            if count % _CHECKPOINT_EVERY == 0:
+                await checkpoint()
+
+    def __or__(self, template: TemplateLike) -> Any:
+        return self.run(template)
+
+    def run(self, template: TemplateLike, **options: Any) -> Report | Any:
+        """Dispatch every action to ``template`` (a class, an instance or an import string).
+
+        A :class:`~synctree.DefaultTemplate` returns the :class:`~synctree.Report`;
+        an async template returns an awaitable of it.  ``options`` override the
+        template's settings for this run.
+        """
+        from ._template import resolve_template
+
+        return resolve_template(template)._run(self, **options)
+
+
+def _diff_branches(left: Branch, right: Branch) -> Iterator[Action]:
+    pairs = list(zip(left, right, strict=True))
+    removes: dict[str, list[Action]] = {}
+    for lsub, rsub in pairs:
+        removes[lsub.name] = deferred = []
+        yield from _forward(lsub, rsub, deferred)
+    for lsub, rsub in reversed(pairs):
+        yield from removes[lsub.name]
+        yield from _olds(lsub, rsub)
+
+
+def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterator[Action]:
+    """``new``, ``update``, ``add`` and ``error`` actions; ``remove`` ones go to ``removes``."""
+    name = lsub.name
+    new_message = "new_" + name
+    right = rsub._leaves
+    # Fast path: when neither model derives attributes, a pair whose right side
+    # holds every (attribute, value) of the left side needs no action.  The
+    # subset test on dict items runs in C and compares values with ==.
+    fast = not derived_names(lsub.model) and not derived_names(rsub.model)
+    for key, leaf in lsub._leaves.items():
+        other = right.get(key)
+        if other is None:
+            yield Action(key, new_message, name, Kind.NEW, source=leaf)
+        elif not (fast and leaf.__dict__.items() <= other.__dict__.items()):
+            yield from _compare(name, key, leaf, other, removes)
+
+
+def _olds(lsub: Subbranch, rsub: Subbranch) -> Iterator[Action]:
+    name = lsub.name
+    old_message = "old_" + name
+    left = lsub._leaves
+    for key, leaf in rsub._leaves.items():
+        if key not in left:
+            yield Action(key, old_message, name, Kind.OLD, dest=leaf)
+
+
+def _compare(
+    subbranch: str, key: str, source: Leaf, dest: Leaf, removes: list[Action]
+) -> Iterator[Action]:
+    for attribute, value in compared_values(source).items():
+        old = attribute_of(dest, attribute)
+        problem = None
+        if isinstance(value, _Missing):
+            problem = f"{value.reason} (left side)"
+        elif isinstance(old, _Missing):
+            problem = f"{old.reason} (right side)"
+        elif value == old:
+            continue
+        elif _is_collection(value) and _is_collection(old):
+            for member in _ordered(m for m in value if m not in old):
+                yield Action(
+                    key, f"add_{subbranch}_{attribute}", subbranch, Kind.ADD, attribute,
+                    member, source=source, dest=dest,
+                )  # fmt: skip
+            for member in _ordered(m for m in old if m not in value):
+                removes.append(
+                    Action(
+                        key, f"remove_{subbranch}_{attribute}", subbranch, Kind.REMOVE,
+                        attribute, member, source=source, dest=dest,
+                    )
+                )  # fmt: skip
+            continue
+        elif value is None or old is None or _comparable(value, old):
+            yield Action(
+                key, f"update_{subbranch}_{attribute}", subbranch, Kind.UPDATE, attribute,
+                value, old, source=source, dest=dest,
+            )  # fmt: skip
+            continue
+        else:
+            problem = (
+                f"cannot compare {value!r} ({type(value).__name__}) "
+                f"with {old!r} ({type(old).__name__})"
+            )
+        yield Action(
+            key, f"error_{subbranch}_{attribute}", subbranch, Kind.ERROR, attribute,
+            None if isinstance(value, _Missing) else value,
+            None if isinstance(old, _Missing) else old,
+            error=problem, source=source, dest=dest,
+        )  # fmt: skip
+
+
+def _is_collection(value: object) -> bool:
+    return isinstance(value, set | frozenset | list)
+
+
+def _comparable(a: object, b: object) -> bool:
+    """Whether a difference between ``a`` and ``b`` is a real change, not a type slip."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b)
+    if isinstance(a, numbers.Number) and isinstance(b, numbers.Number):
+        return True
+    return isinstance(a, type(b)) or isinstance(b, type(a))
+
+
+def _ordered(members: Iterator[Any]) -> list[Any]:
+    """Members in a deterministic order (sorted when they sort)."""
+    items = list(members)
+    try:
+        return sorted(items)
+    except TypeError:
+        return items

@@ -1,0 +1,153 @@
+"""The report of a run: every action's outcome, counts, failures and time taken."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import json
+import time
+import traceback
+from collections import Counter
+from typing import Any
+
+from ._action import Action
+
+__all__ = ["Outcome", "Report", "Result"]
+
+
+class Outcome(enum.StrEnum):
+    """How one action ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    NOT_IMPLEMENTED = "not implemented"
+    PLANNED = "planned"  # a dry run: computed, not executed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Result:
+    """One action's outcome; ``error`` is the exception of a failure."""
+
+    action: Action
+    outcome: Outcome
+    error: BaseException | None = None
+    reason: str | None = None
+    attempts: int = 1
+    elapsed: float = 0.0
+
+    @property
+    def traceback(self) -> str | None:
+        """The failure's formatted traceback, if it has one."""
+        if self.error is None or self.error.__traceback__ is None:
+            return None
+        return "".join(traceback.format_exception(self.error))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (the action's set fields, outcome, error text)."""
+        out = self.action.to_dict()
+        out["outcome"] = str(self.outcome)
+        if self.error is not None:
+            out["error"] = f"{type(self.error).__name__}: {self.error}"
+        if self.reason is not None:
+            out["reason"] = self.reason
+        out["attempts"] = self.attempts
+        out["elapsed"] = round(self.elapsed, 6)
+        return out
+
+
+class Report:
+    """What a run did: one :class:`Result` per action, in the order they finished."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+        self.started_at = datetime.datetime.now(datetime.UTC)
+        self._start = time.perf_counter()
+        self._end: float | None = None
+
+    def record(self, result: Result) -> None:
+        """Add one action's result."""
+        self.results.append(result)
+
+    def finish(self) -> None:
+        """Stop the clock (called by the runner at the end of a run)."""
+        self._end = time.perf_counter()
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the start of the run to its end (or to now, while running)."""
+        end = self._end if self._end is not None else time.perf_counter()
+        return end - self._start
+
+    @property
+    def counts(self) -> dict[str, Counter[Outcome]]:
+        """``{message: Counter({outcome: n})}``, messages in first-seen order."""
+        counts: dict[str, Counter[Outcome]] = {}
+        for result in self.results:
+            counts.setdefault(result.action.message, Counter())[result.outcome] += 1
+        return counts
+
+    @property
+    def totals(self) -> Counter[Outcome]:
+        """How many actions ended each way."""
+        return Counter(result.outcome for result in self.results)
+
+    @property
+    def failures(self) -> list[Result]:
+        """The failed results, with their exceptions."""
+        return [r for r in self.results if r.outcome is Outcome.FAILED]
+
+    @property
+    def ok(self) -> bool:
+        """True when no action failed."""
+        return not any(r.outcome is Outcome.FAILED for r in self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __repr__(self) -> str:
+        totals = ", ".join(f"{o}={n}" for o, n in sorted(self.totals.items()))
+        return f"<Report {len(self.results)} actions ({totals}) in {self.duration:.3f}s>"
+
+    def __str__(self) -> str:
+        columns = [o for o in Outcome if any(o in c for c in self.counts.values())]
+        header = ["message", *map(str, columns)]
+        rows = [
+            [message, *(str(counter[o]) for o in columns)]
+            for message, counter in self.counts.items()
+        ]
+        rows.append(["total", *(str(self.totals[o]) for o in columns)])
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+        def line(row: list[str]) -> str:
+            cells = [row[0].ljust(widths[0])]
+            cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+            return "  ".join(cells).rstrip()
+
+        out = [line(header), line(["-" * w for w in widths]), *map(line, rows[:-1])]
+        out += [line(["-" * w for w in widths]), line(rows[-1])]
+        out.append(f"{len(self.results)} actions in {self.duration:.2f}s")
+        for failure in self.failures:
+            action = failure.action
+            what = f" {action.attribute}" if action.attribute else ""
+            out.append(
+                f"FAILED {action.message} {action.idnumber!r}{what}: "
+                f"{type(failure.error).__name__}: {failure.error}"
+            )
+        return "\n".join(out) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counts, totals, failures and timing as a JSON-friendly dict."""
+        return {
+            "started_at": self.started_at.isoformat(),
+            "duration": round(self.duration, 6),
+            "ok": self.ok,
+            "totals": {str(o): n for o, n in self.totals.items()},
+            "counts": {m: {str(o): n for o, n in c.items()} for m, c in self.counts.items()},
+            "failures": [r.to_dict() for r in self.failures],
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)

@@ -1,0 +1,359 @@
+"""The mirrored tree: branches (sides) of subbranches (kinds) of leaves (objects)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from ._duplicates import DuplicatePolicy, check_policy, merge_attributes
+from ._exceptions import DuplicateKeyError
+from ._leaf import Leaf, _make_leaf
+
+if TYPE_CHECKING:
+    from ._diff import Diff
+
+__all__ = ["Branch", "Subbranch", "SyncTree"]
+
+
+class Subbranch:
+    """The leaves of one kind on one branch: a read-only mapping ``idnumber -> Leaf``.
+
+    Iterating gives the leaves (not the keys), in the order they were loaded.
+    """
+
+    __slots__ = ("_leaves", "branch", "model", "name", "policy")
+
+    def __init__(self, branch: str, name: str, model: type[Leaf], policy: DuplicatePolicy) -> None:
+        self.branch = branch
+        self.name = name
+        self.model = model
+        self.policy = policy
+        self._leaves: dict[str, Leaf] = {}
+
+    def __repr__(self) -> str:
+        return f"<Subbranch {self.name} of branch {self.branch}>"
+
+    def __len__(self) -> int:
+        return len(self._leaves)
+
+    def __contains__(self, idnumber: object) -> bool:
+        return idnumber in self._leaves
+
+    def __getitem__(self, idnumber: str) -> Leaf:
+        return self._leaves[idnumber]
+
+    def __iter__(self) -> Iterator[Leaf]:
+        return iter(self._leaves.values())
+
+    def get(self, idnumber: str, default: Leaf | None = None) -> Leaf | None:
+        """The leaf with this key, or ``default``."""
+        return self._leaves.get(idnumber, default)
+
+    def keys(self) -> Iterable[str]:
+        """The keys, in load order."""
+        return self._leaves.keys()
+
+    def __gt__(self, other: Subbranch) -> Diff:
+        from ._diff import Diff
+
+        if not isinstance(other, Subbranch) or other.name != self.name:
+            return NotImplemented
+        return Diff(_SingleSubbranch(self), _SingleSubbranch(other))
+
+    def _add(
+        self, attributes: dict[str, Any], where: Callable[[], tuple[Any, Any]] | None = None
+    ) -> Leaf:
+        """Add a leaf that takes ownership of ``attributes`` (holding ``idnumber``).
+
+        ``where`` gives ``(path, line)`` for an error message, and is only called then.
+        """
+        idnumber = attributes["idnumber"]
+        leaves = self._leaves
+        existing = leaves.get(idnumber)
+        if existing is None:
+            if type(idnumber) is not str:
+                raise TypeError(
+                    f"{self.branch} {self.name}: idnumber must be a str, "
+                    f"got {type(idnumber).__name__} {idnumber!r}"
+                )
+            leaf = leaves[idnumber] = _make_leaf(self.model, attributes)
+            return leaf
+        return self._duplicate(existing, attributes, where)
+
+    def _duplicate(
+        self,
+        existing: Leaf,
+        attributes: dict[str, Any],
+        where: Callable[[], tuple[Any, Any]] | None,
+    ) -> Leaf:
+        policy = self.policy
+        problem: str | None
+        if policy == "skip":
+            return existing
+        if policy == "replace":
+            existing.__dict__ = attributes
+            return existing
+        if policy == "merge":
+            problem = merge_attributes(existing.__dict__, attributes)
+        elif callable(policy):
+            kept = policy(existing, attributes)
+            if kept is not None:
+                kept["idnumber"] = existing.idnumber
+                existing.__dict__ = kept
+            return existing
+        else:
+            problem = "duplicate key"
+        if problem is None:
+            return existing
+        path, line = where() if where is not None else (None, None)
+        raise DuplicateKeyError(
+            f"{self.branch} {self.name} {existing.idnumber!r}: {problem}",
+            branch=self.branch,
+            subbranch=self.name,
+            key=existing.idnumber,
+            path=path,
+            line=line,
+        )
+
+
+class Branch:
+    """One side of the tree; its subbranches are attributes (``branch.students``).
+
+    ``left > right`` is the lazy, dispatchable :class:`Diff`; ``left - right``
+    a plain generator of the same actions.
+    """
+
+    __slots__ = ("_subbranches", "name")
+
+    def __init__(self, name: str, subbranches: dict[str, Subbranch]) -> None:
+        self.name = name
+        self._subbranches = subbranches
+
+    def __repr__(self) -> str:
+        return f"<Branch {self.name} of {', '.join(self._subbranches)}>"
+
+    def __getattr__(self, name: str) -> Subbranch:
+        try:
+            return self._subbranches[name]
+        except KeyError:
+            raise AttributeError(
+                f"branch {self.name!r} has no subbranch {name!r} "
+                f"(it has {', '.join(self._subbranches)})"
+            ) from None
+
+    def __getitem__(self, name: str) -> Subbranch:
+        try:
+            return self._subbranches[name]
+        except KeyError:
+            raise KeyError(f"branch {self.name!r} has no subbranch {name!r}") from None
+
+    def __iter__(self) -> Iterator[Subbranch]:
+        return iter(self._subbranches.values())
+
+    def __len__(self) -> int:
+        return len(self._subbranches)
+
+    @property
+    def subbranches(self) -> list[str]:
+        """The subbranch names, in declared order."""
+        return list(self._subbranches)
+
+    def __gt__(self, other: Branch) -> Diff:
+        from ._diff import Diff
+
+        if not isinstance(other, Branch):
+            return NotImplemented
+        return Diff(self, other)
+
+    def __sub__(self, other: Branch) -> Iterator[Any]:
+        from ._diff import Diff
+
+        if not isinstance(other, Branch):
+            return NotImplemented
+        return iter(Diff(self, other))
+
+
+class _SingleSubbranch(Branch):
+    """A branch view holding one subbranch, for ``left.students > right.students``."""
+
+    __slots__ = ()
+
+    def __init__(self, subbranch: Subbranch) -> None:
+        super().__init__(subbranch.branch, {subbranch.name: subbranch})
+
+
+_RESERVED = frozenset(dir(Branch)) | {"name"}
+
+
+class SyncTree:
+    """A mirrored tree: every branch has the same subbranches.
+
+    :param branches: the sides, e.g. ``['source', 'destination']``.
+    :param subbranches: the kinds of object, in dependency order (creates run
+        in this order, removals in reverse).
+    :param models: ``{branch: {subbranch: LeafSubclass}}``.
+    :param duplicates: a :data:`DuplicatePolicy` for every subbranch, or
+        ``{subbranch: policy}`` (the rest keep ``'error'``).
+    """
+
+    def __init__(
+        self,
+        branches: Iterable[str],
+        subbranches: Iterable[str],
+        *,
+        models: Mapping[str, Mapping[str, type[Leaf]]] | None = None,
+        duplicates: DuplicatePolicy | Mapping[str, DuplicatePolicy] = "error",
+    ) -> None:
+        branch_names = _names(branches, "branches", frozenset(dir(SyncTree)))
+        subbranch_names = _names(subbranches, "subbranches", _RESERVED)
+        models = models or {}
+        for branch, per_subbranch in models.items():
+            if branch not in branch_names:
+                raise ValueError(f"'models' names unknown branch {branch!r}")
+            for subbranch, model in per_subbranch.items():
+                if subbranch not in subbranch_names:
+                    raise ValueError(f"'models' names unknown subbranch {subbranch!r}")
+                if not (isinstance(model, type) and issubclass(model, Leaf)):
+                    raise TypeError(f"model for {branch} {subbranch} must subclass synctree.Leaf")
+        if isinstance(duplicates, Mapping):
+            for subbranch, policy in duplicates.items():
+                if subbranch not in subbranch_names:
+                    raise ValueError(f"'duplicates' names unknown subbranch {subbranch!r}")
+                check_policy(policy, "duplicates")
+            policies = {name: duplicates.get(name, "error") for name in subbranch_names}
+        else:
+            check_policy(duplicates, "duplicates")
+            policies = dict.fromkeys(subbranch_names, duplicates)
+        self._policies = policies
+        self._branches = {
+            branch: Branch(
+                branch,
+                {
+                    name: Subbranch(
+                        branch, name, models.get(branch, {}).get(name, Leaf), policies[name]
+                    )
+                    for name in subbranch_names
+                },
+            )
+            for branch in branch_names
+        }
+
+    def __repr__(self) -> str:
+        return f"<SyncTree branches={self.branches} subbranches={self.subbranches}>"
+
+    def __getattr__(self, name: str) -> Branch:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._branches[name]
+        except KeyError:
+            raise AttributeError(
+                f"the tree has no branch {name!r} (it has {', '.join(self._branches)})"
+            ) from None
+
+    def __getitem__(self, name: str) -> Branch:
+        try:
+            return self._branches[name]
+        except KeyError:
+            raise KeyError(f"the tree has no branch {name!r}") from None
+
+    @property
+    def branches(self) -> list[str]:
+        """The branch names."""
+        return list(self._branches)
+
+    @property
+    def subbranches(self) -> list[str]:
+        """The subbranch names, in declared order."""
+        return next(iter(self._branches.values())).subbranches
+
+    def new(self, branch: str, subbranch: str, idnumber: str, **attributes: Any) -> Leaf:
+        """Add a leaf and return it (the subbranch's duplicate policy applies)."""
+        if "idnumber" in attributes:
+            raise TypeError("pass the key as the idnumber argument, not as an attribute")
+        attributes["idnumber"] = idnumber
+        return self[branch][subbranch]._add(attributes)
+
+    async def load(self, **readers: Mapping[str, Any]) -> None:
+        """Load every subbranch of every branch from readers, concurrently.
+
+        ``await tree.load(source={'students': reader}, destination={...})``;
+        see :func:`synctree.aio.load` for the options.
+        """
+        from .aio._load import load
+
+        await load(self, readers)
+
+    def show(
+        self,
+        subbranch: str | None = None,
+        idnumber: str | None = None,
+        *,
+        limit: int | None = 20,
+        file: IO[str] | None = None,
+    ) -> None:
+        """Print the tree, one subbranch, or one object on every branch with what differs."""
+        from ._show import render
+
+        out = file if file is not None else _stdout()
+        out.write(render(self, subbranch, idnumber, limit=limit))
+
+    def to_json(self) -> str:
+        """The tree's leaves as a JSON snapshot (ints, strings, lists, sets, dates...)."""
+        from ._snapshot import dumps
+
+        return dumps(self)
+
+    @classmethod
+    def from_json(
+        cls,
+        text: str,
+        *,
+        models: Mapping[str, Mapping[str, type[Leaf]]] | None = None,
+        duplicates: DuplicatePolicy | Mapping[str, DuplicatePolicy] = "error",
+    ) -> SyncTree:
+        """Rebuild a tree from :meth:`to_json`'s snapshot."""
+        from ._snapshot import loads
+
+        return loads(cls, text, models=models, duplicates=duplicates)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the JSON snapshot to ``path`` (atomically: temporary file, then rename)."""
+        from ._snapshot import save
+
+        save(self, path)
+
+    @classmethod
+    def restore(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        models: Mapping[str, Mapping[str, type[Leaf]]] | None = None,
+        duplicates: DuplicatePolicy | Mapping[str, DuplicatePolicy] = "error",
+    ) -> SyncTree:
+        """Read a tree saved with :meth:`save`."""
+        with open(path, encoding="utf-8") as file:
+            return cls.from_json(file.read(), models=models, duplicates=duplicates)
+
+
+def _names(names: Iterable[str], parameter: str, reserved: frozenset[str]) -> list[str]:
+    if isinstance(names, str):
+        raise TypeError(f"{parameter!r} must be a list of names, not a string")
+    out = list(names)
+    if not out:
+        raise ValueError(f"{parameter!r} must not be empty")
+    for name in out:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(f"{parameter!r}: {name!r} is not a valid name (an identifier)")
+        if name in reserved:
+            raise ValueError(f"{parameter!r}: {name!r} is reserved (it is a method name)")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{parameter!r} has a name twice")
+    return out
+
+
+def _stdout() -> IO[str]:
+    import sys
+
+    return sys.stdout
