@@ -109,6 +109,7 @@ class ReaderError(InputError):
         self.subbranch = subbranch
         self.reader = reader
         super().__init__(problem, path=path, line=line, field=field)
+        self.args = (f"loading {branch} {subbranch} from {reader}: {self.args[0]}",)
 
 
 class ConfigError(SyncTreeError, ValueError):

@@ -2,4 +2,22 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._events import Event, EventKind, Observer
+from ._limiter import RateLimiter
+from ._load import Derived, Pipeline, Reader
+from ._retry import Retry
+from ._template import AsyncRun, AsyncTemplate, idempotent
+
+__all__ = [
+    "AsyncRun",
+    "AsyncTemplate",
+    "Derived",
+    "Event",
+    "EventKind",
+    "Observer",
+    "Pipeline",
+    "RateLimiter",
+    "Reader",
+    "Retry",
+    "idempotent",
+]

@@ -1,0 +1,40 @@
+"""Progress events the runner emits to an observer (the CLI draws bars from them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+from typing import TypeAlias
+
+from .._action import Action
+from .._report import Result
+
+__all__ = ["Event", "EventKind", "Observer"]
+
+
+class EventKind(enum.StrEnum):
+    """What happened."""
+
+    PLANNED = "planned"  # the plan is known: ``total`` actions
+    STARTED = "started"  # an attempt of ``action`` began
+    RETRYING = "retrying"  # ``action`` will be tried again after ``delay`` for ``reason``
+    THROTTLED = "throttled"  # every worker pauses ``delay`` seconds for ``reason``
+    FINISHED = "finished"  # ``result`` is recorded (succeeded, failed, skipped, ...)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """One progress event; only the fields that fit ``kind`` are set."""
+
+    kind: EventKind
+    action: Action | None = None
+    attempt: int = 0
+    delay: float | None = None
+    reason: str | None = None
+    result: Result | None = None
+    total: int | None = None
+
+
+#: Called inline for every event; keep it quick and do not raise.
+Observer: TypeAlias = Callable[[Event], None]

@@ -1,0 +1,224 @@
+"""Loading a tree from readers: every subbranch of every branch at once."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import anyio
+from anyio.lowlevel import checkpoint
+
+from .._exceptions import InputError, ReaderError, SyncTreeError
+
+if TYPE_CHECKING:
+    from .._tree import Subbranch, SyncTree
+
+__all__ = ["Derived", "Pipeline", "Reader", "load"]
+
+Row: TypeAlias = dict[str, Any]
+
+#: A reader: an async iterable of fresh row dicts, each holding ``'idnumber'``.
+Reader: TypeAlias = AsyncIterable[Row]
+
+
+class Pipeline:
+    """A reader with per-row hooks, applied in order before a row reaches the tree.
+
+    :param preprocess: transforms a row; returning ``None`` drops it.
+    :param scope: ``row -> bool``; rows outside the scope are left out of the
+        tree, so synctree neither updates nor removes them (use it on the
+        destination for objects synctree does not manage, such as admins).
+    """
+
+    def __init__(
+        self,
+        reader: Reader | Derived,
+        *,
+        preprocess: Callable[[Row], Row | None] | None = None,
+        scope: Callable[[Row], bool] | None = None,
+    ) -> None:
+        self.reader = reader
+        self.preprocess = preprocess
+        self.scope = scope
+
+    def __repr__(self) -> str:
+        return repr(self.reader)
+
+    def apply(self, rows: list[Row]) -> list[Row]:
+        """The rows that remain after the hooks."""
+        if self.preprocess is not None:
+            done = (self.preprocess(row) for row in rows)
+            rows = [row for row in done if row is not None]
+        if self.scope is not None:
+            rows = [row for row in rows if self.scope(row)]
+        return rows
+
+
+class Derived:
+    """Rows computed from another subbranch of the same branch, once it has loaded.
+
+    ``Derived('students', parents_of)`` calls ``parents_of(students_subbranch)``,
+    which returns (or async-yields) rows, e.g. one parent per student contact.
+    """
+
+    def __init__(
+        self,
+        subbranch: str,
+        derive: Callable[[Subbranch], Iterable[Row] | AsyncIterable[Row]],
+    ) -> None:
+        self.subbranch = subbranch
+        self.derive = derive
+
+    def __repr__(self) -> str:
+        name = getattr(self.derive, "__qualname__", repr(self.derive))
+        return f"Derived({self.subbranch!r}, {name})"
+
+
+async def load(tree: SyncTree, readers: Mapping[str, Mapping[str, Any]]) -> None:
+    """Load ``{branch: {subbranch: reader}}`` into ``tree`` in one task group.
+
+    The first reader to fail cancels the others, and one :class:`ReaderError`
+    names the branch, subbranch and reader (and file and line where known).
+    """
+    loaded: dict[tuple[str, str], anyio.Event] = {}
+    jobs = []
+    for branch, per_subbranch in readers.items():
+        if branch not in tree.branches:
+            raise ValueError(
+                f"cannot load unknown branch {branch!r} (the tree has {tree.branches})"
+            )
+        for name, reader in per_subbranch.items():
+            if name not in tree.subbranches:
+                raise ValueError(
+                    f"cannot load {branch} {name!r}: no such subbranch (the tree has "
+                    f"{tree.subbranches})"
+                )
+            loaded[branch, name] = anyio.Event()
+            jobs.append((branch, name, reader))
+    for branch, name, reader in jobs:
+        inner = reader.reader if isinstance(reader, Pipeline) else reader
+        if isinstance(inner, Derived) and (branch, inner.subbranch) not in loaded:
+            raise ValueError(
+                f"{branch} {name} is derived from {inner.subbranch!r}, which is not being loaded"
+            )
+    _check_cycles(jobs)
+
+    failure: list[ReaderError] = []
+    async with anyio.create_task_group() as group:
+        for branch, name, reader in jobs:
+            group.start_soon(
+                _load_one, tree, tree[branch][name], reader, loaded, failure, group.cancel_scope
+            )
+    if failure:
+        raise failure[0]
+
+
+def _check_cycles(jobs: list[tuple[str, str, Any]]) -> None:
+    edges = {}
+    for branch, name, reader in jobs:
+        inner = reader.reader if isinstance(reader, Pipeline) else reader
+        if isinstance(inner, Derived):
+            edges[branch, name] = (branch, inner.subbranch)
+    for start in edges:
+        seen = {start}
+        node = edges.get(start)
+        while node is not None:
+            if node in seen:
+                raise ValueError(f"derived subbranches form a cycle through {start[0]} {start[1]}")
+            seen.add(node)
+            node = edges.get(node)
+
+
+async def _load_one(
+    tree: SyncTree,
+    subbranch: Subbranch,
+    reader: Any,
+    loaded: dict[tuple[str, str], anyio.Event],
+    failure: list[ReaderError],
+    scope: anyio.CancelScope,
+) -> None:
+    pipeline = reader if isinstance(reader, Pipeline) else None
+    source = pipeline.reader if pipeline is not None else reader
+    try:
+        if isinstance(source, Derived):
+            await loaded[subbranch.branch, source.subbranch].wait()
+            batches = _batches(_derived_rows(tree[subbranch.branch][source.subbranch], source))
+        else:
+            batches = _batches(source)
+        add = subbranch._add
+
+        def where() -> tuple[Any, Any]:
+            return getattr(source, "path", None), getattr(source, "line", None)
+
+        async for batch in batches:
+            if pipeline is not None:
+                batch = pipeline.apply(batch)
+            for row in batch:
+                add(row, where)
+            await checkpoint()
+    except Exception as exc:
+        if not failure:
+            failure.append(_reader_error(subbranch, source, exc))
+        scope.cancel()
+        return
+    loaded[subbranch.branch, subbranch.name].set()
+
+
+def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception) -> ReaderError:
+    name = repr(reader)
+    if isinstance(exc, InputError):
+        error = ReaderError(
+            exc.problem,
+            branch=subbranch.branch,
+            subbranch=subbranch.name,
+            reader=name,
+            path=exc.path,
+            line=exc.line,
+            field=exc.field,
+        )
+    else:
+        problem = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, KeyError) and not isinstance(exc, SyncTreeError):
+            problem = f"a row has no {exc} (readers must give every row an 'idnumber')"
+        error = ReaderError(
+            problem,
+            branch=subbranch.branch,
+            subbranch=subbranch.name,
+            reader=name,
+            path=getattr(reader, "path", None),
+            line=getattr(reader, "line", None),
+        )
+    error.__cause__ = exc
+    return error
+
+
+async def _batches(reader: Any) -> AsyncIterator[list[Row]]:
+    """Lists of rows from a reader: its ``batches()`` if it has one, else chunks of rows."""
+    batches = getattr(reader, "batches", None)
+    if batches is not None:
+        async for batch in batches():
+            yield batch
+        return
+    if not hasattr(reader, "__aiter__"):
+        raise TypeError(f"{reader!r} is not a reader (an async iterable of row dicts)")
+    chunk: list[Row] = []
+    async for row in reader:
+        chunk.append(row)
+        if len(chunk) >= 1000:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _derived_rows(parent: Subbranch, derived: Derived) -> AsyncIterator[Row]:
+    rows = derived.derive(parent)
+    if inspect.isawaitable(rows):
+        rows = await rows
+    if hasattr(rows, "__aiter__"):
+        async for row in rows:  # type: ignore[union-attr]
+            yield row
+    else:
+        for row in rows:  # type: ignore[union-attr]
+            yield row

@@ -1,0 +1,90 @@
+"""A run's settings: the template's class attributes, overridden per run, validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._events import Observer
+
+__all__ = ["Settings", "parse_max_deletes"]
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything a run needs to know besides the plan; see ``AsyncTemplate``."""
+
+    concurrency: int = 8
+    rate: float | None = None
+    burst: int = 1
+    retries: int = 5
+    backoff_base: float = 1.0
+    backoff_cap: float = 32.0
+    max_retry_after: float = 300.0
+    timeout: float | None = None
+    max_deletes: int | str | None = "10%"
+    force: bool = False
+    dry_run: bool = False
+    fail_fast: bool = False
+    grace: float = 10.0
+    observer: Observer | None = None
+    clock: Callable[[], float] | None = None
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    random: Callable[[], float] = random.random
+
+    def __post_init__(self) -> None:
+        _positive_int(self.concurrency, "concurrency")
+        _positive_int(self.burst, "burst")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise ValueError(f"'retries' must be an int >= 0, got {self.retries!r}")
+        for name in ("rate", "timeout"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int | float) and value > 0):
+                raise ValueError(f"{name!r} must be > 0 or None, got {value!r}")
+        for name in ("backoff_base", "backoff_cap", "max_retry_after", "grace"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and value >= 0 and not math.isnan(value)):
+                raise ValueError(f"{name!r} must be >= 0, got {value!r}")
+        parse_max_deletes(self.max_deletes)
+
+    @classmethod
+    def of(cls, template: object, overrides: dict[str, Any]) -> Settings:
+        """The template's settings (class or instance attributes) with ``overrides`` on top."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"unknown run setting(s): {', '.join(map(repr, unknown))}")
+        values = {name: getattr(template, name) for name in names if hasattr(template, name)}
+        values.update(overrides)
+        return cls(**values)
+
+    def deletes_allowed(self, total: int) -> float:
+        """How many objects of a ``total``-strong subbranch a run may remove."""
+        return parse_max_deletes(self.max_deletes)(total)
+
+
+def parse_max_deletes(value: int | str | None) -> Callable[[int], float]:
+    """``max_deletes`` as ``total -> allowed``: a count, ``'N%'`` (at least 1), or None (no limit)."""
+    if value is None:
+        return lambda total: math.inf
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return lambda total: value
+    if isinstance(value, str):
+        match = _PERCENT.match(value)
+        if match and float(match[1]) <= 100:
+            share = float(match[1]) / 100
+            return lambda total: max(1.0, share * total)
+    raise ValueError(
+        f"'max_deletes' must be a count >= 0, a percentage like '10%' or None, got {value!r}"
+    )
+
+
+def _positive_int(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name!r} must be an int >= 1, got {value!r}")

@@ -1,0 +1,104 @@
+"""Async templates: coroutine methods per action message, run by the runner."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from .._action import Action
+from .._exceptions import NotAwaitedError
+from .._report import Report
+from .._template import _Template
+
+if TYPE_CHECKING:
+    from .._diff import Diff
+
+__all__ = ["AsyncRun", "AsyncTemplate", "idempotent"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def idempotent(method: F) -> F:
+    """Mark a ``new_`` method safe to repeat, so it is retried even when a failed
+    attempt may have reached the server (a create by a client-chosen id, an upsert)."""
+    method.__synctree_idempotent__ = True  # type: ignore[attr-defined]
+    return method
+
+
+class AsyncTemplate(_Template):
+    """An async template: ``async def new_students(self, action)`` and so on.
+
+    Settings are class attributes, each overridable per run with
+    ``await diff.run(template, concurrency=2, ...)``.  Use it with
+    ``await (diff | Template())``.  While and after a run, ``self.report`` is
+    the report being built (it is there even when the run was cancelled).
+    """
+
+    #: Actions in flight at once.
+    concurrency: ClassVar[int] = 8
+    #: At most this many attempts start per second (None: unlimited).
+    rate: ClassVar[float | None] = None
+    #: Attempts that may start at once after an idle spell.
+    burst: ClassVar[int] = 1
+    #: Attempts after the first, for retryable failures (full-jitter backoff).
+    retries: ClassVar[int] = 5
+    #: Seconds one attempt may take (None: no limit).
+    timeout: ClassVar[float | None] = None
+    #: Most removals (``old_``) per destination subbranch: a count, ``'N%'`` or None.
+    max_deletes: ClassVar[int | str | None] = "10%"
+    #: Compute and report the plan, change nothing.
+    dry_run: ClassVar[bool] = False
+    #: Stop starting new actions after the first failure.
+    fail_fast: ClassVar[bool] = False
+
+    report: Report | None = None
+
+    async def before_all(self) -> None:  # type: ignore[override]
+        """Called once before the first action (open clients here)."""
+
+    async def after_all(self, report: Report) -> None:  # type: ignore[override]
+        """Called once after the last action, even when the run failed or was cancelled."""
+
+    def already_exists(self, action: Action, error: Exception) -> bool:
+        """Whether ``error`` on a repeated ``new_`` attempt means the object already exists.
+
+        Override it (for HTTP 409, say) to make creates retryable: an attempt that
+        may have reached the server is repeated, and "already exists" counts as done.
+        """
+        return False
+
+    def _maps_existing(self) -> bool:
+        return type(self).already_exists is not AsyncTemplate.already_exists
+
+    def _run(self, diff: Diff, **overrides: Any) -> AsyncRun:
+        return AsyncRun(self, diff, overrides)
+
+
+class AsyncRun(Awaitable[Report]):
+    """``diff | AsyncTemplate()``: await it to run and get the :class:`Report`."""
+
+    __slots__ = ("_diff", "_overrides", "_template")
+
+    def __init__(self, template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) -> None:
+        self._template = template
+        self._diff = diff
+        self._overrides = overrides
+
+    def __await__(self) -> Generator[Any, None, Report]:
+        from ._runner import run
+
+        return run(self._template, self._diff, self._overrides).__await__()
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotAwaitedError(
+            f"an async template's run must be awaited: "
+            f"report = await (diff | {type(self._template).__name__}()) "
+            f"(got .{name} on the pending run)"
+        )
+
+    def __repr__(self) -> str:
+        return f"<AsyncRun of {type(self._template).__name__}: await it to get the Report>"
+
+    def __str__(self) -> str:
+        self.__getattr__("__str__")
+        return ""  # pragma: no cover - __getattr__ raised
