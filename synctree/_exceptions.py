@@ -11,6 +11,7 @@ resembles, so ``except KeyError`` or ``except ValueError`` keep working::
     ├── TemplateImportError (ImportError) .. a template import string did not import
     ├── UncomparableError (TypeError) ...... the diff cannot judge a difference
     ├── SafetyLimitExceeded ................ a run would delete more than allowed
+    ├── Interrupted ........................ an action cut short by cancellation
     └── NotAwaitedError (TypeError) ........ an async run used without ``await``
 """
 
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigError",
     "DuplicateKeyError",
     "InputError",
+    "Interrupted",
     "NotAwaitedError",
     "ReaderError",
     "SafetyLimitExceeded",
@@ -165,6 +167,10 @@ class SafetyLimitExceeded(SyncTreeError):
         self.deletes = deletes
         self.total = total
         super().__init__(problem)
+
+
+class Interrupted(SyncTreeError):
+    """An action was cut short because the run was cancelled; its effect is unknown."""
 
 
 class NotAwaitedError(SyncTreeError, TypeError):

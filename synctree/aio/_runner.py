@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._action import Action, Kind
-from .._exceptions import SafetyLimitExceeded
+from .._exceptions import Interrupted, SafetyLimitExceeded
 from .._report import Outcome, Report, Result
 from .._template import call, outcome_of, route
 from ._events import Event, EventKind
@@ -145,7 +145,7 @@ class _Execution:
         self.grace_deadline = math.inf
         self.stopped = False
         self.chains_scope: anyio.CancelScope | None = None
-        self.started: set[int] = set()
+        self.recorded: set[int] = set()
 
     async def run(self, steps: list[Step]) -> None:
         for phase in _phases(steps):
@@ -154,7 +154,7 @@ class _Execution:
             await self._run_phase(phase)
         if self.stopped:
             for action, _ in steps:
-                if id(action) not in self.started:
+                if id(action) not in self.recorded:
                     self._record(Result(action, Outcome.SKIPPED, reason="fail_fast", attempts=0))
 
     async def _run_phase(self, phase: list[Step]) -> None:
@@ -201,7 +201,6 @@ class _Execution:
                         Result(action, Outcome.SKIPPED, reason="dependency failed", attempts=0)
                     )
                     continue
-                self.started.add(id(action))
                 if action.kind is Kind.ERROR or method is None:
                     result = call(action, method)
                 else:
@@ -215,6 +214,7 @@ class _Execution:
             room.release()
 
     def _record(self, result: Result) -> None:
+        self.recorded.add(id(result.action))
         self.report.record(result)
         self.emit(Event(EventKind.FINISHED, action=result.action, result=result))
 
@@ -222,39 +222,41 @@ class _Execution:
         """Run ``method(action)`` until it succeeds, fails for good, or runs out of retries."""
         started = time.perf_counter()
         attempt = 0
+        error: Exception | None = None
+
+        def result(outcome: Outcome, reason: str | None = None) -> Result:
+            return Result(
+                action, outcome, error=error, reason=reason, attempts=attempt,
+                elapsed=time.perf_counter() - started,
+            )  # fmt: skip
+
         while True:
+            try:
+                await self._acquire()
+            except BaseException:
+                # Cancelled while waiting for a slot: an attempt already made is
+                # recorded (its effect may be real), a chain never begun is not.
+                if attempt and not self.stopped:
+                    self._record(result(Outcome.FAILED, "interrupted before its next attempt"))
+                raise
+            if self.stopped:  # fail_fast fired while we waited for the slot
+                self.slots.release()
+                return result(Outcome.SKIPPED, "fail_fast")
             attempt += 1
             error, returned, interrupted = await self._attempt(action, method, attempt)
             if interrupted:
-                return Result(
-                    action,
-                    Outcome.FAILED,
-                    error=error,
-                    reason="interrupted: the run was cancelled while this call was in flight",
-                    attempts=attempt,
-                    elapsed=time.perf_counter() - started,
-                )
+                error = Interrupted("the run was cancelled while this call was in flight")
+                return result(Outcome.FAILED, "interrupted: its effect is unknown")
             if error is None:
                 return outcome_of(action, returned, time.perf_counter() - started, attempt)
             verdict = classify(error)
             if attempt > 1 and action.kind is Kind.NEW and self._exists(action, error):
-                return Result(
-                    action,
-                    Outcome.SUCCEEDED,
-                    reason="already existed (an earlier attempt reached the server)",
-                    attempts=attempt,
-                    elapsed=time.perf_counter() - started,
+                return result(
+                    Outcome.SUCCEEDED, "already existed (an earlier attempt reached the server)"
                 )
-            delay, why_not = self._retry_delay(action, method, verdict, error, attempt)
+            delay, why_not = self._retry_delay(action, method, verdict, attempt)
             if delay is None:
-                return Result(
-                    action,
-                    Outcome.FAILED,
-                    error=error,
-                    reason=why_not,
-                    attempts=attempt,
-                    elapsed=time.perf_counter() - started,
-                )
+                return result(Outcome.FAILED, why_not)
             reason = verdict.reason or type(error).__name__
             if verdict.throttle:
                 self.limiter.pause_until(self.clock() + delay)
@@ -265,15 +267,28 @@ class _Execution:
                 )
             )
             if not verdict.throttle and delay > 0:
-                await self.sleep(delay)
+                try:
+                    await self.sleep(delay)
+                except BaseException:
+                    if not self.stopped:
+                        self._record(result(Outcome.FAILED, "interrupted before its next attempt"))
+                    raise
+
+    async def _acquire(self) -> None:
+        """Take a concurrency slot, then a rate token (released by :meth:`_attempt`)."""
+        await self.slots.acquire()
+        try:
+            if self.limiter.rate is not None or self.limiter.paused_until > -math.inf:
+                await self.limiter.acquire()
+        except BaseException:
+            self.slots.release()
+            raise
 
     async def _attempt(
         self, action: Action, method: Callable[[Action], Any], attempt: int
     ) -> tuple[Exception | None, Any, bool]:
-        """One attempt: ``(error, returned, interrupted)``; holds a slot and a rate token."""
-        async with self.slots:
-            if self.limiter.rate is not None or self.limiter.paused_until > -math.inf:
-                await self.limiter.acquire()
+        """One attempt in the slot :meth:`_acquire` took: ``(error, returned, interrupted)``."""
+        try:
             self.emit(Event(EventKind.STARTED, action=action, attempt=attempt))
             timeout = self.settings.timeout
             with anyio.CancelScope(shield=True) as scope:
@@ -288,9 +303,9 @@ class _Execution:
                     return exc, None, False
                 finally:
                     self.in_flight.discard(scope)
-            if scope.cancelled_caught:
-                return anyio.get_cancelled_exc_class()(), None, True  # type: ignore[call-arg]
-            return None, returned, False
+            return None, returned, scope.cancelled_caught
+        finally:
+            self.slots.release()
 
     def _exists(self, action: Action, error: Exception) -> bool:
         try:
@@ -303,7 +318,6 @@ class _Execution:
         action: Action,
         method: Callable[[Action], Any],
         verdict: Verdict,
-        error: Exception,
         attempt: int,
     ) -> tuple[float | None, str]:
         """Seconds to wait before the next attempt, or ``(None, why not)``."""
