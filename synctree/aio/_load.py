@@ -18,6 +18,9 @@ __all__ = ["Derived", "Pipeline", "Reader", "load"]
 
 Row: TypeAlias = dict[str, Any]
 
+#: Rows added between two checkpoints, so one big load lets other tasks run.
+_CHECKPOINT_ROWS = 1000
+
 #: A reader: an async iterable of fresh row dicts, each holding ``'idnumber'``.
 Reader: TypeAlias = AsyncIterable[Row]
 
@@ -151,12 +154,16 @@ async def _load_one(
         def where() -> tuple[Any, Any]:
             return getattr(source, "path", None), getattr(source, "line", None)
 
+        count = 0
         async for batch in batches:
             if pipeline is not None:
                 batch = pipeline.apply(batch)
             for row in batch:
                 add(row, where)
-            await checkpoint()
+            count += len(batch)
+            if count >= _CHECKPOINT_ROWS:
+                count = 0
+                await checkpoint()
     except Exception as exc:
         if not failure:
             failure.append(_reader_error(subbranch, source, exc))
@@ -194,7 +201,11 @@ def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception) -> ReaderEr
 
 
 async def _batches(reader: Any) -> AsyncIterator[list[Row]]:
-    """Lists of rows from a reader: its ``batches()`` if it has one, else chunks of rows."""
+    """Lists of rows: the reader's ``batches()`` if it has one, else one row at a time.
+
+    Rows from a plain async iterable are passed on one by one, so that the
+    reader's ``line`` still points at the row being added when a key clashes.
+    """
     batches = getattr(reader, "batches", None)
     if batches is not None:
         async for batch in batches():
@@ -202,14 +213,8 @@ async def _batches(reader: Any) -> AsyncIterator[list[Row]]:
         return
     if not hasattr(reader, "__aiter__"):
         raise TypeError(f"{reader!r} is not a reader (an async iterable of row dicts)")
-    chunk: list[Row] = []
     async for row in reader:
-        chunk.append(row)
-        if len(chunk) >= 1000:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        yield [row]
 
 
 async def _derived_rows(parent: Subbranch, derived: Derived) -> AsyncIterator[Row]:

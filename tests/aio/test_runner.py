@@ -245,7 +245,9 @@ class TestConcurrency:
 
 def run_virtual(fn: Callable[[], Awaitable[Any]]) -> Any:
     """Run on trio with a virtual clock that jumps when every task sleeps."""
-    return anyio.run(fn, backend="trio", backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return anyio.run(
+        fn, backend="trio", backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)}
+    )
 
 
 class TestRate:
@@ -448,7 +450,9 @@ class TestRetry:
                 raise httpx.RemoteProtocolError("dropped after the create was applied")
 
             def already_exists(self, action: Action, error: Exception) -> bool:
-                return isinstance(error, httpx.HTTPStatusError) and error.response.status_code == 409
+                return (
+                    isinstance(error, httpx.HTTPStatusError) and error.response.status_code == 409
+                )
 
         tree = make_tree(students(1), {})
         report = await (tree.source > tree.destination).run(T(), sleep=Recorder())
@@ -503,8 +507,10 @@ class TestOrder:
         report = await ((tree.source > tree.destination) | T())
         assert report.ok
         messages = [m for m, _ in log]
-        order = ["new_students", "new_classes", "new_enrollments", "add_enrollments_classes",
-                 "remove_enrollments_classes", "old_enrollments", "old_classes", "old_students"]  # fmt: skip
+        order = [
+            "new_students", "new_classes", "new_enrollments", "add_enrollments_classes",
+            "remove_enrollments_classes", "old_enrollments", "old_classes", "old_students",
+        ]  # fmt: skip
         # One subbranch's new_ and add_ share a phase, so do its remove_ and old_.
         rank = {m: i for i, m in enumerate(order)}
         rank["add_enrollments_classes"] = rank["new_enrollments"]
