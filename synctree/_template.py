@@ -34,8 +34,8 @@ class _Template:
     def after_all(self, report: Report) -> None:
         """Called once after the last action, with the report so far."""
 
-    def _run(self, diff: Diff, **options: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _run(self, diff: Diff, *, dry_run: bool = False, **options: Any) -> Any:
+        raise NotImplementedError  # pragma: no cover - abstract
 
 
 class DefaultTemplate(_Template):
@@ -48,7 +48,9 @@ class DefaultTemplate(_Template):
     without a method is counted as not implemented.
     """
 
-    def _run(self, diff: Diff, *, dry_run: bool = False) -> Report:
+    def _run(self, diff: Diff, *, dry_run: bool = False, **options: Any) -> Report:
+        if options:
+            raise TypeError(f"{type(self).__name__} has no option {next(iter(options))!r}")
         report = Report()
         self.before_all()
         for action, method in route(diff, self):
@@ -62,7 +64,10 @@ TemplateLike: TypeAlias = "_Template | type[_Template] | str"
 
 
 def resolve_template(template: TemplateLike) -> _Template:
-    """An instance from a template class, an instance, or ``'pkg.mod:Class'`` / ``'pkg.mod.Class'``."""
+    """An instance from a template class, an instance, or an import string.
+
+    The string is ``'pkg.mod:Class'`` or ``'pkg.mod.Class'``.
+    """
     if isinstance(template, str):
         template = _import(template)
     if isinstance(template, type) and issubclass(template, _Template):
@@ -100,9 +105,12 @@ Method: TypeAlias = Callable[[Action], Any]
 def route(actions: Iterable[Action], template: object) -> Iterator[tuple[Action, Method | None]]:
     """Pair each action with the template method that handles it (or None).
 
-    ``update_{subbranch}_{attribute}`` wins; otherwise an ``update_{subbranch}``
-    method receives one grouped action per object with all its other changed
-    attributes in ``changes``.
+    The method named after the message wins.  Otherwise a generic one serves:
+    ``add_{subbranch}`` then ``add`` (likewise ``remove``), ``new`` and ``old``
+    for any subbranch, so built-in templates can serve every subbranch.  For
+    updates, an ``update_{subbranch}`` (then ``update``) method receives one
+    grouped action per object with all its other changed attributes in ``changes``, in the place of the object's first update; the
+    object's other actions met meanwhile follow it.
     """
     methods: dict[str, Method | None] = {}
 
@@ -114,25 +122,48 @@ def route(actions: Iterable[Action], template: object) -> Iterator[tuple[Action,
             methods[message] = method if callable(method) else None
             return methods[message]
 
-    group: list[Action] = []
+    group: list[Action] = []  # the updates of one object for ``grouped``
+    held: list[tuple[Action, Method | None]] = []  # that object's other actions
     grouped: Method | None = None
     for action in actions:
-        if group and (action.kind is not Kind.UPDATE or action.idnumber != group[0].idnumber
-                      or action.subbranch != group[0].subbranch):  # fmt: skip
+        if group and (
+            action.idnumber != group[0].idnumber or action.subbranch != group[0].subbranch
+        ):
             yield _grouped(group), grouped
-            group = []
-        if action.kind is Kind.ERROR:
-            yield action, None
-            continue
-        method = lookup(action.message)
-        if method is None and action.kind is Kind.UPDATE:
-            grouped = lookup("update_" + action.subbranch)
+            yield from held
+            group, held = [], []
+        kind = action.kind
+        method = None if kind is Kind.ERROR else lookup(action.message)
+        if method is None and kind in _FALLBACKS:
+            method = _FALLBACKS[kind](action, lookup)
+        if method is None and kind is Kind.UPDATE:
+            grouped = lookup("update_" + action.subbranch) or lookup("update")
             if grouped is not None:
                 group.append(action)
                 continue
-        yield action, method
+        if group:
+            held.append((action, method))
+        else:
+            yield action, method
     if group:
         yield _grouped(group), grouped
+        yield from held
+
+
+def _member_fallback(action: Action, lookup: Callable[[str], Method | None]) -> Method | None:
+    return lookup(f"{action.kind}_{action.subbranch}") or lookup(str(action.kind))
+
+
+def _kind_fallback(action: Action, lookup: Callable[[str], Method | None]) -> Method | None:
+    return lookup(str(action.kind))
+
+
+_FALLBACKS = {
+    Kind.ADD: _member_fallback,
+    Kind.REMOVE: _member_fallback,
+    Kind.NEW: _kind_fallback,
+    Kind.OLD: _kind_fallback,
+}
 
 
 def _grouped(updates: list[Action]) -> Action:

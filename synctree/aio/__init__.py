@@ -6,7 +6,7 @@ from ._events import Event, EventKind, Observer
 from ._limiter import RateLimiter
 from ._load import Derived, Pipeline, Reader
 from ._retry import Retry
-from ._template import AsyncRun, AsyncTemplate, idempotent
+from ._template import AsyncRun, AsyncTemplate, batch, idempotent
 
 __all__ = [
     "AsyncRun",
@@ -19,5 +19,6 @@ __all__ = [
     "RateLimiter",
     "Reader",
     "Retry",
+    "batch",
     "idempotent",
 ]

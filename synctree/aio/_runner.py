@@ -33,6 +33,7 @@ from ._events import Event, EventKind
 from ._limiter import RateLimiter
 from ._retry import RetryPolicy, Verdict, classify
 from ._settings import Settings
+from ._template import batch_size
 
 if TYPE_CHECKING:
     from .._diff import Diff
@@ -120,6 +121,72 @@ def _phases(steps: list[Step]) -> Iterator[list[Step]]:
         yield phase
 
 
+_BETWEEN = "interrupted before its next attempt"
+
+
+def _waves(phase: list[Step]) -> Iterator[list[tuple[ObjectKey, Step]]]:
+    """The phase as waves: the first action of every object, then the second, and so on.
+
+    Each wave finishes before the next starts, so one object's actions stay in
+    order while the actions of a wave run (and batch) together.
+    """
+    chains: dict[ObjectKey, list[Step]] = {}
+    for step in phase:
+        chains.setdefault((step[0].subbranch, step[0].idnumber), []).append(step)
+    depth = max(map(len, chains.values()))
+    for index in range(depth):
+        yield [(key, chain[index]) for key, chain in chains.items() if len(chain) > index]
+
+
+def _batch_results(
+    actions: list[Action], returned: object, elapsed: float, attempts: int
+) -> list[Result]:
+    """Per-action results of a batch call that returned ``returned``.
+
+    ``None`` means every action succeeded; otherwise a sequence with one entry
+    per action: an exception (that action failed), :class:`Skip`, or anything
+    else (succeeded).
+    """
+    if returned is None:
+        return [Result(a, Outcome.SUCCEEDED, attempts=attempts, elapsed=elapsed) for a in actions]
+    if not isinstance(returned, list | tuple) or len(returned) != len(actions):
+        error = TypeError(
+            f"a batch method must return None or one outcome per action "
+            f"({len(actions)}), got {type(returned).__name__}"
+        )
+        return [
+            Result(a, Outcome.FAILED, error=error, attempts=attempts, elapsed=elapsed)
+            for a in actions
+        ]
+    out = []
+    for action, outcome in zip(actions, returned, strict=True):
+        if isinstance(outcome, BaseException):
+            out.append(
+                Result(action, Outcome.FAILED, error=outcome, attempts=attempts, elapsed=elapsed)
+            )
+        else:
+            out.append(outcome_of(action, outcome, elapsed, attempts))
+    return out
+
+
+class _Unit:
+    """What one call handles: one action, or a batch of actions of one message."""
+
+    __slots__ = ("actions", "batched", "keys", "method")
+
+    def __init__(
+        self,
+        method: Callable[..., Any],
+        batched: bool,
+        actions: list[Action],
+        keys: list[ObjectKey],
+    ) -> None:
+        self.method = method
+        self.batched = batched
+        self.actions = actions
+        self.keys = keys
+
+
 class _Execution:
     """One run's mutable state: limits, in-flight attempts, failed objects."""
 
@@ -144,41 +211,66 @@ class _Execution:
         self.in_flight: set[anyio.CancelScope] = set()
         self.grace_deadline = math.inf
         self.stopped = False
-        self.chains_scope: anyio.CancelScope | None = None
+        self.units_scope: anyio.CancelScope | None = None
         self.recorded: set[int] = set()
 
     async def run(self, steps: list[Step]) -> None:
         for phase in _phases(steps):
-            if self.stopped:
-                break
-            await self._run_phase(phase)
+            for wave in _waves(phase):
+                if self.stopped:
+                    break
+                await self._run_wave(wave)
         if self.stopped:
             for action, _ in steps:
                 if id(action) not in self.recorded:
                     self._record(Result(action, Outcome.SKIPPED, reason="fail_fast", attempts=0))
 
-    async def _run_phase(self, phase: list[Step]) -> None:
-        chains: dict[ObjectKey, list[Step]] = {}
-        for step in phase:
-            chains.setdefault((step[0].subbranch, step[0].idnumber), []).append(step)
-        # Chains waiting to run are not tasks yet; a few more than the slots keeps
-        # every slot busy while some chains sleep in backoff.
-        room = anyio.Semaphore(self.settings.concurrency * 4)
-        async with anyio.create_task_group() as guarded:
-            guarded.start_soon(self._guard)
-            async with anyio.create_task_group() as group:
-                self.chains_scope = group.cancel_scope
-                for key, chain in chains.items():
-                    await room.acquire()
-                    group.start_soon(self._chain, key, chain, room)
-            guarded.cancel_scope.cancel()
+    def _units(self, wave: list[tuple[ObjectKey, Step]]) -> list[_Unit]:
+        """Record what needs no call; group the rest into single and batched calls."""
+        units: list[_Unit] = []
+        batches: dict[str, _Unit] = {}
+        for key, (action, method) in wave:
+            if key in self.failed:
+                self._record(
+                    Result(action, Outcome.SKIPPED, reason="dependency failed", attempts=0)
+                )
+            elif action.kind is Kind.ERROR or method is None:
+                self._finished(key, call(action, method))
+            elif (size := batch_size(method)) is None:
+                units.append(_Unit(method, False, [action], [key]))
+            else:
+                unit = batches.get(action.message)
+                if unit is None or len(unit.actions) >= size:
+                    unit = batches[action.message] = _Unit(method, True, [], [])
+                    units.append(unit)
+                unit.actions.append(action)
+                unit.keys.append(key)
+        return units
 
-    async def _guard(self) -> None:
-        """Sleeps until the run is cancelled, then gives in-flight attempts their grace."""
-        try:
-            await anyio.sleep_forever()
-        finally:
-            self._start_grace()
+    async def _run_wave(self, wave: list[tuple[ObjectKey, Step]]) -> None:
+        units = self._units(wave)
+        # Units waiting to run are not tasks yet; a few more tasks than slots keep
+        # every slot busy while some units sleep in backoff.
+        room = anyio.Semaphore(self.settings.concurrency * 4)
+        done = False
+
+        async def guard() -> None:
+            """Sleeps until the run is cancelled, then gives in-flight attempts their grace."""
+            try:
+                await anyio.sleep_forever()
+            finally:
+                if not done:
+                    self._start_grace()
+
+        async with anyio.create_task_group() as guarded:
+            guarded.start_soon(guard)
+            async with anyio.create_task_group() as group:
+                self.units_scope = group.cancel_scope
+                for unit in units:
+                    await room.acquire()
+                    group.start_soon(self._unit, unit, room)
+            done = True
+            guarded.cancel_scope.cancel()
 
     def _start_grace(self) -> None:
         if self.grace_deadline == math.inf:
@@ -190,92 +282,104 @@ class _Execution:
         """``fail_fast``: start no new attempt, let in-flight ones finish."""
         self.stopped = True
         self._start_grace()
-        if self.chains_scope is not None:
-            self.chains_scope.cancel()
+        if self.units_scope is not None:
+            self.units_scope.cancel()
 
-    async def _chain(self, key: ObjectKey, chain: list[Step], room: anyio.Semaphore) -> None:
+    async def _unit(self, unit: _Unit, room: anyio.Semaphore) -> None:
         try:
-            for action, method in chain:
-                if key in self.failed:
-                    self._record(
-                        Result(action, Outcome.SKIPPED, reason="dependency failed", attempts=0)
-                    )
-                    continue
-                if action.kind is Kind.ERROR or method is None:
-                    result = call(action, method)
-                else:
-                    result = await self._attempts(action, method)
-                if result.outcome is Outcome.FAILED:
-                    self.failed.add(key)
-                self._record(result)
-                if result.outcome is Outcome.FAILED and self.settings.fail_fast:
-                    self.stop()
+            results = await self._attempts(unit)
+            for key, result in zip(unit.keys, results, strict=True):
+                self._finished(key, result)
         finally:
             room.release()
+
+    def _finished(self, key: ObjectKey, result: Result) -> None:
+        if result.outcome is Outcome.FAILED:
+            self.failed.add(key)
+        self._record(result)
+        if result.outcome is Outcome.FAILED and self.settings.fail_fast and not self.stopped:
+            self.stop()
 
     def _record(self, result: Result) -> None:
         self.recorded.add(id(result.action))
         self.report.record(result)
         self.emit(Event(EventKind.FINISHED, action=result.action, result=result))
 
-    async def _attempts(self, action: Action, method: Callable[[Action], Any]) -> Result:
-        """Run ``method(action)`` until it succeeds, fails for good, or runs out of retries."""
+    async def _attempts(self, unit: _Unit) -> list[Result]:
+        """Call until it succeeds, fails for good, or runs out of retries; a result per action."""
         started = time.perf_counter()
         attempt = 0
         error: Exception | None = None
+        first = unit.actions[0]
 
-        def result(outcome: Outcome, reason: str | None = None) -> Result:
-            return Result(
-                action, outcome, error=error, reason=reason, attempts=attempt,
-                elapsed=time.perf_counter() - started,
-            )  # fmt: skip
+        def results(outcome: Outcome, reason: str | None = None) -> list[Result]:
+            elapsed = time.perf_counter() - started
+            return [
+                Result(
+                    action, outcome, error=error, reason=reason, attempts=attempt, elapsed=elapsed
+                )
+                for action in unit.actions
+            ]
+
+        def interrupted_between_attempts() -> None:
+            # An attempt already made may have had its effect: record it.  A unit
+            # never begun is left out, as is everything after fail_fast (it is
+            # recorded as skipped at the end).
+            if attempt and not self.stopped:
+                for key, result in zip(unit.keys, results(Outcome.FAILED, _BETWEEN), strict=True):
+                    self.failed.add(key)
+                    self._record(result)
 
         while True:
             try:
                 await self._acquire()
             except BaseException:
-                # Cancelled while waiting for a slot: an attempt already made is
-                # recorded (its effect may be real), a chain never begun is not.
-                if attempt and not self.stopped:
-                    self._record(result(Outcome.FAILED, "interrupted before its next attempt"))
+                interrupted_between_attempts()
                 raise
             if self.stopped:  # fail_fast fired while we waited for the slot
                 self.slots.release()
-                return result(Outcome.SKIPPED, "fail_fast")
+                return results(Outcome.SKIPPED, "fail_fast")
             attempt += 1
-            error, returned, interrupted = await self._attempt(action, method, attempt)
+            error, returned, interrupted = await self._attempt(unit, attempt)
             if interrupted:
                 error = Interrupted("the run was cancelled while this call was in flight")
-                return result(Outcome.FAILED, "interrupted: its effect is unknown")
+                return results(Outcome.FAILED, "interrupted: its effect is unknown")
             if error is None:
-                return outcome_of(action, returned, time.perf_counter() - started, attempt)
+                elapsed = time.perf_counter() - started
+                if not unit.batched:
+                    return [outcome_of(first, returned, elapsed, attempt)]
+                return _batch_results(unit.actions, returned, elapsed, attempt)
             verdict = classify(error)
-            if attempt > 1 and action.kind is Kind.NEW and self._exists(action, error):
-                return result(
+            if attempt > 1 and first.kind is Kind.NEW and self._exists(first, error):
+                return results(
                     Outcome.SUCCEEDED, "already existed (an earlier attempt reached the server)"
                 )
-            delay, why_not = self._retry_delay(action, method, verdict, attempt)
+            delay, why_not = self._retry_delay(first, unit.method, verdict, attempt)
             if delay is None:
-                return result(Outcome.FAILED, why_not)
+                return results(Outcome.FAILED, why_not)
             reason = verdict.reason or type(error).__name__
             if verdict.throttle:
                 self.limiter.pause_until(self.clock() + delay)
-                self.emit(Event(EventKind.THROTTLED, action=action, delay=delay, reason=reason))
-            self.emit(
-                Event(
-                    EventKind.RETRYING, action=action, attempt=attempt, delay=delay, reason=reason
+                self.emit(Event(EventKind.THROTTLED, action=first, delay=delay, reason=reason))
+            for action in unit.actions:
+                self.emit(
+                    Event(
+                        EventKind.RETRYING,
+                        action=action,
+                        attempt=attempt,
+                        delay=delay,
+                        reason=reason,
+                    )
                 )
-            )
             if not verdict.throttle and delay > 0:
                 try:
                     await self.sleep(delay)
                 except BaseException:
-                    if not self.stopped:
-                        self._record(result(Outcome.FAILED, "interrupted before its next attempt"))
+                    interrupted_between_attempts()
                     raise
 
     async def _acquire(self) -> None:
-        """Take a concurrency slot, then a rate token (released by :meth:`_attempt`)."""
+        """Take a concurrency slot, then a rate token (the slot is released by :meth:`_attempt`)."""
         await self.slots.acquire()
         try:
             if self.limiter.rate is not None or self.limiter.paused_until > -math.inf:
@@ -284,19 +388,18 @@ class _Execution:
             self.slots.release()
             raise
 
-    async def _attempt(
-        self, action: Action, method: Callable[[Action], Any], attempt: int
-    ) -> tuple[Exception | None, Any, bool]:
-        """One attempt in the slot :meth:`_acquire` took: ``(error, returned, interrupted)``."""
+    async def _attempt(self, unit: _Unit, attempt: int) -> tuple[Exception | None, Any, bool]:
+        """One call in the slot :meth:`_acquire` took: ``(error, returned, interrupted)``."""
         try:
-            self.emit(Event(EventKind.STARTED, action=action, attempt=attempt))
+            for action in unit.actions:
+                self.emit(Event(EventKind.STARTED, action=action, attempt=attempt))
             timeout = self.settings.timeout
             with anyio.CancelScope(shield=True) as scope:
                 scope.deadline = self.grace_deadline
                 self.in_flight.add(scope)
                 try:
                     with anyio.fail_after(timeout) if timeout is not None else nullcontext():
-                        returned = method(action)
+                        returned = unit.method(unit.actions if unit.batched else unit.actions[0])
                         if inspect.isawaitable(returned):
                             returned = await returned
                 except Exception as exc:

@@ -19,7 +19,7 @@ from synctree import (
     Skip,
     SyncTree,
 )
-from synctree.aio import AsyncTemplate, Event, EventKind, Retry, idempotent
+from synctree.aio import AsyncTemplate, Event, EventKind, Retry, batch, idempotent
 
 pytestmark = pytest.mark.anyio
 
@@ -744,3 +744,73 @@ class TestEvents:
         assert events[0].total == 1
         assert events[2].reason == "Retry: busy" and events[2].delay == 0
         assert events[-1].result is not None and events[-1].result.outcome is Outcome.SUCCEEDED
+
+
+class TestBatch:
+    async def test_batches_of_one_message(self) -> None:
+        """A @batch method gets lists of at most ``size`` actions; outcomes are per action."""
+        calls: list[list[str]] = []
+
+        class T(AsyncTemplate):
+            @batch(size=4)
+            async def new_students(self, actions: list[Action]) -> list[object]:
+                calls.append([a.idnumber for a in actions])
+                outcomes: dict[str, object] = {"3": ValueError("bad"), "5": Skip("later")}
+                return [outcomes.get(a.idnumber) for a in actions]
+
+        tree = make_tree(students(10), {})
+        report = await ((tree.source > tree.destination) | T())
+        assert sorted(len(c) for c in calls) == [2, 4, 4]
+        assert sorted(i for c in calls for i in c) == sorted(str(i) for i in range(10))
+        assert report.totals == {Outcome.SUCCEEDED: 8, Outcome.FAILED: 1, Outcome.SKIPPED: 1}
+        assert str(report.failures[0].error) == "bad"
+
+    async def test_generic_batch_method_serves_every_subbranch(self) -> None:
+        """A generic ``new`` batch method is batched per message (so per subbranch)."""
+        calls: list[set[str]] = []
+
+        class T(AsyncTemplate):
+            @batch(size=100)
+            async def new(self, actions: list[Action]) -> None:
+                calls.append({a.message for a in actions})
+
+        tree = SyncTree(["source", "destination"], ["students", "staff"])
+        for i in range(3):
+            tree.new("source", "students", str(i))
+            tree.new("source", "staff", str(i))
+        report = await ((tree.source > tree.destination) | T())
+        assert report.ok and calls == [{"new_students"}, {"new_staff"}]
+
+    async def test_whole_batch_is_retried(self) -> None:
+        """A retryable error raised by a batch call retries the whole batch."""
+        attempts = 0
+
+        class T(AsyncTemplate):
+            @batch(size=10)
+            async def old_students(self, actions: list[Action]) -> None:
+                nonlocal attempts
+                attempts += 1
+                if attempts == 1:
+                    raise status_error(503)
+
+        tree = make_tree(students(10), students(12))
+        report = await (tree.source > tree.destination).run(T(), sleep=Recorder(), max_deletes=None)
+        assert report.ok and [r.attempts for r in report.results] == [2, 2]
+
+    async def test_wrong_number_of_outcomes(self) -> None:
+        """A batch method returning the wrong number of outcomes fails its actions clearly."""
+
+        class T(AsyncTemplate):
+            @batch(size=10)
+            async def new_students(self, actions: list[Action]) -> list[None]:
+                return [None]
+
+        tree = make_tree(students(3), {})
+        report = await ((tree.source > tree.destination) | T())
+        assert len(report.failures) == 3
+        assert "one outcome per action" in str(report.failures[0].error)
+
+    def test_batch_size_is_validated(self) -> None:
+        """@batch(size=0) is a ValueError naming 'size'."""
+        with pytest.raises(ValueError, match="'size'"):
+            batch(size=0)
