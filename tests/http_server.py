@@ -1,0 +1,385 @@
+"""A real HTTP server with a small JSON users API, for end-to-end tests and the benchmark.
+
+``make_app()`` builds the API (rate limit, latency, seeded faults); ``serve(app)`` runs it
+with uvicorn on loopback in a background thread and yields its base URL::
+
+    api = make_app(rate=20.0, fault_rate=0.1, seed=1)
+    with serve(api) as base_url:
+        httpx.post(f"{base_url}/users", json={"id": "1", "name": "Ann"})
+        api.stats()["creates"]   # {"1": 1}
+
+Endpoints: ``GET /users?page=&per_page=`` (``{"users", "page", "total", "next"}``),
+``GET|PATCH|DELETE /users/{id}``, ``POST /users`` (201; 409 if the id exists),
+``GET /stats`` (see :meth:`FakeUsersAPI.stats`) and ``POST /faults`` (``{"faults": [...]}``
+queues faults for the next API calls). Only ``/users`` calls count, are limited and fail.
+
+Faults: ``"500"``, ``"502"``, ``"503"``, ``"504"`` answer that status; ``"drop_before"``
+closes the connection without a response and without doing anything; ``"drop_after"`` does
+the work (a create is applied), then closes the connection without a response. A client
+sees a drop as ``httpx.RemoteProtocolError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+__all__ = ["FAULTS", "FakeUsersAPI", "make_app", "serve"]
+
+FAULTS = ("500", "502", "503", "504", "drop_before", "drop_after")
+
+
+class _Dropped:
+    """Returned by the ASGI app to make uvicorn close the connection without a response."""
+
+    def __repr__(self) -> str:
+        return "<dropped connection>"
+
+
+# uvicorn closes the transport, sending nothing, when an ASGI app returns something other
+# than None (its "ASGI callable should return None" check); that is our dropped connection.
+_DROPPED = _Dropped()
+
+
+class _TokenBucket:
+    """Server-side limit: ``rate`` tokens per second, holding at most ``capacity``."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.stamp = time.monotonic()
+
+    def take(self) -> float:
+        """Take a token and return 0, or return the seconds until one is available."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class FakeUsersAPI:
+    """The users API as a raw ASGI app: counting, limiting and faults wrap a Starlette app."""
+
+    def __init__(
+        self,
+        *,
+        rate: float | None = None,
+        tolerance: float = 0.05,
+        latency: float = 0.0,
+        fault_rate: float = 0.0,
+        faults: Sequence[str] = FAULTS,
+        seed: int = 0,
+        users: Iterable[Mapping[str, Any]] = (),
+        unique: bool = True,
+        fractional_retry_after: bool = False,
+    ) -> None:
+        if rate is not None and not rate > 0:
+            raise ValueError(f"'rate' must be > 0, got {rate!r}")
+        if not 0 <= fault_rate <= 1:
+            raise ValueError(f"'fault_rate' must be between 0 and 1, got {fault_rate!r}")
+        if unknown := set(faults) - set(FAULTS):
+            raise ValueError(f"'faults' has unknown kinds {sorted(unknown)}; known: {FAULTS}")
+        # The bucket holds one token plus ``tolerance`` seconds' worth: a client spacing its
+        # calls exactly at ``rate`` gets through despite network jitter, a burst does not.
+        self._bucket = None if rate is None else _TokenBucket(rate, 1 + rate * tolerance)
+        self._latency = latency
+        self._fault_rate = fault_rate
+        self._faults = tuple(faults)
+        self._random = random.Random(seed)
+        self._unique = unique
+        self._fractional_retry_after = fractional_retry_after
+        self._lock = threading.Lock()  # the server thread writes, tests read
+        self._forced: list[str] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        for user in users:
+            self.users[str(user["id"])] = dict(user)
+        self._calls = 0
+        self._throttled = 0
+        self._fault_counts: Counter[str] = Counter()
+        self._creates: Counter[str] = Counter()
+        self._updates = 0
+        self._deletes = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._app = Starlette(
+            routes=[
+                Route("/users", self._list_users, methods=["GET"]),
+                Route("/users", self._create_user, methods=["POST"]),
+                Route("/users/{id}", self._get_user, methods=["GET"]),
+                Route("/users/{id}", self._update_user, methods=["PATCH"]),
+                Route("/users/{id}", self._delete_user, methods=["DELETE"]),
+                Route("/stats", self._stats, methods=["GET"]),
+                Route("/faults", self._force_faults, methods=["POST"]),
+            ]
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Counters so far: what a test checks after a run."""
+        with self._lock:
+            return {
+                "calls": self._calls,  # /users calls received, throttled and failed included
+                "throttled": self._throttled,  # 429 answers
+                "faults": dict(self._fault_counts),
+                "creates": dict(self._creates),  # creates applied per id: 2 means applied twice
+                "updates": self._updates,
+                "deletes": self._deletes,
+                "users": len(self.users),
+                "in_flight": self._in_flight,
+                "max_in_flight": self._max_in_flight,
+            }
+
+    def force_faults(self, *kinds: str) -> None:
+        """Make the next API calls fail with these faults, in order, whatever the fault rate."""
+        if unknown := set(kinds) - set(FAULTS):
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULTS}")
+        with self._lock:
+            self._forced.extend(kinds)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        """Serve one request; returns ``_DROPPED`` to drop the connection (see above)."""
+        if scope["type"] != "http" or not scope["path"].startswith("/users"):
+            return await self._app(scope, receive, send)
+        with self._lock:
+            self._calls += 1
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            wait = 0.0 if self._bucket is None else self._bucket.take()
+            if wait:
+                with self._lock:
+                    self._throttled += 1
+                response = JSONResponse(
+                    {"error": "rate limit exceeded"},
+                    status_code=429,
+                    headers={"Retry-After": self._format_retry_after(wait)},
+                )
+                await response(scope, receive, send)
+                return None
+            fault = self._pick_fault()
+            if self._latency:
+                await anyio.sleep(self._latency)
+            if fault == "drop_before":
+                # Read the whole request first: closing with unread bytes (or before they
+                # arrive) makes the kernel send a reset, which clients see as a ReadError.
+                await _drain(receive)
+                return _DROPPED
+            if fault == "drop_after":
+                await self._app(scope, receive, _discard)
+                return _DROPPED
+            if fault is not None:
+                await JSONResponse({"error": f"fault {fault}"}, int(fault))(scope, receive, send)
+                return None
+            await self._app(scope, receive, send)
+            return None
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _pick_fault(self) -> str | None:
+        with self._lock:
+            if self._forced:
+                fault: str | None = self._forced.pop(0)
+            elif self._fault_rate and self._random.random() < self._fault_rate:
+                fault = self._random.choice(self._faults)
+            else:
+                fault = None
+            if fault is not None:
+                self._fault_counts[fault] += 1
+            return fault
+
+    def _format_retry_after(self, wait: float) -> str:
+        if self._fractional_retry_after:
+            return f"{wait:.3f}"
+        return str(max(1, math.ceil(wait)))  # RFC 9110 delay-seconds are whole numbers
+
+    async def _list_users(self, request: Request) -> Response:
+        try:
+            page = int(request.query_params.get("page", "1"))
+            per_page = int(request.query_params.get("per_page", "50"))
+        except ValueError:
+            return JSONResponse({"error": "page and per_page must be integers"}, 400)
+        if page < 1 or not 1 <= per_page <= 1000:
+            return JSONResponse({"error": "page >= 1 and 1 <= per_page <= 1000"}, 400)
+        with self._lock:
+            users = list(self.users.values())
+        chunk = users[(page - 1) * per_page : page * per_page]
+        more = page * per_page < len(users)
+        next_url = str(request.url.include_query_params(page=page + 1, per_page=per_page))
+        return JSONResponse(
+            {"users": chunk, "page": page, "total": len(users), "next": next_url if more else None}
+        )
+
+    async def _create_user(self, request: Request) -> Response:
+        body = await _json_object(request)
+        if body is None or not isinstance(body.get("id"), str) or not body["id"]:
+            return JSONResponse({"error": "a JSON object with a string 'id' is required"}, 422)
+        with self._lock:
+            if self._unique and body["id"] in self.users:
+                return JSONResponse({"error": f"user {body['id']!r} exists"}, 409)
+            self.users[body["id"]] = body
+            self._creates[body["id"]] += 1
+        return JSONResponse(body, 201)
+
+    async def _get_user(self, request: Request) -> Response:
+        user = self.users.get(request.path_params["id"])
+        if user is None:
+            return JSONResponse({"error": "not found"}, 404)
+        return JSONResponse(user)
+
+    async def _update_user(self, request: Request) -> Response:
+        body = await _json_object(request)
+        if body is None:
+            return JSONResponse({"error": "a JSON object is required"}, 422)
+        with self._lock:
+            user = self.users.get(request.path_params["id"])
+            if user is None:
+                return JSONResponse({"error": "not found"}, 404)
+            user.update({k: v for k, v in body.items() if k != "id"})
+            self._updates += 1
+            return JSONResponse(dict(user))
+
+    async def _delete_user(self, request: Request) -> Response:
+        with self._lock:
+            if self.users.pop(request.path_params["id"], None) is None:
+                return JSONResponse({"error": "not found"}, 404)
+            self._deletes += 1
+        return Response(status_code=204)
+
+    async def _stats(self, request: Request) -> Response:
+        return JSONResponse(self.stats())
+
+    async def _force_faults(self, request: Request) -> Response:
+        body = await _json_object(request)
+        kinds = body.get("faults") if body is not None else None
+        if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
+            return JSONResponse({"error": "expected {'faults': [kind, ...]}"}, 422)
+        try:
+            self.force_faults(*kinds)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, 422)
+        return Response(status_code=204)
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def _drain(receive: Receive) -> None:
+    """Read the request body to its end."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
+async def _discard(message: Message) -> None:
+    """An ASGI ``send`` that throws the response away (for ``drop_after``)."""
+
+
+def make_app(
+    *,
+    rate: float | None = None,
+    latency: float = 0.0,
+    fault_rate: float = 0.0,
+    seed: int = 0,
+    tolerance: float = 0.05,
+    faults: Sequence[str] = FAULTS,
+    users: Iterable[Mapping[str, Any]] = (),
+    unique: bool = True,
+    fractional_retry_after: bool = False,
+) -> FakeUsersAPI:
+    """Build the users API.
+
+    :param rate: requests per second before answering 429 (``None``: no limit).
+    :param tolerance: seconds of burst the server tolerates above ``rate``.
+    :param latency: seconds each non-throttled call takes.
+    :param fault_rate: the share of calls that fail with one of ``faults`` (seeded).
+    :param users: the users present at the start.
+    :param unique: answer 409 to a create of an existing id; if false, apply it again.
+    :param fractional_retry_after: send ``Retry-After: 0.050`` rather than whole seconds.
+    """
+    return FakeUsersAPI(
+        rate=rate,
+        tolerance=tolerance,
+        latency=latency,
+        fault_rate=fault_rate,
+        faults=faults,
+        seed=seed,
+        users=users,
+        unique=unique,
+        fractional_retry_after=fractional_retry_after,
+    )
+
+
+class _HideDrops(logging.Filter):
+    """Hide uvicorn's error line for the connections we drop on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(arg is _DROPPED for arg in args)
+
+
+@contextlib.contextmanager
+def serve(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yield its base URL."""
+    # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections; without it
+    # Nagle's algorithm meets delayed ACKs and every keep-alive request takes 40 ms.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        loop="asyncio",
+        http="h11",
+        lifespan="off",
+        log_level="warning",
+        log_config=None,  # do not reconfigure logging for the whole process
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    hide = _HideDrops()
+    logger = logging.getLogger("uvicorn.error")
+    logger.addFilter(hide)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn:{port}", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the test HTTP server on port {port} did not start")
+            time.sleep(0.001)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()
+        logger.removeFilter(hide)
