@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ._action import Action, Kind
 from ._leaf import Leaf, _Missing, attribute_of, compared_values, derived_names
 
 if TYPE_CHECKING:
     from ._report import Report
-    from ._template import TemplateLike
+    from ._template import DefaultTemplate, TemplateLike
     from ._tree import Branch, Subbranch
 
 __all__ = ["Diff"]
@@ -51,10 +51,18 @@ class Diff:
             if count % _CHECKPOINT_EVERY == 0:
                 await checkpoint()
 
+    @overload
+    def __or__(self, template: DefaultTemplate | type[DefaultTemplate]) -> Report: ...
+    @overload
+    def __or__(self, template: TemplateLike) -> Any: ...
     def __or__(self, template: TemplateLike) -> Any:
         return self.run(template)
 
-    def run(self, template: TemplateLike, **options: Any) -> Report | Any:
+    @overload
+    def run(self, template: DefaultTemplate | type[DefaultTemplate], **options: Any) -> Report: ...
+    @overload
+    def run(self, template: TemplateLike, **options: Any) -> Any: ...
+    def run(self, template: TemplateLike, **options: Any) -> Any:
         """Dispatch every action to ``template`` (a class, an instance or an import string).
 
         A :class:`~synctree.DefaultTemplate` returns the :class:`~synctree.Report`;
@@ -70,7 +78,7 @@ def _diff_branches(left: Branch, right: Branch) -> Iterator[Action]:
     pairs = list(zip(left, right, strict=True))
     removes: dict[str, list[Action]] = {}
     for lsub, rsub in pairs:
-        removes[lsub.name] = deferred = []
+        removes[lsub.name] = deferred = list[Action]()
         yield from _forward(lsub, rsub, deferred)
     for lsub, rsub in reversed(pairs):
         yield from removes[lsub.name]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Leaf"]
 
@@ -26,6 +26,10 @@ class Leaf:
     """
 
     idnumber: str
+
+    if TYPE_CHECKING:
+        # Attributes come from the reader's row: let type checkers accept any.
+        def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self, idnumber: str, **attributes: Any) -> None:
         self.__dict__.update(attributes)
@@ -63,9 +67,19 @@ class _Missing:
         return "<missing>"
 
 
-@functools.cache
+_derived: dict[type[Leaf], tuple[str, ...]] = {}
+
+
 def derived_names(cls: type[Leaf]) -> tuple[str, ...]:
     """The public properties a model class defines (its derived attributes)."""
+    try:
+        return _derived[cls]
+    except KeyError:
+        _derived[cls] = names = _derived_names(cls)
+        return names
+
+
+def _derived_names(cls: type[Leaf]) -> tuple[str, ...]:
     names: dict[str, None] = {}
     for klass in reversed(cls.__mro__):
         if klass is Leaf or klass is object:

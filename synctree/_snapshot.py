@@ -12,7 +12,7 @@ import datetime
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._duplicates import DuplicatePolicy
@@ -49,7 +49,7 @@ def _encode(value: Any, where: str) -> Any:
     raise TypeError(f"cannot snapshot {where}: {type(value).__name__} values are not supported")
 
 
-_DECODERS = {
+_DECODERS: dict[str, Callable[[Any], Any]] = {
     "$tuple": lambda v: tuple(_decode(x) for x in v),
     "$set": lambda v: {_decode(x) for x in v},
     "$date": datetime.date.fromisoformat,

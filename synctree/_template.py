@@ -109,8 +109,9 @@ def route(actions: Iterable[Action], template: object) -> Iterator[tuple[Action,
     ``add_{subbranch}`` then ``add`` (likewise ``remove``), ``new`` and ``old``
     for any subbranch, so built-in templates can serve every subbranch.  For
     updates, an ``update_{subbranch}`` (then ``update``) method receives one
-    grouped action per object with all its other changed attributes in ``changes``, in the place of the object's first update; the
-    object's other actions met meanwhile follow it.
+    grouped action per object with all its other changed attributes in
+    ``changes``, in the place of the object's first update; the object's
+    other actions met meanwhile follow it.
     """
     methods: dict[str, Method | None] = {}
 

@@ -11,6 +11,7 @@ from ._exceptions import DuplicateKeyError
 from ._leaf import Leaf, _make_leaf
 
 if TYPE_CHECKING:
+    from ._action import Action
     from ._diff import Diff
 
 __all__ = ["Branch", "Subbranch", "SyncTree"]
@@ -166,7 +167,7 @@ class Branch:
             return NotImplemented
         return Diff(self, other)
 
-    def __sub__(self, other: Branch) -> Iterator[Any]:
+    def __sub__(self, other: Branch) -> Iterator[Action]:
         from ._diff import Diff
 
         if not isinstance(other, Branch):
