@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
 from ._action import Action, Kind
@@ -29,19 +29,34 @@ class Diff:
     iteration computes afresh.
     """
 
-    def __init__(self, left: Branch, right: Branch) -> None:
+    def __init__(
+        self, left: Branch, right: Branch, where: Callable[[Action], bool] | None = None
+    ) -> None:
         if left.subbranches != right.subbranches:
             raise ValueError(
                 f"cannot diff {left.name!r} and {right.name!r}: their subbranches differ"
             )
         self.left = left
         self.right = right
+        self._where = where
 
     def __repr__(self) -> str:
         return f"<Diff {self.left.name} > {self.right.name}>"
 
     def __iter__(self) -> Iterator[Action]:
-        return _diff_branches(self.left, self.right)
+        actions = _diff_branches(self.left, self.right)
+        return actions if self._where is None else filter(self._where, actions)
+
+    def filter(self, predicate: Callable[[Action], bool]) -> Diff:
+        """The same diff keeping only the actions ``predicate`` accepts.
+
+        ``diff.filter(lambda a: a.idnumber in {"111", "112"})`` syncs just those objects.
+        """
+        where = self._where
+        if where is not None:
+            outer = predicate
+            predicate = lambda action: where(action) and outer(action)  # noqa: E731
+        return Diff(self.left, self.right, predicate)
 
     async def __aiter__(self) -> AsyncIterator[Action]:
         from anyio.lowlevel import checkpoint

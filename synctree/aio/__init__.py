@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._events import Event, EventKind, Observer
 from ._limiter import RateLimiter
-from ._load import Derived, Pipeline, Reader
+from ._load import Derived, Pipeline, Reader, load
 from ._retry import Retry
 from ._template import AsyncRun, AsyncTemplate, batch, idempotent
 
@@ -21,4 +21,5 @@ __all__ = [
     "Retry",
     "batch",
     "idempotent",
+    "load",
 ]

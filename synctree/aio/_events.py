@@ -16,7 +16,7 @@ __all__ = ["Event", "EventKind", "Observer"]
 class EventKind(enum.StrEnum):
     """What happened."""
 
-    PLANNED = "planned"  # the plan is known: ``total`` actions
+    PLANNED = "planned"  # the plan is known: ``total`` actions, listed in ``plan``
     STARTED = "started"  # an attempt of ``action`` began
     RETRYING = "retrying"  # ``action`` will be tried again after ``delay`` for ``reason``
     THROTTLED = "throttled"  # every worker pauses ``delay`` seconds for ``reason``
@@ -34,6 +34,7 @@ class Event:
     reason: str | None = None
     result: Result | None = None
     total: int | None = None
+    plan: tuple[Action, ...] | None = None
 
 
 #: Called inline for every event; keep it quick and do not raise.

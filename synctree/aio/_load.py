@@ -78,11 +78,17 @@ class Derived:
         return f"Derived({self.subbranch!r}, {name})"
 
 
-async def load(tree: SyncTree, readers: Mapping[str, Mapping[str, Any]]) -> None:
+async def load(
+    tree: SyncTree,
+    readers: Mapping[str, Mapping[str, Any]],
+    *,
+    progress: Callable[[str, str, int], None] | None = None,
+) -> None:
     """Load ``{branch: {subbranch: reader}}`` into ``tree`` in one task group.
 
     The first reader to fail cancels the others, and one :class:`ReaderError`
     names the branch, subbranch and reader (and file and line where known).
+    ``progress(branch, subbranch, rows)`` is called as rows arrive (rows so far).
     """
     loaded: dict[tuple[str, str], anyio.Event] = {}
     jobs = []
@@ -111,7 +117,14 @@ async def load(tree: SyncTree, readers: Mapping[str, Mapping[str, Any]]) -> None
     async with anyio.create_task_group() as group:
         for branch, name, reader in jobs:
             group.start_soon(
-                _load_one, tree, tree[branch][name], reader, loaded, failure, group.cancel_scope
+                _load_one,
+                tree,
+                tree[branch][name],
+                reader,
+                loaded,
+                failure,
+                group.cancel_scope,
+                progress,
             )
     if failure:
         raise failure[0]
@@ -140,6 +153,7 @@ async def _load_one(
     loaded: dict[tuple[str, str], anyio.Event],
     failure: list[ReaderError],
     scope: anyio.CancelScope,
+    progress: Callable[[str, str, int], None] | None,
 ) -> None:
     pipeline = reader if isinstance(reader, Pipeline) else None
     source = pipeline.reader if pipeline is not None else reader
@@ -163,12 +177,16 @@ async def _load_one(
             count += len(batch)
             if count >= _CHECKPOINT_ROWS:
                 count = 0
+                if progress is not None:
+                    progress(subbranch.branch, subbranch.name, len(subbranch))
                 await checkpoint()
     except Exception as exc:
         if not failure:
             failure.append(_reader_error(subbranch, source, exc))
         scope.cancel()
         return
+    if progress is not None:
+        progress(subbranch.branch, subbranch.name, len(subbranch))
     loaded[subbranch.branch, subbranch.name].set()
 
 

@@ -55,7 +55,7 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
         check_safety(diff, actions, settings)
     steps = list(route(actions, template))
     emit = settings.observer or _ignore
-    emit(Event(EventKind.PLANNED, total=len(steps)))
+    emit(Event(EventKind.PLANNED, total=len(steps), plan=tuple(step[0] for step in steps)))
     if settings.dry_run:
         for action, method in steps:
             result = call(action, method, dry_run=True)
