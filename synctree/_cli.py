@@ -1,0 +1,562 @@
+"""The ``synctree`` command: plan, run and show a sync described by a config file.
+
+Exit codes: 0 all done, 1 some actions failed, 2 bad configuration or input,
+3 stopped by a safety limit (or a saved plan that no longer holds), 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import IO, Any, NoReturn, TypeVar
+
+import anyio
+import click
+
+from ._action import Action, Kind
+from ._config import Config
+from ._exceptions import SafetyLimitExceeded, SyncTreeError
+from ._report import Outcome, Report
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_SAFETY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_KINDS = (Kind.NEW, Kind.UPDATE, Kind.ADD, Kind.REMOVE, Kind.OLD, Kind.ERROR)
+_SHOWN_PER_KIND = 5
+
+T = TypeVar("T")
+
+
+class _Stop(Exception):
+    """Leave the command with an exit code (after printing a message)."""
+
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Output:
+    """Where the command writes: rich on a terminal, plain text or JSON otherwise."""
+
+    def __init__(self, *, quiet: bool, verbose: bool, as_json: bool) -> None:
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.verbose = verbose
+        self.json = as_json
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    @property
+    def live(self) -> bool:
+        """Whether to draw progress bars (a terminal, and not quiet or JSON)."""
+        return self.err.is_terminal and not self.quiet and not self.json
+
+    def info(self, message: str) -> None:
+        if not self.quiet and not self.json:
+            self.out.print(message)
+
+    def error(self, message: str) -> None:
+        self.err.print(f"[bold red]error:[/] {_escape(message)}")
+
+    def data(self, value: Any) -> None:
+        click.echo(json.dumps(value, indent=2, default=str))
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _common(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every command takes."""
+    options = [
+        click.argument("config", type=click.Path(dir_okay=False, path_type=Path)),
+        click.option("--quiet", "-q", is_flag=True, help="Print only errors."),
+        click.option("--verbose", "-v", is_flag=True, help="Print every action."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts."),
+        click.option(
+            "--backend",
+            type=click.Choice(["asyncio", "trio"]),
+            default="asyncio",
+            show_default=True,
+            help="The async library to run on.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="synctree")
+def main() -> None:
+    """Fast, safe one-way sync from a source of truth into other systems."""
+
+
+def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
+    """Run a command body, turning synctree's errors into messages and exit codes."""
+
+    @functools.wraps(body)
+    def wrapper(**kwargs: Any) -> NoReturn:
+        output = Output(quiet=kwargs["quiet"], verbose=kwargs["verbose"], as_json=kwargs["as_json"])
+        try:
+            code = body(output, **kwargs)
+        except _Stop as stop:
+            if str(stop):
+                output.error(str(stop))
+            code = stop.code
+        except SafetyLimitExceeded as exc:
+            output.error(str(exc))
+            code = EXIT_SAFETY
+        except SyncTreeError as exc:
+            output.error(str(exc))
+            code = EXIT_INPUT
+        except KeyboardInterrupt:
+            output.error("interrupted")
+            code = EXIT_INTERRUPTED
+        sys.exit(code)
+
+    return wrapper
+
+
+def _load_config(path: Path) -> Config:
+    return Config(path)
+
+
+async def _load_tree(config: Config, output: Output) -> Any:
+    from .aio._load import load
+
+    tree = config.tree()
+    readers = config.build_readers()
+    if not output.live:
+        await load(tree, readers)
+        return tree
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+        console=output.err, transient=True,
+    ) as bars:  # fmt: skip
+        tasks = {
+            (branch, name): bars.add_task(f"loading {branch} {name}", total=None)
+            for branch, per in readers.items()
+            for name in per
+        }
+
+        def progress(branch: str, subbranch: str, rows: int) -> None:
+            bars.update(tasks[branch, subbranch], completed=rows)
+
+        await load(tree, readers, progress=progress)
+    return tree
+
+
+def _diff(config: Config, tree: Any, only: Iterable[str] = ()) -> Any:
+    left, right = config.branches
+    diff = tree[left] > tree[right]
+    wanted = set(only)
+    if wanted:
+        diff = diff.filter(lambda action: action.idnumber in wanted)
+    return diff
+
+
+def _summary(actions: Iterable[Action], subbranches: list[str]) -> dict[str, Counter[str]]:
+    counts: dict[str, Counter[str]] = {name: Counter() for name in subbranches}
+    for action in actions:
+        counts[action.subbranch][str(action.kind)] += 1
+    return counts
+
+
+def _print_plan(output: Output, config: Config, actions: list[Action]) -> None:
+    from rich.table import Table
+
+    counts = _summary(actions, config.subbranches)
+    table = Table(title=f"plan: {config.branches[0]} → {config.branches[1]}")
+    table.add_column("subbranch")
+    for kind in _KINDS:
+        table.add_column(str(kind), justify="right")
+    for name, counter in counts.items():
+        table.add_row(name, *(str(counter[k]) for k in _KINDS))
+    table.add_row("total", *(str(sum(c[k] for c in counts.values())) for k in _KINDS), style="bold")
+    output.out.print(table)
+    by_kind: dict[str, list[Action]] = {}
+    for action in actions:
+        by_kind.setdefault(str(action.kind), []).append(action)
+    for kind, some in by_kind.items():
+        shown = some if output.verbose else some[:_SHOWN_PER_KIND]
+        output.out.print(f"[bold]{kind}[/] ({len(some)}):")
+        for action in shown:
+            output.out.print(f"  {_escape(repr(action))}")
+        if len(some) > len(shown):
+            output.out.print(f"  … {len(some) - len(shown)} more (--verbose shows all)")
+    for note in config.outside_paths:
+        output.out.print(f"[yellow]note:[/] outside the config's folder: {_escape(note)}")
+
+
+def _plan_dicts(actions: Iterable[Action]) -> list[dict[str, Any]]:
+    return [action.to_dict() for action in actions]
+
+
+def _run_async(backend: str, fn: Callable[[], Awaitable[T]]) -> T:
+    return anyio.run(fn, backend=backend)
+
+
+@main.command()
+@_common
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan (JSON)."
+)
+@_guarded
+def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any) -> int:
+    """Show what a run would change."""
+    cfg = _load_config(config)
+
+    async def compute() -> list[Action]:
+        tree = await _load_tree(cfg, output)
+        return [action async for action in _diff(cfg, tree)]
+
+    actions = _run_async(backend, compute)
+    if out is not None:
+        _write_json(out, {"config": str(config), "actions": _plan_dicts(actions)})
+    if output.json:
+        output.data(
+            {
+                "summary": {k: dict(v) for k, v in _summary(actions, cfg.subbranches).items()},
+                "actions": _plan_dicts(actions),
+            }
+        )
+    elif not output.quiet:
+        _print_plan(output, cfg, actions)
+    return EXIT_OK
+
+
+def _write_json(path: Path, value: Any) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value, indent=1, default=str), encoding="utf-8")
+    temporary.replace(path)
+
+
+@main.command()
+@_common
+@click.argument("subbranch", required=False)
+@click.argument("idnumber", required=False)
+@click.option(
+    "--limit", type=int, default=20, show_default=True, help="Objects shown per subbranch."
+)
+@_guarded
+def show(
+    output: Output,
+    config: Path,
+    subbranch: str | None,
+    idnumber: str | None,
+    limit: int,
+    backend: str,
+    **_: Any,
+) -> int:
+    """Print the tree, a subbranch, or one object on every branch side by side."""
+    cfg = _load_config(config)
+    if subbranch is not None and subbranch not in cfg.subbranches:
+        known = ", ".join(cfg.subbranches)
+        raise _Stop(EXIT_INPUT, f"{config}: unknown subbranch {subbranch!r} (the sync has {known})")
+    tree = _run_async(backend, lambda: _load_tree(cfg, output))
+    if output.json:
+        if idnumber is not None:
+            output.data(
+                {
+                    branch: (
+                        leaf.to_dict() if (leaf := tree[branch][subbranch].get(idnumber)) else None
+                    )
+                    for branch in cfg.branches
+                }
+            )
+        else:
+            names = [subbranch] if subbranch else cfg.subbranches
+            output.data({b: {n: len(tree[b][n]) for n in names} for b in cfg.branches})
+        return EXIT_OK
+    if idnumber is not None and all(idnumber not in tree[b][subbranch] for b in cfg.branches):
+        raise _Stop(EXIT_INPUT, f"no {subbranch} {idnumber!r} on any branch")
+    buffer = _Capture()
+    tree.show(subbranch, idnumber, limit=limit, file=buffer)
+    click.echo(buffer.text, nl=False)
+    return EXIT_OK
+
+
+class _Capture:
+    """A text sink for ``tree.show``."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@main.command()
+@_common
+@click.option(
+    "--log", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON line per action."
+)
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Apply this saved plan, only if planning again gives the same actions.",
+)
+@click.option("--only", multiple=True, metavar="ID", help="Sync just this object (repeatable).")
+@click.option("--max-deletes", help="Most removals per subbranch: a count or 'N%'.")
+@click.option("--force", is_flag=True, help="Run even past the safety limits.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Actions in flight at once.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Calls per second.")
+@click.option("--dry-run", is_flag=True, help="Plan and report; change nothing.")
+@_guarded
+def run(
+    output: Output,
+    config: Path,
+    log: Path | None,
+    plan_file: Path | None,
+    only: tuple[str, ...],
+    max_deletes: str | None,
+    force: bool,
+    concurrency: int | None,
+    rate: float | None,
+    dry_run: bool,
+    backend: str,
+    **_: Any,
+) -> int:
+    """Sync: load both sides, then change the destination."""
+    cfg = _load_config(config)
+    overrides: dict[str, Any] = dict(cfg.run)
+    if max_deletes is not None:
+        overrides["max_deletes"] = int(max_deletes) if max_deletes.isdigit() else max_deletes
+    for name, value in (("concurrency", concurrency), ("rate", rate)):
+        if value is not None:
+            overrides[name] = value
+    if force:
+        overrides["force"] = True
+    if dry_run:
+        overrides["dry_run"] = True
+    saved = _read_plan(plan_file) if plan_file is not None else None
+    template = cfg.build_template()
+    session = _RunSession(output, cfg, template, overrides, log, saved, only)
+    report = _run_async(backend, session.main)
+    if report is None:  # interrupted before the run began
+        return EXIT_INTERRUPTED
+    _print_report(output, report)
+    if session.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _read_plan(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        actions = data["actions"]
+        if not isinstance(actions, list):
+            raise TypeError("'actions' is not a list")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _Stop(EXIT_INPUT, f"{path}: not a saved plan ({exc})") from None
+    return actions
+
+
+def _print_report(output: Output, report: Report) -> None:
+    if output.json:
+        output.data(report.to_dict())
+        return
+    if output.quiet:
+        for failure in report.failures:
+            output.err.print(_escape(_failure_line(failure)))
+        return
+    from rich.table import Table
+
+    columns = [o for o in Outcome if report.totals[o]]
+    table = Table(title=f"{len(report)} actions in {report.duration:.2f}s")
+    table.add_column("message")
+    for outcome in columns:
+        table.add_column(str(outcome), justify="right")
+    for message, counter in report.counts.items():
+        table.add_row(message, *(str(counter[o]) for o in columns))
+    table.add_row("total", *(str(report.totals[o]) for o in columns), style="bold")
+    output.out.print(table)
+    for failure in report.failures:
+        output.out.print(f"[red]failed[/] {_escape(_failure_line(failure))}")
+
+
+def _failure_line(result: Any) -> str:
+    action = result.action
+    what = f" {action.attribute}={action.value!r}" if action.attribute else ""
+    reason = f" ({result.reason})" if result.reason else ""
+    error = f"{type(result.error).__name__}: {result.error}"
+    return f"{action.message} {action.idnumber!r}{what}: {error}{reason}"
+
+
+class _RunSession:
+    """One ``synctree run``: loading, the saved-plan check, progress, Ctrl-C and the log."""
+
+    def __init__(
+        self,
+        output: Output,
+        config: Config,
+        template: Any,
+        overrides: dict[str, Any],
+        log: Path | None,
+        saved: list[dict[str, Any]] | None,
+        only: tuple[str, ...],
+    ) -> None:
+        self.output = output
+        self.config = config
+        self.template = template
+        self.overrides = overrides
+        self.log_path = log
+        self.saved = saved
+        self.only = only
+        self.interrupted = False
+        self.log_file: IO[str] | None = None
+
+    async def main(self) -> Report | None:
+        async with anyio.create_task_group() as group:
+            run_scope = anyio.CancelScope()
+            group.start_soon(self._signals, run_scope, group.cancel_scope)
+            report: Report | None = None
+            with run_scope:
+                report = await self._sync()
+            if run_scope.cancelled_caught:
+                self.interrupted = True
+                report = getattr(self.template, "report", None)
+            group.cancel_scope.cancel()
+        return report
+
+    async def _signals(self, run_scope: anyio.CancelScope, outer: anyio.CancelScope) -> None:
+        """First Ctrl-C: stop new actions and finish in-flight ones; second: quit now."""
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            count = 0
+            async for _ in signals:
+                count += 1
+                if count == 1:
+                    self.output.err.print(
+                        "[yellow]stopping:[/] finishing the actions in flight "
+                        "(Ctrl-C again to quit at once)"
+                    )
+                    run_scope.cancel()
+                else:
+                    self.output.err.print("[red]quitting[/]")
+                    if self.log_file is not None:
+                        self.log_file.flush()
+                    os._exit(EXIT_INTERRUPTED)
+
+    async def _sync(self) -> Report:
+        tree = await _load_tree(self.config, self.output)
+        diff = _diff(self.config, tree, self.only)
+        if self.saved is not None:
+            current = _plan_dicts([a async for a in diff])
+            _check_saved_plan(self.saved, current)
+        for note in self.config.outside_paths:
+            self.output.info(f"[yellow]note:[/] outside the config's folder: {_escape(note)}")
+        if self.log_path is not None:
+            self.log_file = self.log_path.open("w", encoding="utf-8")
+        try:
+            with _Progress(self.output) as progress:
+                observer = progress.observe
+                if self.log_file is not None:
+                    observer = _tee(observer, self._log)
+                return await diff.run(self.template, observer=observer, **self.overrides)  # type: ignore[no-any-return]
+        finally:
+            if self.log_file is not None:
+                self.log_file.close()
+
+    def _log(self, event: Any) -> None:
+        from .aio._events import EventKind
+
+        if event.kind is EventKind.FINISHED and self.log_file is not None:
+            self.log_file.write(json.dumps(event.result.to_dict(), default=str) + "\n")
+            self.log_file.flush()
+
+
+def _tee(*observers: Callable[[Any], None]) -> Callable[[Any], None]:
+    def observe(event: Any) -> None:
+        for observer in observers:
+            observer(event)
+
+    return observe
+
+
+def _check_saved_plan(saved: list[dict[str, Any]], current: list[dict[str, Any]]) -> None:
+    def key(action: dict[str, Any]) -> str:
+        return json.dumps(action, sort_keys=True, default=str)
+
+    before, now = Counter(map(key, saved)), Counter(map(key, current))
+    if before == now:
+        return
+    gone = list((before - now).elements())
+    new = list((now - before).elements())
+    lines = ["the saved plan no longer holds; nothing was changed. Plan again."]
+    lines += [f"  no longer planned: {line}" for line in gone[:10]]
+    lines += [f"  newly planned: {line}" for line in new[:10]]
+    if len(gone) + len(new) > 20:
+        lines.append(f"  … {len(gone) + len(new) - 20} more differences")
+    raise _Stop(EXIT_SAFETY, "\n".join(lines))
+
+
+class _Progress:
+    """Progress bars per subbranch, fed by the runner's events."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self.bars: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Progress:
+        if self.output.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.bars = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[note]}"), console=self.output.err,
+            )  # fmt: skip
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def observe(self, event: Any) -> None:
+        from .aio._events import EventKind
+
+        kind = event.kind
+        if kind is EventKind.PLANNED:
+            counts = Counter(action.subbranch for action in event.plan or ())
+            if self.bars is not None:
+                for name, total in counts.items():
+                    self.tasks[name] = self.bars.add_task(name, total=total, note="")
+            return
+        if self.bars is None:
+            if self.output.verbose and kind is EventKind.FINISHED:
+                result = event.result
+                self.output.out.print(
+                    f"{result.outcome}: {_escape(repr(result.action))}"
+                    + (f" ({_escape(str(result.error))})" if result.error else "")
+                )
+            return
+        action = event.action
+        task = self.tasks.get(action.subbranch) if action is not None else None
+        if task is None:
+            return
+        if kind is EventKind.FINISHED:
+            self.bars.update(task, advance=1)
+        elif kind is EventKind.RETRYING:
+            self.bars.update(task, note=f"retrying in {event.delay:.1f}s: {event.reason}")
+        elif kind is EventKind.THROTTLED:
+            self.bars.update(task, note=f"throttled {event.delay:.1f}s: {event.reason}")

@@ -1,0 +1,429 @@
+"""Sync configuration files (TOML): parsed and validated before any I/O.
+
+A config names the tree, each branch's readers, the template and the run's
+limits.  Built-in readers and templates are named (``reader = "csv"``);
+anything else is an import string (``"mypkg.sync:Template"``), which makes a
+config as powerful as code: only run configs you trust.
+
+    [sync]
+    subbranches = ["students", "enrollments"]
+    duplicates = { enrollments = "merge" }
+
+    [source]                      # a reader giving several subbranches ...
+    reader = "oneroster"
+    path = "export"
+
+    [destination]                 # ... or defaults for the subbranch tables
+    reader = "sql"
+    url = "sqlite+aiosqlite:///school.db"
+    [destination.students]
+    table = "students"
+
+    [template]
+    use = "sql"
+    url = "sqlite+aiosqlite:///school.db"
+
+    [run]
+    concurrency = 4
+    max_deletes = "10%"
+
+``${NAME}`` in a string is read from the environment.  Relative paths (and
+SQLite database files in URLs) resolve against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib
+import inspect
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ._exceptions import ConfigError
+
+__all__ = ["Config"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Battery:
+    """A built-in reader or template: where it lives and which options are paths."""
+
+    target: str
+    paths: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    multi: bool = False  # gives a reader per subbranch via ``.readers()``
+    subbranch_option: str | None = None  # filled with the subbranch name at branch level
+
+
+READERS: dict[str, _Battery] = {
+    "csv": _Battery("synctree.aio._csv:CSVReader", paths=("path",)),
+    "sql": _Battery("synctree.aio._sql:SQLReader", urls=("url",), subbranch_option="table"),
+    "oneroster": _Battery("synctree.aio._oneroster:OneRoster", paths=("path",), multi=True),
+    "http": _Battery("synctree.aio._http:HTTPReader"),
+    "scim": _Battery("synctree.aio._scim:SCIMReader"),
+}
+TEMPLATES: dict[str, _Battery] = {
+    "sql": _Battery("synctree.aio._sql:SQLTemplate", urls=("url",)),
+    "csv": _Battery("synctree.aio._csv_template:CSVTemplate", paths=("path", "folder")),
+    "scim": _Battery("synctree.aio._scim:SCIMTemplate"),
+}
+
+#: Run settings a config (or the command line) may set.
+RUN_SETTINGS = frozenset(
+    {
+        "concurrency",
+        "rate",
+        "burst",
+        "retries",
+        "timeout",
+        "max_deletes",
+        "fail_fast",
+        "backoff_base",
+        "backoff_cap",
+        "max_retry_after",
+        "grace",
+    }
+)
+_TYPE_NAMES: dict[str, Any] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "date": datetime.date,
+    "set": set,
+    "list": list,
+}
+_SECTIONS = {"sync", "template", "run"}
+_SUBBRANCH_HOOKS = ("preprocess", "scope")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReaderSpec:
+    """One branch's reader for one subbranch (or for several, when ``multi``)."""
+
+    branch: str
+    subbranch: str | None
+    battery: str
+    options: dict[str, Any]
+    hooks: dict[str, str]
+    table: str
+
+
+class Config:
+    """A parsed, validated config file; building readers and templates is lazy.
+
+    :raises ConfigError: naming the file, the table and the key, before any I/O.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None):
+        self.path = Path(path)
+        self.folder = self.path.resolve().parent
+        self._environ = os.environ if environ is None else environ
+        #: Paths that point outside the config's folder (allowed; shown in plans).
+        self.outside_paths: list[str] = []
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError("config file not found", path=self.path) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config: {exc}", path=self.path) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path=self.path) from None
+        self._parse(data)
+
+    def _error(self, problem: str, table: str | None = None, key: str | None = None) -> ConfigError:
+        return ConfigError(problem, path=self.path, table=table, key=key)
+
+    # -- parsing -----------------------------------------------------------
+
+    def _parse(self, data: dict[str, Any]) -> None:
+        sync = self._table(data, "sync", required=True)
+        self._known(sync, "sync", {"subbranches", "branches", "duplicates", "models"})
+        self.subbranches = self._names(sync, "subbranches", None)
+        self.branches = self._names(sync, "branches", ["source", "destination"])
+        if len(self.branches) != 2:
+            raise self._error("a sync has exactly two branches", "sync", "branches")
+        self.duplicates = self._mapping_of_str(sync, "duplicates")
+        self.models = self._mapping_of_str(sync, "models")
+        unknown = set(data) - _SECTIONS - set(self.branches)
+        if unknown:
+            name = sorted(unknown)[0]
+            raise self._error(
+                f"unknown table [{name}] (expected [sync], [template], [run] or a branch: "
+                f"{', '.join(self.branches)})",
+                name,
+            )
+        self.readers = [
+            spec for branch in self.branches for spec in self._branch(data.get(branch), branch)
+        ]
+        self.template = self._template(self._table(data, "template", required=True))
+        run = self._table(data, "run", required=False)
+        self._known(run, "run", RUN_SETTINGS)
+        self.run = {key: self._value(value, "run", key) for key, value in run.items()}
+
+    def _table(self, data: dict[str, Any], name: str, *, required: bool) -> dict[str, Any]:
+        table = data.get(name)
+        if table is None:
+            if required:
+                raise self._error(f"missing table [{name}]", name)
+            return {}
+        if not isinstance(table, dict):
+            raise self._error(f"{name} must be a table", name)
+        return table
+
+    def _known(self, table: dict[str, Any], name: str, allowed: set[str] | frozenset[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self._error(
+                    f"unknown key (expected one of: {', '.join(sorted(allowed))})", name, key
+                )
+
+    def _names(self, table: dict[str, Any], key: str, default: list[str] | None) -> list[str]:
+        value = table.get(key, default)
+        if value is None:
+            raise self._error("missing key", "sync", key)
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise self._error("must be a non-empty list of names", "sync", key)
+        return list(value)
+
+    def _mapping_of_str(self, table: dict[str, Any], key: str) -> dict[str, str]:
+        value = table.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise self._error("must be a table of subbranch = string", "sync", key)
+        for subbranch in value:
+            if subbranch not in self.subbranches:
+                raise self._error(f"unknown subbranch {subbranch!r}", "sync", key)
+        return dict(value)
+
+    def _branch(self, table: Any, branch: str) -> list[ReaderSpec]:
+        if table is None:
+            return []
+        if not isinstance(table, dict):
+            raise self._error("must be a table", branch)
+        defaults = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        subtables = {k: v for k, v in table.items() if isinstance(v, dict)}
+        for name in subtables:
+            if name not in self.subbranches:
+                raise self._error(
+                    f"unknown subbranch {name!r} (the sync has {', '.join(self.subbranches)})",
+                    f"{branch}.{name}",
+                )
+        battery_name = defaults.get("reader")
+        if battery_name is not None and self._battery(READERS, battery_name, branch).multi:
+            if subtables:
+                name = next(iter(subtables))
+                raise self._error(
+                    f"reader {battery_name!r} gives every subbranch itself; "
+                    "it takes no subbranch tables",
+                    f"{branch}.{name}",
+                )
+            return [self._reader(branch, None, defaults, branch)]
+        if not subtables and battery_name is not None:
+            battery = self._battery(READERS, battery_name, branch)
+            if battery.subbranch_option is None:
+                raise self._error(
+                    f"reader {battery_name!r} needs a table per subbranch, "
+                    f"like [{branch}.{self.subbranches[0]}]",
+                    branch,
+                )
+            subtables = {name: {} for name in self.subbranches}
+        return [
+            self._reader(branch, name, {**defaults, **options}, f"{branch}.{name}")
+            for name, options in subtables.items()
+        ]
+
+    def _reader(
+        self, branch: str, subbranch: str | None, options: dict[str, Any], table: str
+    ) -> ReaderSpec:
+        options = dict(options)
+        name = options.pop("reader", None)
+        if name is None:
+            raise self._error("missing key", table, "reader")
+        battery = self._battery(READERS, name, table)
+        hooks = {}
+        for hook in _SUBBRANCH_HOOKS:
+            if hook in options:
+                value = options.pop(hook)
+                if not isinstance(value, str):
+                    raise self._error("must be an import string", table, hook)
+                hooks[hook] = value
+        if subbranch is not None and battery.subbranch_option:
+            options.setdefault(battery.subbranch_option, subbranch)
+        options = self._options(battery, options, table)
+        return ReaderSpec(branch, subbranch, name, options, hooks, table)
+
+    def _template(self, table: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        options = dict(table)
+        use = options.pop("use", None)
+        if not isinstance(use, str):
+            raise self._error(
+                "missing key (a built-in template or an import string)", "template", "use"
+            )
+        if use in TEMPLATES:
+            options = self._options(TEMPLATES[use], options, "template")
+        elif ":" not in use and "." not in use:
+            raise self._error(
+                f"unknown template {use!r} (built-in: {', '.join(TEMPLATES)}; "
+                "or an import string like 'mypkg.sync:Template')",
+                "template",
+                "use",
+            )
+        else:
+            options = {k: self._value(v, "template", k) for k, v in options.items()}
+        return use, options
+
+    def _battery(self, registry: dict[str, _Battery], name: object, table: str) -> _Battery:
+        if not isinstance(name, str) or name not in registry:
+            raise self._error(
+                f"unknown reader {name!r} (built-in: {', '.join(registry)})", table, "reader"
+            )
+        return registry[name]
+
+    def _options(self, battery: _Battery, options: dict[str, Any], table: str) -> dict[str, Any]:
+        """Options with ``${VAR}``s, paths and types resolved, checked against the signature."""
+        target = _import_target(battery.target)
+        parameters = inspect.signature(target).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        out = {}
+        for key, value in options.items():
+            if key not in parameters and not takes_any:
+                accepted = [n for n, p in parameters.items() if p.kind is not p.VAR_POSITIONAL]
+                raise self._error(f"unknown key (accepted: {', '.join(accepted)})", table, key)
+            value = self._value(value, table, key)
+            if key in battery.paths:
+                value = self._path(value, table, key)
+            elif key in battery.urls:
+                value = self._url(value, table, key)
+            elif key == "types" and isinstance(value, dict):
+                value = {column: self._type(t, table) for column, t in value.items()}
+            out[key] = value
+        missing = [
+            name
+            for name, p in parameters.items()
+            if p.default is p.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and name not in out
+        ]
+        if missing:
+            raise self._error("missing key", table, missing[0])
+        return out
+
+    def _value(self, value: Any, table: str, key: str) -> Any:
+        if isinstance(value, str):
+            return _ENV.sub(lambda m: self._env(m[1], table, key), value)
+        if isinstance(value, list):
+            return [self._value(v, table, key) for v in value]
+        if isinstance(value, dict):
+            return {k: self._value(v, table, key) for k, v in value.items()}
+        return value
+
+    def _env(self, name: str, table: str, key: str) -> str:
+        try:
+            return self._environ[name]
+        except KeyError:
+            raise self._error(f"environment variable {name} is not set", table, key) from None
+
+    def _path(self, value: Any, table: str, key: str) -> Path:
+        if not isinstance(value, str):
+            raise self._error("must be a path (a string)", table, key)
+        path = (self.folder / value).resolve()
+        if not path.is_relative_to(self.folder):
+            self.outside_paths.append(f"[{table}] {key} = {path}")
+        return path
+
+    def _url(self, value: Any, table: str, key: str) -> str:
+        if not isinstance(value, str):
+            raise self._error("must be a URL (a string)", table, key)
+        prefix, sep, database = value.partition(":///")
+        if sep and prefix.startswith("sqlite") and database and not database.startswith("/"):
+            if database != ":memory:":
+                path = self._path(database, table, key)
+                return f"{prefix}:///{path}"
+        return value
+
+    def _type(self, name: Any, table: str) -> Any:
+        if name not in _TYPE_NAMES:
+            raise self._error(
+                f"unknown type {name!r} (known: {', '.join(_TYPE_NAMES)})", table, "types"
+            )
+        return _TYPE_NAMES[name]
+
+    # -- building ----------------------------------------------------------
+
+    def tree(self) -> Any:
+        """A new, empty :class:`~synctree.SyncTree` as the config describes it."""
+        from ._tree import SyncTree
+
+        models = {}
+        for subbranch, spec in self.models.items():
+            model = self._import(spec, "sync", "models")
+            models[subbranch] = model
+        return SyncTree(
+            self.branches,
+            self.subbranches,
+            models={self.branches[0]: models} if models else None,
+            duplicates=dict(self.duplicates),  # type: ignore[arg-type]
+        )
+
+    def build_readers(self) -> dict[str, dict[str, Any]]:
+        """``{branch: {subbranch: reader}}``, ready for ``tree.load(...)``."""
+        from .aio._load import Pipeline
+
+        out: dict[str, dict[str, Any]] = {branch: {} for branch in self.branches}
+        for spec in self.readers:
+            cls = _import_target(READERS[spec.battery].target)
+            try:
+                reader = cls(**spec.options)
+            except (TypeError, ValueError) as exc:
+                raise self._error(str(exc), spec.table) from exc
+            if spec.subbranch is None:
+                readers = reader.readers()
+                unknown = set(readers) - set(self.subbranches)
+                readers = {k: v for k, v in readers.items() if k in self.subbranches}
+                del unknown  # a multi-reader may offer more than the sync uses
+            else:
+                readers = {spec.subbranch: reader}
+            for name, one in readers.items():
+                if spec.hooks:
+                    hooks = {k: self._import(v, spec.table, k) for k, v in spec.hooks.items()}
+                    one = Pipeline(one, **hooks)
+                out[spec.branch][name] = one
+        return out
+
+    def build_template(self) -> Any:
+        """The template instance the config names."""
+        use, options = self.template
+        if use in TEMPLATES:
+            cls = _import_target(TEMPLATES[use].target)
+        else:
+            cls = self._import(use, "template", "use")
+        try:
+            return cls(**options)
+        except (TypeError, ValueError) as exc:
+            raise self._error(str(exc), "template") from exc
+
+    def _import(self, spec: str, table: str, key: str) -> Any:
+        try:
+            return _import_target(spec)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise self._error(f"cannot import {spec!r}: {exc}", table, key) from None
+
+
+def _import_target(spec: str) -> Callable[..., Any]:
+    module_name, sep, name = spec.partition(":")
+    if not sep:
+        module_name, _, name = spec.rpartition(".")
+    if not module_name or not name:
+        raise ValueError("expected 'package.module:name'")
+    obj: Any = importlib.import_module(module_name)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj  # type: ignore[no-any-return]
