@@ -426,19 +426,25 @@ class _RunSession:
         self.log_file: IO[str] | None = None
 
     async def main(self) -> Report | None:
+        report: Report | None = None
+        error: Exception | None = None
         async with anyio.create_task_group() as group:
             run_scope = anyio.CancelScope()
-            group.start_soon(self._signals, run_scope, group.cancel_scope)
-            report: Report | None = None
+            group.start_soon(self._signals, run_scope)
             with run_scope:
-                report = await self._sync()
+                try:
+                    report = await self._sync()
+                except Exception as exc:  # raised below, outside the task group
+                    error = exc
             if run_scope.cancelled_caught:
                 self.interrupted = True
                 report = getattr(self.template, "report", None)
             group.cancel_scope.cancel()
+        if error is not None:
+            raise error
         return report
 
-    async def _signals(self, run_scope: anyio.CancelScope, outer: anyio.CancelScope) -> None:
+    async def _signals(self, run_scope: anyio.CancelScope) -> None:
         """First Ctrl-C: stop new actions and finish in-flight ones; second: quit now."""
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             count = 0

@@ -281,15 +281,25 @@ class Config:
         return use, options
 
     def _battery(self, registry: dict[str, _Battery], name: object, table: str) -> _Battery:
-        if not isinstance(name, str) or name not in registry:
-            raise self._error(
-                f"unknown reader {name!r} (built-in: {', '.join(registry)})", table, "reader"
-            )
-        return registry[name]
+        """A built-in reader by name, or a custom one by import string."""
+        if isinstance(name, str) and name in registry:
+            return registry[name]
+        if isinstance(name, str) and (":" in name or "." in name):
+            target = self._import(name, table, "reader")
+            return _Battery(name, multi=callable(getattr(target, "readers", None)))
+        raise self._error(
+            f"unknown reader {name!r} (built-in: {', '.join(registry)}; "
+            "or an import string like 'mypkg.readers:Reader')",
+            table,
+            "reader",
+        )
 
     def _options(self, battery: _Battery, options: dict[str, Any], table: str) -> dict[str, Any]:
         """Options with ``${VAR}``s, paths and types resolved, checked against the signature."""
-        target = _import_target(battery.target)
+        try:
+            target = _import_target(battery.target)
+        except ImportError as exc:  # an optional dependency is missing
+            raise self._error(f"cannot load {battery.target}: {exc}", table) from exc
         parameters = inspect.signature(target).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
         out = {}
@@ -379,16 +389,15 @@ class Config:
 
         out: dict[str, dict[str, Any]] = {branch: {} for branch in self.branches}
         for spec in self.readers:
-            cls = _import_target(READERS[spec.battery].target)
+            cls = _import_target(self._battery(READERS, spec.battery, spec.table).target)
             try:
                 reader = cls(**spec.options)
             except (TypeError, ValueError) as exc:
                 raise self._error(str(exc), spec.table) from exc
             if spec.subbranch is None:
                 readers = reader.readers()
-                unknown = set(readers) - set(self.subbranches)
+                # A multi-reader may offer more subbranches than the sync uses.
                 readers = {k: v for k, v in readers.items() if k in self.subbranches}
-                del unknown  # a multi-reader may offer more than the sync uses
             else:
                 readers = {spec.subbranch: reader}
             for name, one in readers.items():

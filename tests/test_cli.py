@@ -1,0 +1,307 @@
+"""The command line: plan, run and show through the ``synctree`` entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from synctree._cli import main
+
+# A destination kept in a JSON file: a custom reader and template by import string.
+STORE = """
+import json, pathlib
+import anyio
+from synctree.aio import AsyncTemplate
+
+
+class StoreReader:
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    async def __aiter__(self):
+        data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        for key, attrs in data.items():
+            yield {"idnumber": key, **attrs}
+
+
+class StoreTemplate(AsyncTemplate):
+    max_deletes = None
+
+    def __init__(self, path, fail=(), delay=0.0):
+        self.path = pathlib.Path(path)
+        self.fail = set(fail)
+        self.delay = delay
+
+    async def before_all(self):
+        self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    async def after_all(self, report):
+        self.path.write_text(json.dumps(self.data))
+
+    async def _save(self):
+        self.path.write_text(json.dumps(self.data))
+
+    async def new(self, action):
+        if self.delay:
+            await anyio.sleep(self.delay)
+        if action.idnumber in self.fail:
+            raise ValueError("rejected by the store")
+        self.data[action.idnumber] = action.source.to_dict()
+        await self._save()
+
+    async def update(self, action):
+        self.data[action.idnumber].update(action.changes)
+        await self._save()
+
+    async def old(self, action):
+        del self.data[action.idnumber]
+        await self._save()
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with a students CSV, the JSON store module, and a config."""
+    (tmp_path / "jsonstore.py").write_text(STORE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_csv(tmp_path, [("1", "Ann", 7), ("2", "Bob", 8), ("3", "Cid", 9)])
+    write_config(tmp_path)
+    return tmp_path
+
+
+def write_csv(folder: Path, rows: list[tuple[str, str, int]]) -> None:
+    lines = ["student_id,first,grade"] + [f"{i},{f},{g}" for i, f, g in rows]
+    (folder / "students.csv").write_text("\n".join(lines) + "\n")
+
+
+def write_config(folder: Path, template_extra: str = "", run: str = "") -> Path:
+    config = folder / "sync.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            [sync]
+            subbranches = ["students"]
+
+            [source.students]
+            reader = "csv"
+            path = "students.csv"
+            key = "student_id"
+            types = {{ grade = "int" }}
+
+            [destination.students]
+            reader = "jsonstore:StoreReader"
+            path = "{folder / "store.json"}"
+
+            [template]
+            use = "jsonstore:StoreTemplate"
+            path = "{folder / "store.json"}"
+            {template_extra}
+
+            [run]
+            concurrency = 2
+            {run}
+            """
+        )
+    )
+    return config
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+class TestPlanAndRun:
+    def test_plan_run_converge(self, project: Path) -> None:
+        """plan shows the creates, run applies them (exit 0), and planning again shows none."""
+        code, out = invoke("plan", str(project / "sync.toml"))
+        assert code == 0 and "new (3)" in out
+        code, out = invoke("run", str(project / "sync.toml"))
+        assert code == 0, out
+        assert json.loads((project / "store.json").read_text()) == {
+            "1": {"first": "Ann", "grade": 7},
+            "2": {"first": "Bob", "grade": 8},
+            "3": {"first": "Cid", "grade": 9},
+        }
+        code, out = invoke("plan", str(project / "sync.toml"), "--json")
+        assert code == 0 and json.loads(out)["actions"] == []
+
+    def test_changes_are_applied(self, project: Path) -> None:
+        """A changed export gives exactly its updates, creates and removals."""
+        invoke("run", str(project / "sync.toml"))
+        write_csv(project, [("1", "Ann", 8), ("3", "Cid", 9), ("4", "Dee", 7)])
+        code, out = invoke("plan", str(project / "sync.toml"), "--json")
+        actions = {(a["message"], a["idnumber"]) for a in json.loads(out)["actions"]}
+        assert actions == {
+            ("update_students_grade", "1"),
+            ("new_students", "4"),
+            ("old_students", "2"),
+        }
+        code, _ = invoke("run", str(project / "sync.toml"))
+        assert code == 0
+        assert sorted(json.loads((project / "store.json").read_text())) == ["1", "3", "4"]
+
+    def test_failed_actions_exit_1_and_log(self, project: Path) -> None:
+        """A failing action gives exit code 1; the run log has a line per action."""
+        write_config(project, template_extra='fail = ["2"]')
+        code, out = invoke("run", str(project / "sync.toml"), "--log", str(project / "run.jsonl"))
+        assert code == 1
+        assert "rejected by the store" in out
+        lines = [json.loads(line) for line in (project / "run.jsonl").read_text().splitlines()]
+        assert sorted((x["idnumber"], x["outcome"]) for x in lines) == [
+            ("1", "succeeded"),
+            ("2", "failed"),
+            ("3", "succeeded"),
+        ]
+        assert "rejected by the store" in next(x["error"] for x in lines if x["idnumber"] == "2")
+
+    def test_safety_limit_exit_3(self, project: Path) -> None:
+        """Removing more than --max-deletes stops with exit code 3 and changes nothing."""
+        invoke("run", str(project / "sync.toml"))
+        before = (project / "store.json").read_text()
+        write_csv(project, [("1", "Ann", 7)])
+        code, out = invoke("run", str(project / "sync.toml"), "--max-deletes", "1")
+        assert code == 3 and "removes 2 of 3 students" in out
+        assert (project / "store.json").read_text() == before
+        code, _ = invoke("run", str(project / "sync.toml"), "--max-deletes", "1", "--force")
+        assert code == 0
+        assert list(json.loads((project / "store.json").read_text())) == ["1"]
+
+    def test_empty_export_never_wipes(self, project: Path) -> None:
+        """A header-only export is an input error (exit 2), not 'everyone left'."""
+        invoke("run", str(project / "sync.toml"))
+        write_csv(project, [])
+        code, out = invoke("run", str(project / "sync.toml"))
+        assert code == 2
+        assert "students.csv" in out
+        assert len(json.loads((project / "store.json").read_text())) == 3
+
+    def test_dry_run_changes_nothing(self, project: Path) -> None:
+        """--dry-run reports the plan and writes nothing."""
+        code, out = invoke("run", str(project / "sync.toml"), "--dry-run")
+        assert code == 0 and "planned" in out
+        assert (
+            not (project / "store.json").exists()
+            or json.loads((project / "store.json").read_text()) == {}
+        )
+
+    def test_only(self, project: Path) -> None:
+        """--only syncs just the named objects."""
+        code, _ = invoke("run", str(project / "sync.toml"), "--only", "2")
+        assert code == 0
+        assert list(json.loads((project / "store.json").read_text())) == ["2"]
+
+    def test_saved_plan(self, project: Path) -> None:
+        """--plan applies a saved plan only while planning again gives the same actions."""
+        plan = project / "plan.json"
+        code, _ = invoke("plan", str(project / "sync.toml"), "--out", str(plan))
+        assert code == 0 and len(json.loads(plan.read_text())["actions"]) == 3
+        write_csv(project, [("1", "Ann", 7), ("2", "Bob", 8)])
+        code, out = invoke("run", str(project / "sync.toml"), "--plan", str(plan))
+        assert code == 3 and "no longer planned" in out
+        assert not (project / "store.json").exists()
+        invoke("plan", str(project / "sync.toml"), "--out", str(plan))
+        code, _ = invoke("run", str(project / "sync.toml"), "--plan", str(plan))
+        assert code == 0
+
+    def test_json_report(self, project: Path) -> None:
+        """run --json prints the report as JSON."""
+        code, out = invoke("run", str(project / "sync.toml"), "--json")
+        assert code == 0
+        assert json.loads(out)["totals"] == {"succeeded": 3}
+
+
+class TestShow:
+    def test_show_tree(self, project: Path) -> None:
+        """show prints every branch with counts."""
+        code, out = invoke("show", str(project / "sync.toml"))
+        assert code == 0
+        assert "source" in out and "students (3)" in out and "students (0)" in out
+
+    def test_show_object(self, project: Path) -> None:
+        """show SUBBRANCH ID prints the object side by side with what differs."""
+        invoke("run", str(project / "sync.toml"))
+        write_csv(project, [("1", "Ann", 9)])
+        code, out = invoke("show", str(project / "sync.toml"), "students", "1")
+        assert code == 0
+        line = next(line for line in out.splitlines() if line.startswith("grade"))
+        assert "9" in line and "7" in line and "differs" in line
+
+    def test_show_unknown(self, project: Path) -> None:
+        """An unknown subbranch or object is exit code 2."""
+        assert invoke("show", str(project / "sync.toml"), "teachers")[0] == 2
+        assert invoke("show", str(project / "sync.toml"), "students", "404")[0] == 2
+
+
+class TestBadConfig:
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            ('[sync]\nsubbranches = ["students"]\n[template]\nuse = "csv"\nfoo = 1',
+             "[template], key 'foo'"),
+            ('[sync]\nsubbranches = ["students"]\n[source.teachers]\nreader = "csv"\n'
+             '[template]\nuse = "x:Y"', "unknown subbranch 'teachers'"),
+            ('[sync]\nsubbranches = ["students"]\n[source.students]\nreader = "xls"\n'
+             '[template]\nuse = "x:Y"', "unknown reader 'xls'"),
+            ('[sync]\nsubbranches = ["students"]\n[source.students]\nreader = "csv"\n'
+             'path = "s.csv"\n[template]\nuse = "x:Y"', "[source.students], key 'key'"),
+            ('[sync]\nsubbranches = ["students"]\n[template]\nuse = "x:Y"\n'
+             'token = "${SYNCTREE_NOT_SET}"', "SYNCTREE_NOT_SET is not set"),
+            ("[sync\n", "not valid TOML"),
+        ],
+    )  # fmt: skip
+    def test_exit_2_naming_file_table_key(self, tmp_path: Path, body: str, message: str) -> None:
+        """Bad configs exit 2 with one message naming the file, the table and the key."""
+        config = tmp_path / "bad.toml"
+        config.write_text(body)
+        code, out = invoke("plan", str(config))
+        assert code == 2
+        assert str(config) in out.replace("\n", "")
+        assert message in out.replace("\n", "")
+
+    def test_missing_config(self, tmp_path: Path) -> None:
+        """A config that does not exist is exit code 2."""
+        code, out = invoke("plan", str(tmp_path / "nope.toml"))
+        assert code == 2 and "not found" in out
+
+
+def test_ctrl_c_finishes_in_flight_and_exits_130(project: Path) -> None:
+    """The first Ctrl-C stops new actions, finishes in-flight ones, prints the summary, exits 130."""
+    write_csv(project, [(str(i), f"N{i}", 7) for i in range(200)])
+    write_config(project, template_extra="delay = 0.05")
+    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synctree", "run", str(project / "sync.toml"), "--log",
+         str(project / "run.jsonl")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        log = project / "run.jsonl"
+        if log.exists() and log.read_text().count("\n") >= 4:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "stopping" in err
+    finished = (project / "run.jsonl").read_text().splitlines()
+    assert 4 <= len(finished) < 200
+    # Everything the store holds was recorded as succeeded, and nothing else.
+    store = json.loads((project / "store.json").read_text())
+    succeeded = {json.loads(line)["idnumber"] for line in finished}
+    assert set(store) == succeeded
+    assert "succeeded" in out  # the summary table
+    code, out = invoke("run", str(project / "sync.toml"))
+    assert code == 0
+    code, out = invoke("plan", str(project / "sync.toml"), "--json")
+    assert json.loads(out)["actions"] == []
