@@ -275,7 +275,7 @@ class TestBadConfig:
 
 
 def test_ctrl_c_finishes_in_flight_and_exits_130(project: Path) -> None:
-    """The first Ctrl-C stops new actions, finishes in-flight ones, prints the summary, exits 130."""
+    """First Ctrl-C: stop new actions, finish in-flight ones, print the summary, exit 130."""
     write_csv(project, [(str(i), f"N{i}", 7) for i in range(200)])
     write_config(project, template_extra="delay = 0.05")
     env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
