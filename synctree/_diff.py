@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
 from ._action import Action, Kind
@@ -139,12 +139,12 @@ def _compare(
         elif value == old:
             continue
         elif _is_collection(value) and _is_collection(old):
-            for member in _ordered(m for m in value if m not in old):
+            for member in _ordered(_missing(value, old)):
                 yield Action(
                     key, f"add_{subbranch}_{attribute}", subbranch, Kind.ADD, attribute,
                     member, source=source, dest=dest,
                 )  # fmt: skip
-            for member in _ordered(m for m in old if m not in value):
+            for member in _ordered(_missing(old, value)):
                 removes.append(
                     Action(
                         key, f"remove_{subbranch}_{attribute}", subbranch, Kind.REMOVE,
@@ -173,6 +173,17 @@ def _compare(
 
 def _is_collection(value: object) -> bool:
     return isinstance(value, set | frozenset | list)
+
+
+def _missing(members: Iterable[Any], other: Container[Any]) -> Iterator[Any]:
+    """The members not in ``other``; an unhashable member is in no set."""
+    for member in members:
+        try:
+            if member in other:
+                continue
+        except TypeError:  # ``[1] in {1}``: a list cannot be a set's member
+            pass
+        yield member
 
 
 def _comparable(a: object, b: object) -> bool:

@@ -237,6 +237,19 @@ class TestCollections:
         tree.new("destination", "students", "1", codes=[2, 1], more=[1, 2])
         assert [(a.kind, a.attribute, a.value) for a in diff(tree)] == [("remove", "more", 2)]
 
+    def test_unhashable_members_against_a_set(self) -> None:
+        """A list of unhashable members diffs against a set member by member."""
+        tree = make_tree()
+        tree.new("source", "students", "1", a=[[1]], b={1}, c=[{"k": 1}])
+        tree.new("destination", "students", "1", a={1}, b=[[2], 1], c=[{"k": 2}])
+        assert [(a.kind, a.attribute, a.value) for a in diff(tree)] == [
+            ("add", "a", [1]),
+            ("add", "c", {"k": 1}),
+            ("remove", "a", 1),
+            ("remove", "b", [2]),
+            ("remove", "c", {"k": 2}),
+        ]
+
     def test_collection_against_none(self) -> None:
         """A collection against None is an update of the whole value."""
         tree = make_tree()
