@@ -48,13 +48,6 @@ class Leaf:
         return out
 
 
-def _make_leaf(cls: type[Leaf], attributes: dict[str, Any]) -> Leaf:
-    """Build a leaf that owns ``attributes`` (which must hold ``idnumber``); no copy."""
-    leaf = cls.__new__(cls)
-    leaf.__dict__ = attributes
-    return leaf
-
-
 class _Missing:
     """A compared attribute that one side cannot give; ``reason`` says why."""
 

@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ._duplicates import DuplicatePolicy, check_policy, merge_attributes
 from ._exceptions import DuplicateKeyError
-from ._leaf import Leaf, _make_leaf
+from ._leaf import Leaf
 
 if TYPE_CHECKING:
     from ._action import Action
@@ -69,18 +69,20 @@ class Subbranch:
 
         ``where`` gives ``(path, line)`` for an error message, and is only called then.
         """
+        # The loader's hot path (one call per row): kept inline, one dict lookup.
         idnumber = attributes["idnumber"]
         leaves = self._leaves
-        existing = leaves.get(idnumber)
-        if existing is None:
+        if idnumber not in leaves:
             if type(idnumber) is not str:
                 raise TypeError(
                     f"{self.branch} {self.name}: idnumber must be a str, "
                     f"got {type(idnumber).__name__} {idnumber!r}"
                 )
-            leaf = leaves[idnumber] = _make_leaf(self.model, attributes)
+            model = self.model
+            leaf = leaves[idnumber] = model.__new__(model)  # owns the row: no copy
+            leaf.__dict__ = attributes
             return leaf
-        return self._duplicate(existing, attributes, where)
+        return self._duplicate(leaves[idnumber], attributes, where)
 
     def _duplicate(
         self,
