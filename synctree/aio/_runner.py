@@ -24,6 +24,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.lowlevel import checkpoint_if_cancelled
 
 from .._action import Action, Kind
 from .._exceptions import Interrupted, SafetyLimitExceeded
@@ -194,7 +195,7 @@ class _Execution:
         self.template = template
         self.settings = settings
         self.report = report
-        self.emit = settings.observer or _ignore
+        self.observer = settings.observer
         self.clock = settings.clock or anyio.current_time
         self.sleep = settings.sleep or anyio.sleep
         self.slots = anyio.CapacityLimiter(settings.concurrency)
@@ -267,7 +268,10 @@ class _Execution:
             async with anyio.create_task_group() as group:
                 self.units_scope = group.cancel_scope
                 for unit in units:
-                    await room.acquire()
+                    try:
+                        room.acquire_nowait()
+                    except anyio.WouldBlock:
+                        await room.acquire()
                     group.start_soon(self._unit, unit, room)
             done = True
             guarded.cancel_scope.cancel()
@@ -300,10 +304,15 @@ class _Execution:
         if result.outcome is Outcome.FAILED and self.settings.fail_fast and not self.stopped:
             self.stop()
 
+    def _emit(self, event: Event) -> None:
+        if self.observer is not None:
+            self.observer(event)
+
     def _record(self, result: Result) -> None:
         self.recorded.add(id(result.action))
         self.report.record(result)
-        self.emit(Event(EventKind.FINISHED, action=result.action, result=result))
+        if self.observer is not None:
+            self.observer(Event(EventKind.FINISHED, action=result.action, result=result))
 
     async def _attempts(self, unit: _Unit) -> list[Result]:
         """Call until it succeeds, fails for good, or runs out of retries; a result per action."""
@@ -360,9 +369,9 @@ class _Execution:
             reason = verdict.reason or type(error).__name__
             if verdict.throttle:
                 self.limiter.pause_until(self.clock() + delay)
-                self.emit(Event(EventKind.THROTTLED, action=first, delay=delay, reason=reason))
+                self._emit(Event(EventKind.THROTTLED, action=first, delay=delay, reason=reason))
             for action in unit.actions:
-                self.emit(
+                self._emit(
                     Event(
                         EventKind.RETRYING,
                         action=action,
@@ -380,7 +389,13 @@ class _Execution:
 
     async def _acquire(self) -> None:
         """Take a concurrency slot, then a rate token (the slot is released by :meth:`_attempt`)."""
-        await self.slots.acquire()
+        # Fast paths: acquire_nowait() skips the shielded checkpoint that
+        # acquire() makes, a large share of the per-action cost.
+        await checkpoint_if_cancelled()
+        try:
+            self.slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await self.slots.acquire()
         try:
             if self.limiter.rate is not None or self.limiter.paused_until > -math.inf:
                 await self.limiter.acquire()
@@ -391,8 +406,9 @@ class _Execution:
     async def _attempt(self, unit: _Unit, attempt: int) -> tuple[Exception | None, Any, bool]:
         """One call in the slot :meth:`_acquire` took: ``(error, returned, interrupted)``."""
         try:
-            for action in unit.actions:
-                self.emit(Event(EventKind.STARTED, action=action, attempt=attempt))
+            if self.observer is not None:
+                for action in unit.actions:
+                    self.observer(Event(EventKind.STARTED, action=action, attempt=attempt))
             timeout = self.settings.timeout
             with anyio.CancelScope(shield=True) as scope:
                 scope.deadline = self.grace_deadline

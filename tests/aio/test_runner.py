@@ -217,30 +217,28 @@ class TestConcurrency:
 
     async def test_backoff_holds_no_slot(self) -> None:
         """A call sleeping in backoff does not hold a concurrency slot."""
-        sleeping = anyio.Event()
-        done: list[str] = []
+        other_ran = anyio.Event()
+        retried = False
 
-        async def slow_sleep(delay: float) -> None:
-            sleeping.set()
-            await anyio.sleep(0.05)
+        async def sleep(delay: float) -> None:
+            # If "0" kept its only slot while sleeping, "1" could never run.
+            with anyio.fail_after(5):
+                await other_ran.wait()
 
         class T(AsyncTemplate):
             concurrency = 1
 
             async def update_students_first(self, action: Action) -> None:
-                if action.idnumber == "0" and not done:
-                    done.append("retry")
+                nonlocal retried
+                if action.idnumber == "0" and not retried:
+                    retried = True
                     raise Retry()
                 if action.idnumber == "1":
-                    assert sleeping.is_set()
-                done.append(action.idnumber)
+                    other_ran.set()
 
-        tree = make_tree(students(2), students(2, first="x") | {})
-        tree.destination.students["0"].first = "x"
-        report = await (tree.source > tree.destination).run(T(), sleep=slow_sleep)
-        assert report.ok
-        # "1" ran while "0" slept in backoff, though there is only one slot.
-        assert done == ["retry", "1", "0"]
+        tree = make_tree(students(2), students(2, first="x"))
+        report = await (tree.source > tree.destination).run(T(), sleep=sleep)
+        assert report.ok and retried and other_ran.is_set()
 
 
 def run_virtual(fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -290,15 +288,18 @@ class TestRate:
 
     def test_throttle_pauses_every_worker(self) -> None:
         """A 429 with Retry-After pauses all workers until the deadline, not only the one hit."""
-        starts: dict[str, list[float]] = {}
+        starts: list[tuple[str, float]] = []
         events: list[Event] = []
+        throttled: list[tuple[str, float]] = []
 
         class T(AsyncTemplate):
             concurrency = 4
 
             async def new_students(self, action: Action) -> None:
-                starts.setdefault(action.idnumber, []).append(anyio.current_time())
-                if action.idnumber == "0" and len(starts["0"]) == 1:
+                now = anyio.current_time()
+                starts.append((action.idnumber, now))
+                if not throttled:
+                    throttled.append((action.idnumber, now))
                     raise status_error(429, {"Retry-After": "5"})
                 await anyio.sleep(1)
 
@@ -308,11 +309,13 @@ class TestRate:
             assert report.ok
 
         run_virtual(main)
-        assert starts["0"] == [0.0, 5.0]
-        later = [t for times in starts.values() for t in times if t > 0]
-        assert later and min(later) >= 5.0  # nobody started during the pause
-        throttled = [e for e in events if e.kind is EventKind.THROTTLED]
-        assert [(e.delay, e.reason) for e in throttled] == [(5.0, "HTTP 429")]
+        ((hit, at),) = throttled
+        assert [t for key, t in starts if key == hit] == [at, at + 5]
+        # nobody started during the pause (calls in flight before it just finish)
+        assert all(t <= at or t >= at + 5 for _, t in starts)
+        assert sum(1 for _, t in starts if t >= at + 5) > 4
+        kinds = [(e.delay, e.reason) for e in events if e.kind is EventKind.THROTTLED]
+        assert kinds == [(5.0, "HTTP 429")]
 
 
 class TestRetry:
@@ -563,21 +566,25 @@ class TestOrder:
         ]
 
     async def test_fail_fast(self) -> None:
-        """fail_fast stops new actions after the first failure; the rest are recorded skipped."""
+        """fail_fast starts nothing after the first failure; the rest are recorded skipped."""
+        called: list[str] = []
 
         class T(AsyncTemplate):
             concurrency = 1
             fail_fast = True
 
             async def new_students(self, action: Action) -> None:
+                called.append(action.idnumber)
                 if action.idnumber == "2":
                     raise ValueError("boom")
 
         tree = make_tree(students(10), {})
         report = await ((tree.source > tree.destination) | T())
         assert len(report) == 10
+        assert called[-1] == "2"  # nothing was called after the failure
         assert report.totals[Outcome.FAILED] == 1
-        assert report.totals[Outcome.SKIPPED] == 7
+        assert report.totals[Outcome.SUCCEEDED] == len(called) - 1
+        assert report.totals[Outcome.SKIPPED] == 10 - len(called)
         assert {r.reason for r in report.results if r.outcome is Outcome.SKIPPED} == {"fail_fast"}
 
 
