@@ -190,9 +190,9 @@ def _print_plan(output: Output, config: Config, actions: list[Action]) -> None:
     by_kind: dict[str, list[Action]] = {}
     for action in actions:
         by_kind.setdefault(str(action.kind), []).append(action)
-    for kind, some in by_kind.items():
+    for kind_name, some in by_kind.items():
         shown = some if output.verbose else some[:_SHOWN_PER_KIND]
-        output.out.print(f"[bold]{kind}[/] ({len(some)}):")
+        output.out.print(f"[bold]{kind_name}[/] ({len(some)}):")
         for action in shown:
             output.out.print(f"  {_escape(repr(action))}")
         if len(some) > len(shown):
@@ -474,7 +474,7 @@ class _RunSession:
             self.log_file = self.log_path.open("w", encoding="utf-8")
         try:
             with _Progress(self.output) as progress:
-                observer = progress.observe
+                observer: Callable[[Any], None] = progress.observe
                 if self.log_file is not None:
                     observer = _tee(observer, self._log)
                 return await diff.run(self.template, observer=observer, **self.overrides)  # type: ignore[no-any-return]

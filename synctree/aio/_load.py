@@ -240,8 +240,8 @@ async def _derived_rows(parent: Subbranch, derived: Derived) -> AsyncIterator[Ro
     if inspect.isawaitable(rows):
         rows = await rows
     if hasattr(rows, "__aiter__"):
-        async for row in rows:  # type: ignore[union-attr]
+        async for row in rows:
             yield row
     else:
-        for row in rows:  # type: ignore[union-attr]
+        for row in rows:
             yield row
