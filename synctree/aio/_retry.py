@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeAlias
 import httpx
 
 __all__ = [
+    "Backoff",
     "Retry",
     "RetryPolicy",
     "Sent",
@@ -73,8 +74,8 @@ class Retry(Exception):
 class RetryPolicy:
     """How often and how long to retry: ``retries`` attempts after the first, full-jitter backoff.
 
-    :param max_retry_after: the longest ``Retry-After`` honoured; a server asking for more
-        makes the action fail instead of stalling the run (see :meth:`delay`).
+    :param max_retry_after: the longest wait a server's ``Retry-After`` gets (longer
+        requests are capped), and the most time one call spends waiting out throttles.
     """
 
     retries: int = 5
@@ -133,6 +134,53 @@ class Verdict:
     retry_after: float | None = None
     throttle: bool = False
     reason: str = ""
+
+
+class Backoff:
+    """The retry state of one call: how long to wait after each failure, or when to stop.
+
+    Failures spend the ``retries`` budget and wait the full-jitter backoff (or the
+    server's ``Retry-After``, capped at ``max_retry_after``).  Throttles (HTTP 429
+    and kin) are flow control, not failures: they do not spend the budget, but a
+    call gives up once it has waited ``max_retry_after`` seconds on throttles.
+    """
+
+    __slots__ = ("failures", "policy", "random", "stopped_because", "throttled", "throttles")
+
+    def __init__(self, policy: RetryPolicy, random: Callable[[], float]) -> None:
+        self.policy = policy
+        self.random = random
+        self.failures = 0
+        self.throttles = 0
+        self.throttled = 0.0
+        self.stopped_because = ""
+
+    def after(self, verdict: Verdict) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` (see ``stopped_because``)."""
+        policy = self.policy
+        if not verdict.retryable:
+            self.stopped_because = "not retryable"
+            return None
+        if verdict.throttle:
+            if self.throttled >= policy.max_retry_after:
+                self.stopped_because = (
+                    f"throttled for {self.throttled:.1f}s, more than max_retry_after"
+                )
+                return None
+            self.throttles += 1
+            delay = verdict.retry_after
+            if delay is None:
+                delay = policy.backoff(min(self.throttles, 64), self.random)
+            delay = min(delay, policy.max_retry_after)
+            self.throttled += delay
+            return delay
+        self.failures += 1
+        if self.failures > policy.retries:
+            self.stopped_because = f"gave up after {self.failures} failed attempts"
+            return None
+        if verdict.retry_after is not None:
+            return min(verdict.retry_after, policy.max_retry_after)
+        return policy.backoff(self.failures, self.random)
 
 
 # httpx transport errors by whether the request can have reached the server.

@@ -32,7 +32,7 @@ from .._report import Outcome, Report, Result
 from .._template import call, outcome_of, route
 from ._events import Event, EventKind
 from ._limiter import RateLimiter
-from ._retry import RetryPolicy, Verdict, classify
+from ._retry import Backoff, RetryPolicy, Verdict, classify
 from ._settings import Settings
 from ._template import batch_size
 
@@ -320,6 +320,7 @@ class _Execution:
         attempt = 0
         error: Exception | None = None
         first = unit.actions[0]
+        backoff = Backoff(self.policy, self.settings.random)
 
         def results(outcome: Outcome, reason: str | None = None) -> list[Result]:
             elapsed = time.perf_counter() - started
@@ -363,9 +364,10 @@ class _Execution:
                 return results(
                     Outcome.SUCCEEDED, "already existed (an earlier attempt reached the server)"
                 )
-            delay, why_not = self._retry_delay(first, unit.method, verdict, attempt)
+            why_not = self._unsafe_to_repeat(first, unit.method, verdict)
+            delay = None if why_not else backoff.after(verdict)
             if delay is None:
-                return results(Outcome.FAILED, why_not)
+                return results(Outcome.FAILED, why_not or backoff.stopped_because)
             reason = verdict.reason or type(error).__name__
             if verdict.throttle:
                 self.limiter.pause_until(self.clock() + delay)
@@ -432,35 +434,22 @@ class _Execution:
         except Exception:
             return False
 
-    def _retry_delay(
-        self,
-        action: Action,
-        method: Callable[[Action], Any],
-        verdict: Verdict,
-        attempt: int,
-    ) -> tuple[float | None, str]:
-        """Seconds to wait before the next attempt, or ``(None, why not)``."""
-        if not verdict.retryable:
-            return None, "not retryable"
+    def _unsafe_to_repeat(
+        self, action: Action, method: Callable[[Action], Any], verdict: Verdict
+    ) -> str:
+        """Why a failed create must not be repeated, or ``""`` when it may be."""
         if (
-            action.kind is Kind.NEW
+            verdict.retryable
+            and action.kind is Kind.NEW
             and verdict.sent != "no"
             and not _is_idempotent(method)
             and not self.template._maps_existing()
         ):
-            return None, (
+            return (
                 "not retried: the create may have reached the server; mark the method "
                 "@idempotent or override already_exists() to allow retries"
             )
-        delay = self.policy.delay(attempt, verdict.retry_after, self.settings.random)
-        if delay is None:
-            if attempt > self.policy.retries:
-                return None, f"gave up after {attempt} attempts"
-            return (
-                None,
-                f"the server asked to wait {verdict.retry_after}s, more than max_retry_after",
-            )
-        return delay, ""
+        return ""
 
 
 def _is_idempotent(method: Callable[[Action], Any]) -> bool:

@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from synctree.aio._retry import (
+    Backoff,
     Retry,
     RetryPolicy,
     Sent,
@@ -402,3 +403,39 @@ class TestClassify:
         """A verdict is an immutable record."""
         with pytest.raises(dataclasses.FrozenInstanceError):
             Verdict(True, "no").retryable = False  # type: ignore[misc]
+
+
+class TestBackoff:
+    def test_failures_spend_the_budget(self) -> None:
+        """Failures wait the backoff and stop after ``retries``, saying why."""
+        backoff = Backoff(RetryPolicy(retries=2, base=1.0), lambda: 0.5)
+        failure = Verdict(True, "yes", reason="HTTP 500")
+        assert [backoff.after(failure), backoff.after(failure)] == [0.5, 1.0]
+        assert backoff.after(failure) is None
+        assert backoff.stopped_because == "gave up after 3 failed attempts"
+
+    def test_throttles_do_not_spend_the_budget(self) -> None:
+        """Throttles wait their Retry-After without using up the retries."""
+        backoff = Backoff(RetryPolicy(retries=1, max_retry_after=100), lambda: 0.5)
+        throttle = Verdict(True, "no", retry_after=2.0, throttle=True, reason="HTTP 429")
+        assert [backoff.after(throttle) for _ in range(20)] == [2.0] * 20
+        assert backoff.after(Verdict(True, "yes", reason="HTTP 500")) == 0.5
+
+    def test_throttled_time_is_bounded(self) -> None:
+        """A call stops once it has waited ``max_retry_after`` seconds on throttles."""
+        backoff = Backoff(RetryPolicy(max_retry_after=10), lambda: 0.5)
+        throttle = Verdict(True, "no", retry_after=4.0, throttle=True)
+        assert [backoff.after(throttle) for _ in range(3)] == [4.0, 4.0, 4.0]
+        assert backoff.after(throttle) is None
+        assert "throttled for 12.0s" in backoff.stopped_because
+
+    def test_retry_after_is_capped(self) -> None:
+        """A Retry-After longer than ``max_retry_after`` is capped, not obeyed."""
+        backoff = Backoff(RetryPolicy(max_retry_after=30), lambda: 0.5)
+        assert backoff.after(Verdict(True, "yes", retry_after=3600.0, reason="HTTP 503")) == 30
+
+    def test_permanent(self) -> None:
+        """A permanent error stops at once."""
+        backoff = Backoff(RetryPolicy(), lambda: 0.5)
+        assert backoff.after(Verdict(False, "yes", reason="HTTP 400")) is None
+        assert backoff.stopped_because == "not retryable"
