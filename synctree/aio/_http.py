@@ -1,0 +1,580 @@
+"""Read the objects of a paginated JSON HTTP API: :class:`HTTPReader` and its paginations.
+
+Pages are fetched one after another with the runner's retry rules (see ``_attempts``):
+HTTP 429/5xx and transport errors are retried with backoff, ``Retry-After`` is honoured
+and a ``rate`` spaces the requests.  Credentials stay out of every message: URLs are
+shown without user info and with token-like query parameters redacted.
+"""
+
+from __future__ import annotations
+
+import random as _random
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+import httpx
+
+from .._exceptions import InputError
+from ._attempts import retrying
+from ._limiter import RateLimiter
+from ._retry import RetryPolicy
+
+__all__ = [
+    "Cursor",
+    "HTTPReader",
+    "LinkHeader",
+    "NextLink",
+    "Offset",
+    "Page",
+    "PageError",
+    "PageNumber",
+    "Pagination",
+    "redact_url",
+]
+
+Row: TypeAlias = dict[str, Any]
+Params: TypeAlias = Mapping[str, str | int]
+#: What comes after a page: a URL (absolute or relative to the page), query parameters, or
+#: ``None`` when the page was the last.
+NextPage: TypeAlias = "str | Params | None"
+
+_SECRET_PARAM = re.compile(r"token|secret|pass|pwd|key|sig|auth|credential|session", re.I)
+_MISSING = object()
+
+
+def redact_url(url: httpx.URL | str) -> str:
+    """``url`` fit to print: no user info, token-like query values replaced by ``REDACTED``."""
+    url = httpx.URL(url)
+    if url.userinfo:
+        url = url.copy_with(userinfo=b"")
+    if url.query:
+        params = [
+            (name, "REDACTED" if _SECRET_PARAM.search(name) else value)
+            for name, value in url.params.multi_items()
+        ]
+        url = url.copy_with(params=params)
+    return str(url)
+
+
+def dig(body: Any, path: str) -> Any:
+    """The value at a dotted key path (``'data.items'``), or a sentinel when it is not there.
+
+    A key holding the whole path (dots included) wins over the nested lookup.
+    """
+    if isinstance(body, dict) and path in body:
+        return body[path]
+    for part in path.split("."):
+        if not isinstance(body, dict) or part not in body:
+            return _MISSING
+        body = body[part]
+    return body
+
+
+class PageError(InputError):
+    """A page the reader cannot use: not JSON, no items, an item without its key, HTTP error.
+
+    ``url`` is the page's URL with secrets redacted; ``page`` its 1-based number.
+    """
+
+    def __init__(self, problem: str, *, url: str, page: int) -> None:
+        self.url = url
+        self.page = page
+        super().__init__(f"page {page}: {problem}", path=url)
+
+
+# -- paginations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One fetched page, as a pagination sees it to choose the next one.
+
+    :param params: the pagination's own query parameters of this page (empty for a link).
+    :param seen: the items of this page and every page before it.
+    :param largest: the longest page before this one (0 for the first page).
+    """
+
+    number: int
+    url: httpx.URL
+    params: Params
+    response: httpx.Response
+    body: Any
+    items: Sequence[Any]
+    seen: int
+    largest: int
+
+
+@runtime_checkable
+class Pagination(Protocol):
+    """How to ask for the first page and the one after a page.
+
+    An empty page always ends the listing, before :meth:`after` is asked.  ``after``
+    may raise :class:`ValueError` for a page it cannot use; the reader names URL and page.
+    """
+
+    def first(self) -> dict[str, str | int]:
+        """The query parameters of the first page."""
+        ...
+
+    def after(self, page: Page) -> NextPage:
+        """A URL or the query parameters of the page after ``page``; ``None`` to stop."""
+        ...
+
+
+def _positive(value: object, name: str, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name!r} must be an int >= {minimum}, got {value!r}")
+
+
+def _name(value: object, name: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name!r} must be a non-empty string, got {value!r}")
+
+
+def _total(body: Any, path: str | None) -> int | None:
+    if path is None:
+        return None
+    value = dig(body, path)
+    if value is _MISSING:
+        raise ValueError(f"no total {path!r} in the body")
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"the total {path!r} is not a count: {value!r}")
+    return value
+
+
+def _last(page: Page, size: int, total: str | None) -> bool:
+    """Whether ``page`` ends a numbered or offset listing.
+
+    A known total decides.  Without one, a page shorter than ``size`` and than the
+    pages before it is the last; a short first page is not trusted, since the server
+    may cap the page size below ``size`` (one more request tells).
+    """
+    count = _total(page.body, total)
+    if count is not None:
+        return page.seen >= count
+    return page.largest > 0 and len(page.items) < min(size, page.largest)
+
+
+@dataclass(frozen=True, slots=True)
+class NextLink:
+    """The body names the next page's URL at a key path (``'next'``, ``'links.next'``)."""
+
+    path: str = "next"
+
+    def __post_init__(self) -> None:
+        _name(self.path, "path")
+
+    def first(self) -> dict[str, str | int]:
+        return {}
+
+    def after(self, page: Page) -> NextPage:
+        link = dig(page.body, self.path)
+        if link is _MISSING or link is None or link == "":
+            return None
+        if not isinstance(link, str):
+            raise ValueError(f"the next link {self.path!r} is not a string: {link!r}")
+        return link
+
+
+@dataclass(frozen=True, slots=True)
+class LinkHeader:
+    """The ``Link`` header names the next page (``rel="next"``, RFC 8288), as GitHub does."""
+
+    def first(self) -> dict[str, str | int]:
+        return {}
+
+    def after(self, page: Page) -> NextPage:
+        link = page.response.links.get("next", {}).get("url")
+        return link or None
+
+
+@dataclass(frozen=True, slots=True)
+class PageNumber:
+    """Numbered pages: ``?page=1&per_page=100``, then 2, 3...
+
+    :param size_param: the page size parameter, or ``None`` to send none (``size``
+        is then the server's page size).
+    :param total: a key path to the total item count in the body, if the API gives one.
+    """
+
+    param: str = "page"
+    size_param: str | None = "per_page"
+    size: int = 100
+    start: int = 1
+    total: str | None = None
+
+    def __post_init__(self) -> None:
+        _name(self.param, "param")
+        if self.size_param is not None:
+            _name(self.size_param, "size_param")
+        _positive(self.size, "size")
+        _positive(self.start, "start", 0)
+        if self.total is not None:
+            _name(self.total, "total")
+
+    def first(self) -> dict[str, str | int]:
+        params: dict[str, str | int] = {self.param: self.start}
+        if self.size_param is not None:
+            params[self.size_param] = self.size
+        return params
+
+    def after(self, page: Page) -> NextPage:
+        if _last(page, self.size, self.total):
+            return None
+        return {**page.params, self.param: int(page.params[self.param]) + 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Offset:
+    """Offset pages: ``?offset=0&limit=100``; the offset advances by the items returned,
+    so a server that caps ``limit`` loses nothing.  SCIM is ``Offset('startIndex',
+    'count', start=1, total='totalResults')``."""
+
+    param: str = "offset"
+    limit_param: str | None = "limit"
+    limit: int = 100
+    start: int = 0
+    total: str | None = None
+
+    def __post_init__(self) -> None:
+        _name(self.param, "param")
+        if self.limit_param is not None:
+            _name(self.limit_param, "limit_param")
+        _positive(self.limit, "limit")
+        _positive(self.start, "start", 0)
+        if self.total is not None:
+            _name(self.total, "total")
+
+    def first(self) -> dict[str, str | int]:
+        params: dict[str, str | int] = {self.param: self.start}
+        if self.limit_param is not None:
+            params[self.limit_param] = self.limit
+        return params
+
+    def after(self, page: Page) -> NextPage:
+        if _last(page, self.limit, self.total):
+            return None
+        return {**page.params, self.param: int(page.params[self.param]) + len(page.items)}
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """An opaque cursor: the body gives the next one at ``next``, sent back as ``param``."""
+
+    param: str = "cursor"
+    next: str = "meta.next_cursor"
+
+    def __post_init__(self) -> None:
+        _name(self.param, "param")
+        _name(self.next, "next")
+
+    def first(self) -> dict[str, str | int]:
+        return {}
+
+    def after(self, page: Page) -> NextPage:
+        value = dig(page.body, self.next)
+        if value is _MISSING or value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(f"the cursor {self.next!r} is not a string: {value!r}")
+        return {self.param: value}
+
+
+# -- the reader -----------------------------------------------------------------------------
+
+
+class HTTPReader:
+    """Stream the objects of a JSON API, page by page, as rows for :meth:`SyncTree.load`.
+
+    ``HTTPReader(client, '/users', key='id', items='data.items', pagination=PageNumber())``.
+
+    :param client_or_url: an :class:`httpx.AsyncClient` (your auth, base URL,
+        transport; left open) or a base URL (a client is made and closed).
+    :param path: the listing's path, relative to the client's base URL.
+    :param key: the field (or key path) holding each object's key, or several joined
+        with ``key_separator``; the key becomes ``idnumber`` (a ``str``).
+    :param items: the key path of the items in the body (``'users'``, ``'data.items'``),
+        a function of the body returning them, or ``None`` when the body is the list.
+    :param pagination: :class:`NextLink`, :class:`LinkHeader`, :class:`PageNumber`,
+        :class:`Offset`, :class:`Cursor` (or your own :class:`Pagination`); ``None``
+        for a single page.
+    :param params: query parameters sent with every page.
+    :param headers: headers sent with every page (they are never shown).
+    :param rate: at most this many pages per second.
+    :param retries: attempts after the first for a page that failed retryably.
+    :param rename: new names for fields (or key paths such as ``'name.first'``), applied
+        first; name one ``'_id'`` to carry the API's own id without comparing it.
+    :param fields: keep only these attributes (after renaming; missing ones are ``None``).
+    :param keep_key: also keep the key fields as attributes.
+    :param timeout: seconds per request, for a client made from a URL.
+    :param sleep: waits between attempts (default :func:`anyio.sleep`); for tests,
+        like ``clock`` and ``random``.
+    """
+
+    def __init__(
+        self,
+        client_or_url: httpx.AsyncClient | str,
+        path: str = "",
+        *,
+        key: str | Sequence[str] = "id",
+        items: str | Callable[[Any], Any] | None = None,
+        pagination: Pagination | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        rate: float | None = None,
+        retries: int = 5,
+        rename: Mapping[str, str] | None = None,
+        fields: Sequence[str] | None = None,
+        keep_key: bool = False,
+        key_separator: str = "|",
+        timeout: float | None = 30.0,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] | None = None,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        if not isinstance(path, str):
+            raise ValueError(f"'path' must be a string, got {path!r}")
+        self._client: httpx.AsyncClient | None
+        if isinstance(client_or_url, httpx.AsyncClient):
+            self._client = client_or_url
+            self._path: str | httpx.URL = path
+            start = client_or_url.build_request("GET", path).url
+        elif isinstance(client_or_url, str) and client_or_url:
+            self._client = None
+            self._path = start = _under(client_or_url, path)
+        else:
+            raise ValueError(
+                f"'client_or_url' must be an httpx.AsyncClient or a URL, "
+                f"got {type(client_or_url).__name__}"
+            )
+        self._keys = [key] if isinstance(key, str) else list(key)
+        if not self._keys or not all(isinstance(k, str) and k for k in self._keys):
+            raise ValueError(f"'key' must be a field name or a list of them, got {key!r}")
+        if not (items is None or callable(items) or (isinstance(items, str) and items)):
+            raise ValueError(f"'items' must be a key path, a function or None, got {items!r}")
+        self._items = items
+        if pagination is not None and not isinstance(pagination, Pagination):
+            raise ValueError(f"'pagination' must be a Pagination or None, got {pagination!r}")
+        self._pagination = pagination
+        self._params = dict(params or {})
+        self._headers = dict(headers or {})
+        self._policy = RetryPolicy(retries=retries)
+        self._rate = rate
+        RateLimiter(rate)  # validates 'rate' now, not at the first page
+        self._rename = dict(rename or {})
+        for old, new in self._rename.items():
+            if not (isinstance(old, str) and old and isinstance(new, str) and new):
+                raise ValueError(f"'rename' must map names to names, not {old!r}: {new!r}")
+        if fields is not None and (
+            isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields)
+        ):
+            raise ValueError(f"'fields' must be a list of names, got {fields!r}")
+        self._fields = None if fields is None else list(fields)
+        self._keep_key = bool(keep_key)
+        _name(key_separator, "key_separator")
+        self._key_separator = key_separator
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"'timeout' must be > 0 or None, got {timeout!r}")
+        self._timeout = timeout
+        self._sleep = sleep
+        self._clock = clock
+        self._random = random
+        self._start = redact_url(start)
+        #: The page being read (its URL, redacted) and its number, for error messages.
+        self.path: str = self._start
+        self.page: int | None = None
+        self.line: int | None = None  # rows have no line; the page URL says where
+
+    def __repr__(self) -> str:
+        keys = self._keys[0] if len(self._keys) == 1 else self._keys
+        return f"<{type(self).__name__} {self._start!r} key={keys!r}>"
+
+    async def __aiter__(self) -> AsyncIterator[Row]:
+        async with aclosing(self.batches()) as batches:
+            async for batch in batches:
+                for row in batch:
+                    yield row
+
+    async def batches(self) -> AsyncGenerator[list[Row], None]:
+        """Yield the rows one list per page."""
+        async with aclosing(self.pages()) as pages:
+            async for page in pages:
+                yield [self._row(item, page) for item in page.items]
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[httpx.AsyncClient]:
+        if self._client is not None:
+            yield self._client
+            return
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            yield client
+
+    async def pages(self) -> AsyncGenerator[Page, None]:
+        """Yield the pages as fetched, each with its items (raw JSON values)."""
+        limiter = RateLimiter(self._rate, clock=self._clock, sleep=self._sleep)
+        pagination = self._pagination
+        target: str | Params = pagination.first() if pagination is not None else {}
+        number, seen, largest = 0, 0, 0
+        self.path, self.page = self._start, None
+        async with self._open() as client:
+            while True:
+                number += 1
+                self.page = number
+                url, response = await self._fetch(client, limiter, target, number)
+                self.path = redact_url(url)
+                body = self._json(response, url, number)
+                items = self._extract(body, url, number)
+                seen += len(items)
+                params = {} if isinstance(target, str) else target
+                page = Page(number, url, params, response, body, items, seen, largest)
+                largest = max(largest, len(items))
+                following = None
+                if items and pagination is not None:
+                    following = self._following(pagination, page)
+                yield page
+                if following is None:
+                    return
+                target = following
+
+    def _following(self, pagination: Pagination, page: Page) -> str | Params | None:
+        """What comes after ``page``: an absolute URL, query parameters or None."""
+        try:
+            following = pagination.after(page)
+        except ValueError as exc:
+            raise self._error(str(exc), page.url, page.number) from None
+        if isinstance(following, str):
+            link = page.url.join(following)
+            if link == page.url:
+                raise self._error("the next link points to this page", page.url, page.number)
+            return str(link)
+        if following is not None and dict(following) == dict(page.params):
+            raise self._error("the next page is this page again", page.url, page.number)
+        return following
+
+    async def _fetch(
+        self,
+        client: httpx.AsyncClient,
+        limiter: RateLimiter,
+        target: str | Params,
+        number: int,
+    ) -> tuple[httpx.URL, httpx.Response]:
+        # httpx replaces a URL's query with ``params``: merge them all into ``params``.
+        if isinstance(target, str):
+            url = httpx.URL(target)
+            extra = {k: v for k, v in self._params.items() if k not in url.params}
+            params = url.params.merge(extra)  # the link's own parameters win
+        else:
+            url = httpx.URL(self._path)
+            params = url.params.merge(self._params).merge(target)
+        request = client.build_request(
+            "GET", url.copy_with(query=None), params=params, headers=self._headers
+        )
+        attempts = 0
+
+        async def get() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
+            response = await client.send(request)
+            response.raise_for_status()
+            return response
+
+        try:
+            response = await retrying(
+                get,
+                policy=self._policy,
+                limiter=limiter,
+                clock=self._clock,
+                sleep=self._sleep,
+                random=self._random,
+            )
+        except httpx.HTTPStatusError as exc:
+            status = exc.response
+            problem = f"HTTP {status.status_code} {status.reason_phrase}".rstrip()
+            raise self._error(_tried(problem, attempts), request.url, number) from None
+        except httpx.HTTPError as exc:
+            # A transport error's text may quote the URL: never with its secrets.
+            text = str(exc).replace(str(request.url), redact_url(request.url))
+            problem = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            raise self._error(_tried(problem, attempts), request.url, number) from None
+        return request.url, response
+
+    @staticmethod
+    def _error(problem: str, url: httpx.URL, number: int) -> PageError:
+        return PageError(problem, url=redact_url(url), page=number)
+
+    def _json(self, response: httpx.Response, url: httpx.URL, number: int) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise self._error(f"the body is not JSON ({kind})", url, number) from None
+
+    def _extract(self, body: Any, url: httpx.URL, number: int) -> list[Any]:
+        items = self._items
+        if items is None:
+            found, what = body, "the body"
+        elif isinstance(items, str):
+            found, what = dig(body, items), repr(items)
+            if found is _MISSING:
+                raise self._error(f"no {items!r} in the body", url, number)
+        else:
+            try:
+                found, what = items(body), "the items"
+            except (KeyError, TypeError, ValueError) as exc:
+                raise self._error(f"cannot find the items: {exc}", url, number) from None
+        if not isinstance(found, list):
+            kind = type(found).__name__
+            raise self._error(f"{what} is not a list (it is {kind})", url, number)
+        return found
+
+    def _row(self, item: Any, page: Page) -> Row:
+        """The row of one item; the item (fresh from the JSON) becomes the row."""
+        if not isinstance(item, dict):
+            raise self._error(
+                f"an item is not an object: {type(item).__name__}", page.url, page.number
+            )
+        parts = []
+        for name in self._keys:
+            value = dig(item, name)
+            if value is _MISSING or value is None or value == "":
+                problem = "no" if value is _MISSING else "an empty"
+                raise self._error(f"an item has {problem} key {name!r}", page.url, page.number)
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                raise self._error(
+                    f"an item's key {name!r} is not a string or an integer: {value!r}",
+                    page.url,
+                    page.number,
+                )
+            parts.append(value if isinstance(value, str) else str(value))
+        row: Row = item
+        for old, new in self._rename.items():
+            value = row.pop(old) if old in row else dig(item, old)
+            if value is not _MISSING:
+                row[new] = value
+        if not self._keep_key:
+            for name in self._keys:
+                if name not in self._rename:
+                    row.pop(name, None)
+        if self._fields is not None:
+            row = {name: row.get(name) for name in self._fields}
+        row["idnumber"] = parts[0] if len(parts) == 1 else self._key_separator.join(parts)
+        return row
+
+
+def _under(base: str, path: str) -> httpx.URL:
+    """``path`` below the URL ``base`` (``'https://h/v1'`` and ``'/users'``: ``.../v1/users``)."""
+    url = httpx.URL(base)
+    if not path:
+        return url
+    if not url.path.endswith("/"):
+        url = url.copy_with(path=url.path + "/")
+    return url.join(path.lstrip("/"))
+
+
+def _tried(problem: str, attempts: int) -> str:
+    return f"{problem} (after {attempts} attempts)" if attempts > 1 else problem
