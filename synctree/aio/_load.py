@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+)
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
@@ -169,17 +177,18 @@ async def _load_one(
             return getattr(source, "path", None), getattr(source, "line", None)
 
         count = 0
-        async for batch in batches:
-            if pipeline is not None:
-                batch = pipeline.apply(batch)
-            for row in batch:
-                add(row, where)
-            count += len(batch)
-            if count >= _CHECKPOINT_ROWS:
-                count = 0
-                if progress is not None:
-                    progress(subbranch.branch, subbranch.name, len(subbranch))
-                await checkpoint()
+        async with aclosing(batches):
+            async for batch in batches:
+                if pipeline is not None:
+                    batch = pipeline.apply(batch)
+                for row in batch:
+                    add(row, where)
+                count += len(batch)
+                if count >= _CHECKPOINT_ROWS:
+                    count = 0
+                    if progress is not None:
+                        progress(subbranch.branch, subbranch.name, len(subbranch))
+                    await checkpoint()
     except Exception as exc:
         if not failure:
             failure.append(_reader_error(subbranch, source, exc))
@@ -218,21 +227,29 @@ def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception) -> ReaderEr
     return error
 
 
-async def _batches(reader: Any) -> AsyncIterator[list[Row]]:
+async def _batches(reader: Any) -> AsyncGenerator[list[Row], None]:
     """Lists of rows: the reader's ``batches()`` if it has one, else one row at a time.
 
     Rows from a plain async iterable are passed on one by one, so that the
     reader's ``line`` still points at the row being added when a key clashes.
+    The reader's iterator is closed when this one is, even on an error.
     """
     batches = getattr(reader, "batches", None)
-    if batches is not None:
-        async for batch in batches():
-            yield batch
-        return
-    if not hasattr(reader, "__aiter__"):
+    if batches is None and not hasattr(reader, "__aiter__"):
         raise TypeError(f"{reader!r} is not a reader (an async iterable of row dicts)")
-    async for row in reader:
-        yield [row]
+    inner = batches() if batches is not None else aiter(reader)
+    try:
+        if batches is not None:
+            async for batch in inner:
+                yield batch
+        else:
+            async for row in inner:
+                yield [row]
+    finally:
+        close = getattr(inner, "aclose", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await close()
 
 
 async def _derived_rows(parent: Subbranch, derived: Derived) -> AsyncIterator[Row]:

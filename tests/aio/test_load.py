@@ -220,3 +220,20 @@ class TestErrors:
         t = tree()
         with pytest.raises(ReaderError, match="is not a reader"):
             await t.load(source={"students": [{"idnumber": "1"}]})
+
+    async def test_reader_is_closed_on_error(self) -> None:
+        """A reader stopped by an error is closed at once (its cleanup runs)."""
+        closed = []
+
+        async def reader() -> AsyncIterator[dict[str, Any]]:
+            try:
+                yield {"idnumber": "1"}
+                yield {"idnumber": "1"}
+                yield {"idnumber": "2"}
+            finally:
+                closed.append(True)
+
+        t = tree()
+        with pytest.raises(ReaderError, match="duplicate key"):
+            await t.load(source={"students": reader()})
+        assert closed == [True]
