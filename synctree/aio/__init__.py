@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 from ._events import Event, EventKind, Observer
+from ._http import (
+    Cursor,
+    HTTPReader,
+    LinkHeader,
+    NextLink,
+    Offset,
+    PageError,
+    PageNumber,
+    Pagination,
+)
 from ._limiter import RateLimiter
 from ._load import Derived, Pipeline, Reader, load
 from ._retry import Retry
+from ._scim import SCIMError, SCIMReader, SCIMTemplate
 from ._template import AsyncRun, AsyncTemplate, batch, idempotent
 
 __all__ = [
     "AsyncRun",
     "AsyncTemplate",
+    "Cursor",
     "Derived",
     "Event",
     "EventKind",
+    "HTTPReader",
+    "LinkHeader",
+    "NextLink",
     "Observer",
+    "Offset",
+    "PageError",
+    "PageNumber",
+    "Pagination",
     "Pipeline",
     "RateLimiter",
     "Reader",
     "Retry",
+    "SCIMError",
+    "SCIMReader",
+    "SCIMTemplate",
     "batch",
     "idempotent",
     "load",
