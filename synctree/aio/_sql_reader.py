@@ -1,0 +1,291 @@
+"""Stream rows out of a SQL table or query: :class:`SQLReader`."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, TypeAlias
+
+import anyio
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .._exceptions import InputError
+from ._sql import Database, EngineLike, decode_members, require_asyncio
+
+__all__ = ["SQLReader"]
+
+Row: TypeAlias = dict[str, Any]
+Converter: TypeAlias = "type | Callable[[Any], Any]"
+
+_COLLECTIONS: tuple[type, ...] = (set, frozenset, list, tuple)
+_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "t": True, "f": False}
+_BOOL_WORDS |= {"y": True, "n": False, "1": True, "0": False}
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+        return _BOOL_WORDS[value.strip().lower()]
+    raise ValueError(f"cannot convert {value!r} to bool")
+
+
+def _converter(kind: Converter, separator: str) -> Callable[[Any], Any]:
+    """``value -> converted``; called for every value, ``None`` included."""
+    if isinstance(kind, type) and kind in _COLLECTIONS:
+        return lambda value: decode_members(value, kind, separator)
+    convert = _to_bool if kind is bool else kind
+    return lambda value: None if value is None else convert(value)
+
+
+def _names(value: object, param: str) -> list[str]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, Sequence) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"{param!r} must be a column name or a sequence of them, not {value!r}")
+    names = list(names)
+    if len(set(names)) != len(names):
+        raise ValueError(f"{param!r} names a column twice: {names!r}")
+    return names
+
+
+class SQLReader:
+    """Read the rows of a table (or a query) as dicts, for :meth:`SyncTree.load`.
+
+    Rows are streamed in partitions of ``batch_size`` (:meth:`batches`).  The key
+    column(s) become ``'idnumber'`` (``str(value)``; several are joined with
+    ``key_separator``) and leave the attributes.  Other values keep their
+    database types (an ``INTEGER`` stays ``int``, a ``DATE`` read through a table
+    is a ``date``), so the source must type its columns the same way for the diff
+    to compare them (``CSVReader(types=...)``).  Values of a raw text query come
+    as the driver gives them (SQLite gives dates as text).
+
+    Runs on asyncio only (see :mod:`synctree.aio._sql`).
+
+    :param url_or_engine: a URL (``'sqlite+aiosqlite:///school.db'``,
+        ``'postgresql+asyncpg://...'``, ``'mysql+asyncmy://...'``; a URL without a
+        driver gets the async default) or an ``AsyncEngine``, which is then not
+        disposed.
+    :param table: the table to read; or give ``query``: SQL text, a ``text()``
+        clause or a ``select()``.
+    :param key: the key column, or several.
+    :param columns: keep only these columns (the key columns are always read).
+    :param where: ``{column: value}``, an equality filter: rows outside it are
+        not loaded, so synctree neither updates nor removes them (a scope).
+    :param types: per column, a conversion of the database value: ``set``,
+        ``frozenset``, ``list`` or ``tuple`` split text on ``separator`` (as
+        :class:`SQLTemplate` stores them; NULL gives an empty collection);
+        ``bool`` accepts 0/1 (MySQL's ``BOOLEAN`` is a ``TINYINT``); any other
+        callable gets each non-NULL value.
+    :param missing_ok: read a missing table (or SQLite file) as empty: a
+        destination that ``SQLTemplate(create_tables=True)`` is about to create.
+    """
+
+    path: str
+    line: int | None
+
+    def __init__(
+        self,
+        url_or_engine: EngineLike,
+        *,
+        table: str | None = None,
+        query: str | sa.TextClause | sa.Select[Any] | None = None,
+        key: str | Sequence[str],
+        columns: Sequence[str] | None = None,
+        where: Mapping[str, object] | None = None,
+        types: Mapping[str, Converter] | None = None,
+        schema: str | None = None,
+        separator: str = ";",
+        key_separator: str = "|",
+        missing_ok: bool = False,
+        batch_size: int = 5000,
+    ) -> None:
+        if (table is None) == (query is None):
+            raise ValueError("give exactly one of 'table' and 'query'")
+        if table is not None and (not isinstance(table, str) or not table):
+            raise ValueError(f"'table' must be a non-empty string, not {table!r}")
+        if query is not None and not isinstance(query, str | sa.TextClause | sa.Select):
+            raise ValueError(f"'query' must be SQL text, text() or select(), not {query!r}")
+        self._keys = _names(key, "key")
+        self._columns = None if columns is None else _names(columns, "columns")
+        self._where = dict(where or {})
+        if not all(isinstance(name, str) and name for name in self._where):
+            raise ValueError(f"'where' must map column names to values, not {where!r}")
+        for param, value in (("separator", separator), ("key_separator", key_separator)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{param!r} must be a non-empty string, not {value!r}")
+        self._types: dict[str, Callable[[Any], Any]] = {}
+        for name, kind in (types or {}).items():
+            if not isinstance(name, str) or not callable(kind):
+                raise ValueError(f"'types' must map column names to types or callables: {name!r}")
+            if name in self._keys:
+                raise ValueError(f"'types' converts key column {name!r}; keys become strings")
+            self._types[name] = _converter(kind, separator)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"'batch_size' must be an int >= 1, not {batch_size!r}")
+        if not isinstance(missing_ok, bool):
+            raise ValueError(f"'missing_ok' must be a bool, not {missing_ok!r}")
+        self._table = table
+        self._query = sa.text(query) if isinstance(query, str) else query
+        self._schema = schema
+        self._key_separator = key_separator
+        self._missing_ok = missing_ok
+        self._batch_size = batch_size
+        self._db = Database(url_or_engine)
+        self.path = self._db.name
+        self.line = None
+
+    def __repr__(self) -> str:
+        what = f"table={self._qualified!r}" if self._table is not None else "query"
+        return f"<SQLReader {self._db.name!r} {what} key={self._keys!r}>"
+
+    @property
+    def _qualified(self) -> str:
+        assert self._table is not None
+        return f"{self._schema}.{self._table}" if self._schema else self._table
+
+    def _error(self, problem: str, field: str | None = None, line: int | None = None) -> InputError:
+        return InputError(problem, path=self.path, line=line, field=field)
+
+    async def __aiter__(self) -> AsyncIterator[Row]:
+        async for batch in self.batches():
+            for row in batch:
+                yield row
+
+    async def batches(self) -> AsyncIterator[list[Row]]:
+        """Yield the rows in lists of up to ``batch_size``; ``line`` counts rows read."""
+        require_asyncio("SQLReader")
+        self.line = None
+        if self._db.missing_sqlite_file() is not None:
+            if self._missing_ok:
+                return
+            raise self._error("no such SQLite database file")
+        try:
+            async with self._db.engine.connect() as conn:
+                statement = await self._statement(conn)
+                if statement is None:
+                    return
+                result = await conn.stream(statement)
+                try:
+                    build = self._builder(list(result.keys()))
+                    count = 0
+                    async for part in result.partitions(self._batch_size):
+                        rows = build(part, count)
+                        count += len(rows)
+                        self.line = count
+                        yield rows
+                finally:
+                    # An open cursor holds SQLite's read lock even after its connection
+                    # went back to the pool, for as long as an error's traceback lives.
+                    with anyio.CancelScope(shield=True):
+                        await result.close()
+        except (sa_exc.SQLAlchemyError, OSError) as exc:  # OSError: cannot connect
+            raise self._error(self._db.describe(exc)) from exc
+        finally:
+            await self._db.dispose()
+
+    async def _statement(self, conn: AsyncConnection) -> sa.Executable | None:
+        """The SELECT to stream, checked against the table's columns; None: no table."""
+        if self._query is not None:
+            if isinstance(self._query, sa.Select):
+                query = self._query
+                selected = query.selected_columns
+                for name, value in self._where.items():
+                    if name not in selected:
+                        raise self._error("the query selects no such column (for 'where')", name)
+                    query = query.where(selected[name] == value)
+                return query
+            if not self._where:
+                return self._query
+            subquery = self._query.columns().subquery("synctree_query")
+            conditions = [sa.column(name) == value for name, value in self._where.items()]
+            return sa.select(sa.text("*")).select_from(subquery).where(*conditions)
+        assert self._table is not None
+        table_name, schema = self._table, self._schema
+        try:
+            table = await conn.run_sync(
+                lambda sync: sa.Table(table_name, sa.MetaData(), schema=schema, autoload_with=sync)
+            )
+        except sa_exc.NoSuchTableError:
+            if self._missing_ok:
+                return None
+            raise self._error(f"no table {self._qualified!r}") from None
+        wanted = self._keys + [
+            name for name in (self._columns or table.columns.keys()) if name not in self._keys
+        ]
+        for param, names in (("key", self._keys), ("columns", wanted), ("where", self._where)):
+            for name in names:
+                if name not in table.columns:
+                    have = ", ".join(table.columns.keys())
+                    raise self._error(
+                        f"table {self._qualified!r} has no column {name!r} "
+                        f"(named by {param!r}; it has: {have})",
+                        name,
+                    )
+        conditions = [table.columns[name] == value for name, value in self._where.items()]
+        return sa.select(*(table.columns[name] for name in wanted)).where(*conditions)
+
+    def _builder(self, names: list[str]) -> Callable[[Sequence[Any], int], list[Row]]:
+        """``(result rows, rows before them) -> row dicts`` for the result's columns."""
+        for name in self._keys:
+            if name not in names:
+                raise self._error(
+                    f"the query gives no key column {name!r} (it gives: {', '.join(names)})", name
+                )
+        for name in self._columns or ():
+            if name not in names:
+                raise self._error("the query gives no such column (for 'columns')", name)
+        attributes = [
+            (index, name)
+            for index, name in enumerate(names)
+            if name not in self._keys and (self._columns is None or name in self._columns)
+        ]
+        attr_names = [name for _, name in attributes]
+        attr_get: Callable[[Sequence[Any]], Sequence[Any]]
+        if len(attributes) == 1:
+            only = attributes[0][0]
+            attr_get = lambda row: (row[only],)  # noqa: E731
+        elif attributes:
+            attr_get = operator.itemgetter(*(index for index, _ in attributes))
+        else:
+            attr_get = lambda row: ()  # noqa: E731
+        key_indexes = [names.index(name) for name in self._keys]
+        separator = self._key_separator
+        conversions = [(name, convert) for name, convert in self._types.items()]
+        for name, _ in conversions:
+            if name not in attr_names:
+                raise self._error("no such column (for 'types')", name)
+
+        def key_of(row: Sequence[Any], line: int) -> str:
+            parts = [row[index] for index in key_indexes]
+            for name, part in zip(self._keys, parts, strict=True):
+                if part is None or part == "":
+                    raise self._error("empty key (NULL)", name, line)
+            return separator.join(map(str, parts))
+
+        single = key_indexes[0] if len(key_indexes) == 1 else None
+
+        def build(part: Sequence[Any], before: int) -> list[Row]:
+            rows = []
+            for line, row in enumerate(part, before + 1):
+                out = dict(zip(attr_names, attr_get(row), strict=True))
+                key = row[single] if single is not None else None
+                if key.__class__ is str and key:
+                    out["idnumber"] = key
+                elif key.__class__ is int:
+                    out["idnumber"] = str(key)
+                else:
+                    out["idnumber"] = key_of(row, line)
+                rows.append(out)
+            for name, convert in conversions:
+                for line, out in enumerate(rows, before + 1):
+                    try:
+                        out[name] = convert(out[name])
+                    except Exception as exc:
+                        raise self._error(f"{type(exc).__name__}: {exc}", name, line) from None
+            return rows
+
+        return build

@@ -1,0 +1,242 @@
+"""The tables :class:`SQLTemplate` writes: reflected or created, with statements compiled once.
+
+Statements are built with SQLAlchemy (identifiers quoted, values bound) and
+compiled once per table and set of columns; each batch then goes to the driver's
+``executemany`` through ``exec_driver_sql``, with the parameters put in the
+compiled order and passed through the column types' bind processors.  That
+skips SQLAlchemy's per-row parameter handling, which costs several times what
+SQLite itself needs to insert a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from .._exceptions import ConfigError
+
+__all__ = ["KEY", "Statement", "Target", "column_type", "getter", "new_table"]
+
+#: The bind parameter of the key; other values are ``synctree_0``, ``synctree_1``...
+#: (never a column's name, which SQLAlchemy reserves in VALUES and SET).
+KEY = "synctree_key"
+
+_COLLECTIONS = (set, frozenset, list, tuple)
+_UPSERT_DIALECTS = ("sqlite", "postgresql", "mysql", "mariadb")
+
+
+def getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """``mapping -> tuple of its values at names`` (``operator.itemgetter``, always a tuple)."""
+    if len(names) == 1:
+        only = names[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*names)
+
+
+class Statement:
+    """SQL compiled once for a dialect, and how to bind a row to it.
+
+    :param columns: bind name -> the column whose type binds it (its bind
+        processor, if any, is applied: SQLite stores dates as text, say).
+    """
+
+    __slots__ = ("_escaped", "_get", "names", "positional", "processors", "sql")
+
+    def __init__(
+        self,
+        statement: sa.ClauseElement,
+        dialect: Dialect,
+        columns: Mapping[str, sa.Column[Any]],
+        column_keys: Sequence[str] | None = None,
+    ) -> None:
+        keys = list(column_keys) if column_keys is not None else None
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql: str = compiled.string
+        self.positional: bool = compiled.positional
+        #: The bind names in the order the driver takes them.
+        self.names = tuple(compiled.positiontup or ()) if self.positional else tuple(compiled.binds)
+        processors = []
+        for position, name in enumerate(self.names):
+            column = columns.get(name)
+            if column is not None:
+                processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+                if processor is not None:
+                    processors.append((position, processor))
+        #: ``(position in names, bind processor)``.
+        self.processors: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(processors)
+        self._escaped = compiled.escaped_bind_names
+        self._get = getter(self.names)
+
+    def params(self, row: Mapping[str, Any]) -> Any:
+        """The driver parameters for ``{bind name: value}``."""
+        values = self._get(row)
+        if self.processors:
+            values = self.process(values)
+        if self.positional:
+            return values
+        escaped = self._escaped
+        return {escaped.get(n, n): v for n, v in zip(self.names, values, strict=True)}
+
+    def process(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``values`` (in :attr:`names` order) through the bind processors."""
+        out = list(values)
+        for position, processor in self.processors:
+            out[position] = processor(out[position])
+        return tuple(out)
+
+
+@dataclass(slots=True)
+class Target:
+    """One subbranch's table, reflected once per run, and its compiled statements."""
+
+    table: sa.Table
+    key: sa.Column[Any]
+    active: sa.Column[Any] | None
+    dialect: Dialect
+    key_value: Callable[[str], Any] = field(init=False)
+    unique: bool = field(init=False)
+    _statements: dict[tuple[str, tuple[str, ...]], Statement] = field(
+        init=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        try:
+            python_type = self.key.type.python_type
+        except NotImplementedError:
+            python_type = str
+        self.key_value = int if python_type is int else str
+        self.unique = _is_unique(self.table, self.key)
+
+    @property
+    def name(self) -> str:
+        return str(self.table.fullname)
+
+    def insert(self, columns: tuple[str, ...]) -> Statement:
+        """INSERT of ``columns`` (bound by column name); an upsert where the dialect has one."""
+        cached = self._statements.get(("new", columns))
+        if cached is not None:
+            return cached
+        table, key = self.table, self.key
+        rest = [name for name in columns if name != key.key]
+        dialect = self.dialect.name
+        statement: sa.ClauseElement
+        if not self.unique or dialect not in _UPSERT_DIALECTS:
+            statement = sa.insert(table)
+        elif dialect in ("sqlite", "postgresql"):
+            insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+            if rest:
+                set_ = {name: insert.excluded[name] for name in rest}
+                statement = insert.on_conflict_do_update(index_elements=[key], set_=set_)
+            else:
+                statement = insert.on_conflict_do_nothing(index_elements=[key])
+        else:
+            minsert = mysql.insert(table)
+            statement = minsert.on_duplicate_key_update(
+                {name: minsert.inserted[name] for name in (rest or [key.key])}
+            )
+        binds = {name: table.columns[name] for name in columns}
+        compiled = Statement(statement, self.dialect, binds, columns)
+        self._statements["new", columns] = compiled
+        return compiled
+
+    def update(self, columns: tuple[str, ...]) -> Statement:
+        """UPDATE ``columns`` (bound as ``synctree_0``...) of the row with key ``synctree_key``."""
+        cached = self._statements.get(("update", columns))
+        if cached is None:
+            table = self.table
+            binds = {f"synctree_{i}": table.columns[name] for i, name in enumerate(columns)}
+            values: dict[sa.Column[Any], Any] = {
+                column: sa.bindparam(bind) for bind, column in binds.items()
+            }
+            statement = sa.update(table).where(self.key == sa.bindparam(KEY)).values(values)
+            binds[KEY] = self.key
+            cached = Statement(statement, self.dialect, binds)
+            self._statements["update", columns] = cached
+        return cached
+
+    def remove(self, deactivate: bool) -> Statement:
+        """DELETE the row with key ``synctree_key``, or set its active column false."""
+        cached = self._statements.get(("old", ()))
+        if cached is None:
+            where = self.key == sa.bindparam(KEY)
+            statement: sa.ClauseElement
+            if deactivate:
+                assert self.active is not None
+                statement = sa.update(self.table).where(where).values({self.active: sa.false()})
+            else:
+                statement = sa.delete(self.table).where(where)
+            cached = Statement(statement, self.dialect, {KEY: self.key})
+            self._statements["old", ()] = cached
+        return cached
+
+
+def _is_unique(table: sa.Table, column: sa.Column[Any]) -> bool:
+    """Whether ``column`` alone is the primary key or has a unique constraint or index."""
+    sets = [list(table.primary_key.columns)]
+    sets += [list(c.columns) for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
+    sets += [list(index.columns) for index in table.indexes if index.unique]
+    return any(len(columns) == 1 and columns[0] is column for columns in sets)
+
+
+def column_type(values: Iterable[Any], attribute: str) -> sa.types.TypeEngine[Any]:
+    """A column type for an attribute, from its first non-None value."""
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            return sa.Boolean()
+        if isinstance(value, int):
+            return sa.BigInteger()
+        if isinstance(value, float):
+            return sa.Double()
+        if isinstance(value, decimal.Decimal):
+            return sa.Numeric()
+        if isinstance(value, dt.datetime):
+            return sa.DateTime()
+        if isinstance(value, dt.date):
+            return sa.Date()
+        if isinstance(value, str) or isinstance(value, _COLLECTIONS):
+            return sa.Text()
+        raise ConfigError(
+            f"cannot choose a column type for attribute {attribute!r} "
+            f"(a {type(value).__name__}); create the table yourself"
+        )
+    return sa.Text()
+
+
+def new_table(
+    name: str,
+    schema: str | None,
+    key: str,
+    rows: Sequence[Mapping[str, Any]],
+    dialect: Dialect,
+    active: str | None,
+) -> sa.Table:
+    """A table for ``rows`` (attribute dicts): the key the primary key, types inferred.
+
+    The key is TEXT, or VARCHAR(255) with a binary (case-sensitive) collation on
+    MySQL, which cannot index TEXT and compares case-insensitively by default.
+    ``active``, when given and not an attribute, becomes a BOOLEAN defaulting to true.
+    """
+    names = list(dict.fromkeys(attribute for row in rows for attribute in row))
+    key_type: sa.types.TypeEngine[Any] = sa.Text()
+    if dialect.name in ("mysql", "mariadb"):
+        key_type = sa.String(255, collation="utf8mb4_bin")
+    columns = [sa.Column(key, key_type, primary_key=True)]
+    for attribute in names:
+        if attribute != key:
+            kind = column_type((row.get(attribute) for row in rows), attribute)
+            columns.append(sa.Column(attribute, kind, nullable=True))
+    if active is not None and active not in names:
+        columns.append(sa.Column(active, sa.Boolean(), nullable=False, server_default=sa.true()))
+    return sa.Table(name, sa.MetaData(), *columns, schema=schema)

@@ -1,0 +1,558 @@
+"""Write the actions into SQL tables: :class:`SQLTemplate`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Literal, TypeAlias, get_args
+
+import anyio
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .._action import Action
+from .._exceptions import ConfigError
+from .._leaf import _Missing, compared_values, derived_names
+from .._report import Report
+from .._template import Skip
+from ._retry import Retry
+from ._sql import Database, EngineLike, encode_members, require_asyncio
+from ._sql_tables import KEY, Statement, Target, getter, new_table
+from ._template import AsyncTemplate, batch, idempotent
+
+__all__ = ["OnOld", "SQLTemplate"]
+
+OnOld: TypeAlias = Literal["delete", "deactivate", "keep"]
+
+_COLLECTIONS = (set, frozenset, list, tuple)
+#: Value types bound as they are (anything else goes through ``encode_members``).
+_PLAIN = frozenset(
+    {str, int, float, bool, type(None), dt.date, dt.datetime, dt.time, decimal.Decimal, bytes}
+)
+#: Retryable database failures: serialization failure, deadlock (SQLSTATE), MySQL's
+#: lock wait timeout and deadlock (errno), SQLite's busy and locked (result code).
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+_TRANSIENT_MYSQL = frozenset({1205, 1213})
+_TRANSIENT_SQLITE = frozenset({5, 6})
+#: Batch size by dialect when none is given: SQLite pays a disk sync per commit.
+_BATCH_SIZES = {"sqlite": 10_000}
+_BATCH_SIZE = 1000
+
+#: One row to write: ``(action index, key value, driver parameters)``.
+_Item: TypeAlias = tuple[int, Any, Any]
+#: One statement to run for many rows; ``check``: an UPDATE that must find its row.
+_Work: TypeAlias = list[tuple[Statement, list[_Item], bool]]
+
+
+class _Plan:
+    """How to bind the new objects of one shape: a getter over the leaf's ``__dict__``."""
+
+    __slots__ = ("fixups", "get", "statement")
+
+    def __init__(
+        self,
+        statement: Statement,
+        get: Callable[[Mapping[str, Any]], tuple[Any, ...]],
+        fixups: tuple[tuple[int, Callable[[Any], Any]], ...],
+    ) -> None:
+        self.statement = statement
+        self.get = get
+        #: ``(position, function)`` applied in order: key conversion, bind processors.
+        self.fixups = fixups
+
+    def fix(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        out = list(values)
+        for position, function in self.fixups:
+            out[position] = function(out[position])
+        return tuple(out)
+
+
+def _true(value: object) -> bool:
+    return True
+
+
+def _transient(error: sa_exc.DBAPIError) -> bool:
+    """Whether the failure is worth another attempt of the whole batch."""
+    if error.connection_invalidated:
+        return True
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    if getattr(orig, "sqlite_errorcode", None) in _TRANSIENT_SQLITE:
+        return True
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    return bool(args) and args[0] in _TRANSIENT_MYSQL
+
+
+class SQLTemplate(AsyncTemplate):
+    """Apply the actions to SQL tables, one table per subbranch, in batched transactions.
+
+    - ``new``: an INSERT per batch (executemany) of the source leaf's compared
+      attributes and the key; an upsert where the dialect has one (SQLite,
+      PostgreSQL, MySQL/MariaDB) and the key column is unique, so a repeated
+      create is harmless.
+    - ``update``: every changed attribute of an object in one UPDATE; a batch
+      runs one executemany per set of changed columns.  An update whose row is
+      gone fails with :class:`LookupError`.
+    - ``old``: DELETE, ``UPDATE ... SET active = false`` (``on_old='deactivate'``;
+      read the destination with ``SQLReader(where={'active': True})``, and a
+      returning object's upsert sets it true again), or nothing
+      (``on_old='keep'``, recorded as skipped; ``max_deletes`` is then off).
+    - ``add``/``remove``: sets and lists live in one text column, members joined
+      by ``separator`` (sets sorted, lists in order), which
+      ``SQLReader(types={'classes': set})`` splits back.  The first add or
+      remove of an object's attribute writes the source's whole collection;
+      its other members' actions then need no statement.
+
+    Each batch runs in one transaction.  If it fails for some rows (a
+    constraint, a value too long), it is rolled back and written again in one
+    transaction with a savepoint per half, halving down to single rows: the bad
+    rows fail with their database error, the others land.  Deadlocks, lock
+    timeouts and lost connections retry the whole batch (every statement here
+    is idempotent).
+
+    Runs on asyncio only (see :mod:`synctree.aio._sql`).  ``concurrency`` is 1:
+    SQLite allows one writer at a time; a server database may take more
+    (``await diff.run(template, concurrency=4)``).
+
+    :param url_or_engine: a database URL or an ``AsyncEngine`` (not disposed).
+    :param tables: ``{subbranch: table}``; by default a subbranch's table has its name.
+    :param key: the key column, or ``{subbranch: key column}`` (others:
+        ``'idnumber'``); an integer key column gets ``int(idnumber)``.  It should
+        be the primary key or unique; otherwise creates are plain INSERTs.
+    :param schema: the schema of the tables (None: the default one).
+    :param on_old: ``'delete'``, ``'deactivate'`` or ``'keep'`` (see above).
+    :param active_column: the boolean column ``on_old='deactivate'`` clears.
+    :param separator: joins the members of set and list attributes.
+    :param create_tables: create a missing table from the first batch of new
+        objects: ``int`` → BIGINT, ``float`` → DOUBLE, ``bool``, ``date``,
+        ``datetime``, ``Decimal``; text, sets and lists → TEXT; the key column
+        the primary key (VARCHAR(255), case-sensitive, on MySQL).
+    :param batch_size: actions per batch and transaction; by default 10,000 on
+        SQLite (each commit waits for the disk) and 1,000 elsewhere.
+    """
+
+    concurrency: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        url_or_engine: EngineLike,
+        *,
+        tables: Mapping[str, str] | None = None,
+        key: str | Mapping[str, str] = "idnumber",
+        schema: str | None = None,
+        on_old: OnOld = "delete",
+        active_column: str = "active",
+        create_tables: bool = False,
+        separator: str = ";",
+        batch_size: int | None = None,
+    ) -> None:
+        self._tables = dict(tables or {})
+        if not all(isinstance(v, str) and v for v in self._tables.values()):
+            raise ValueError(f"'tables' must map subbranch names to table names, not {tables!r}")
+        self._keys = {"": key} if isinstance(key, str) else dict(key)
+        if not self._keys or not all(isinstance(v, str) and v for v in self._keys.values()):
+            raise ValueError(f"'key' must be a column name or map subbranches to them: {key!r}")
+        if on_old not in get_args(OnOld):
+            raise ValueError(f"'on_old' must be one of {get_args(OnOld)}, not {on_old!r}")
+        if not isinstance(active_column, str) or not active_column:
+            raise ValueError(f"'active_column' must be a column name, not {active_column!r}")
+        if not isinstance(create_tables, bool):
+            raise ValueError(f"'create_tables' must be a bool, not {create_tables!r}")
+        if not isinstance(separator, str) or not separator:
+            raise ValueError(f"'separator' must be a non-empty string, not {separator!r}")
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(f"'batch_size' must be an int >= 1 or None, not {batch_size!r}")
+        self._schema = schema
+        self._on_old: OnOld = on_old
+        self._active_column = active_column
+        self._create_tables = create_tables
+        self._separator = separator
+        self._db = Database(url_or_engine)
+        self._targets: dict[str, Target] = {}
+        self._lock = anyio.Lock()
+        self._written: set[tuple[str, str, str]] = set()
+        if on_old == "keep" and "max_deletes" not in type(self).__dict__:
+            self.max_deletes = None  # type: ignore[misc]  # nothing is removed
+        if batch_size is None:
+            batch_size = _BATCH_SIZES.get(self._db.dialect, _BATCH_SIZE)
+        self.batch_size = batch_size
+        # The generic methods take batches of ``batch_size`` for this instance
+        # (unless a subclass overrides them).
+        for name in ("new", "update", "old", "add", "remove"):
+            method = getattr(type(self), name)
+            if method is getattr(SQLTemplate, name):
+                bound: Any = functools.partial(method, self)
+                bound.__synctree_batch__ = batch_size
+                if getattr(method, "__synctree_idempotent__", False):
+                    bound = idempotent(bound)
+                setattr(self, name, bound)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._db.name!r} on_old={self._on_old!r}>"
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    async def before_all(self) -> None:  # type: ignore[override]
+        """Check the event loop; forget what an earlier run reflected."""
+        require_asyncio(type(self).__name__)
+        self._targets.clear()
+        self._written.clear()
+
+    async def after_all(self, report: Report) -> None:  # type: ignore[override]
+        """Dispose of an engine made from a URL."""
+        self._targets.clear()
+        await self._db.dispose()
+
+    # -- the generic methods --------------------------------------------------------------
+
+    @batch(size=_BATCH_SIZE)
+    @idempotent
+    async def new(self, actions: list[Action]) -> list[object]:
+        """INSERT (or upsert) the source objects."""
+        target = await self._target(actions[0].subbranch, actions)
+        outcomes: list[object] = [None] * len(actions)
+        groups: dict[Statement, list[_Item]] = {}
+        plans: dict[tuple[type, tuple[str, ...]], _Plan | None] = {}
+        separator = self._separator
+        for index, action in enumerate(actions):
+            try:
+                leaf = action.source
+                if leaf is None:
+                    raise ValueError(f"{action.message} needs the source object")
+                attributes = leaf.__dict__
+                shape = (type(leaf), tuple(attributes))
+                try:
+                    plan = plans[shape]
+                except KeyError:
+                    plan = plans[shape] = self._plan(target, *shape)
+                if plan is None:
+                    statement, params = self._insert_params(target, action)
+                else:
+                    statement = plan.statement
+                    params = plan.get(attributes)
+                    if not _PLAIN.issuperset(map(type, params)):
+                        params = tuple(encode_members(value, separator) for value in params)
+                    if plan.fixups:
+                        params = plan.fix(params)
+            except Exception as exc:
+                outcomes[index] = exc
+            else:
+                groups.setdefault(statement, []).append((index, action.idnumber, params))
+        work = [(statement, items, False) for statement, items in groups.items()]
+        await self._execute(work, target, outcomes)
+        return outcomes
+
+    @batch(size=_BATCH_SIZE)
+    async def update(self, actions: list[Action]) -> list[object]:
+        """UPDATE every changed attribute of each object."""
+        target = await self._target(actions[0].subbranch)
+        changes = []
+        for action in actions:
+            if action.changes is not None:
+                changes.append(dict(action.changes))
+            else:
+                changes.append({action.attribute or "": action.value})
+        return await self._updates(target, actions, changes)
+
+    @batch(size=_BATCH_SIZE)
+    async def old(self, actions: list[Action]) -> list[object]:
+        """DELETE, deactivate, or keep (``on_old``) the objects the source no longer has."""
+        if self._on_old == "keep":
+            return [Skip("on_old=keep")] * len(actions)
+        target = await self._target(actions[0].subbranch)
+        statement = target.remove(deactivate=self._on_old == "deactivate")
+        outcomes: list[object] = [None] * len(actions)
+        items: list[_Item] = []
+        for index, action in enumerate(actions):
+            try:
+                value = target.key_value(action.idnumber)
+                items.append((index, value, statement.params({KEY: value})))
+            except Exception as exc:
+                outcomes[index] = exc
+        await self._execute([(statement, items, False)], target, outcomes)
+        return outcomes
+
+    @batch(size=_BATCH_SIZE)
+    async def add(self, actions: list[Action]) -> list[object]:
+        """Write the source's collection into the attribute's text column."""
+        return await self._members(actions)
+
+    @batch(size=_BATCH_SIZE)
+    async def remove(self, actions: list[Action]) -> list[object]:
+        """Write the source's collection into the attribute's text column."""
+        return await self._members(actions)
+
+    # -- preparing rows ---------------------------------------------------------------------
+
+    async def _members(self, actions: list[Action]) -> list[object]:
+        target = await self._target(actions[0].subbranch)
+        todo, changes = [], []
+        outcomes: list[object] = [None] * len(actions)
+        for index, action in enumerate(actions):
+            attribute = action.attribute or ""
+            if (action.subbranch, action.idnumber, attribute) in self._written:
+                continue  # an earlier action wrote the whole collection
+            if action.source is None:
+                outcomes[index] = ValueError(f"{action.message} needs the source object")
+                continue
+            todo.append(index)
+            changes.append({attribute: getattr(action.source, attribute, None)})
+        done = await self._updates(target, [actions[i] for i in todo], changes)
+        for index, outcome in zip(todo, done, strict=True):
+            outcomes[index] = outcome
+            if outcome is None:
+                action = actions[index]
+                self._written.add((action.subbranch, action.idnumber, action.attribute or ""))
+        return outcomes
+
+    async def _updates(
+        self, target: Target, actions: list[Action], changes: list[dict[str, Any]]
+    ) -> list[object]:
+        """UPDATE each action's object with its ``changes`` (``{column: value}``)."""
+        outcomes: list[object] = [None] * len(actions)
+        groups: dict[tuple[str, ...], list[_Item]] = {}
+        statements: dict[tuple[str, ...], Statement] = {}
+        separator = self._separator
+        for index, (action, change) in enumerate(zip(actions, changes, strict=True)):
+            try:
+                columns = tuple(change)
+                statement = statements.get(columns)
+                if statement is None:
+                    for name in columns:
+                        self._check_column(target, name)
+                    statement = statements[columns] = target.update(columns)
+                value = target.key_value(action.idnumber)
+                params = {KEY: value}
+                for i, new in enumerate(change.values()):
+                    params[f"synctree_{i}"] = encode_members(new, separator)
+                driver_params = statement.params(params)
+            except Exception as exc:
+                outcomes[index] = exc
+            else:
+                groups.setdefault(columns, []).append((index, value, driver_params))
+        work = [(statements[columns], items, True) for columns, items in groups.items()]
+        await self._execute(work, target, outcomes)
+        return outcomes
+
+    def _plan(self, target: Target, model: type, names: tuple[str, ...]) -> _Plan | None:
+        """How to bind the leaves whose ``__dict__`` has ``names``; None: the general way.
+
+        The fast way reads the values straight out of the leaf's ``__dict__`` in
+        the statement's order (one ``itemgetter`` call); it needs a model without
+        derived attributes and a positional driver.
+        """
+        if derived_names(model):
+            return None
+        key = target.key.key
+        attributes = [n for n in names if n[0] != "_" and n != "idnumber" and n != key]
+        columns = [*attributes, key]
+        active = target.active.key if target.active is not None else None
+        if active is not None and active not in attributes:
+            columns.append(active)
+        for name in columns:
+            self._check_column(target, name)
+        statement = target.insert(tuple(columns))
+        if not statement.positional:
+            return None
+        fixups: list[tuple[int, Callable[[Any], Any]]] = []
+        sources = []
+        for position, name in enumerate(statement.names):
+            if name == key:
+                sources.append("idnumber")
+                if target.key_value is not str:
+                    fixups.append((position, target.key_value))
+            elif name == active and name not in attributes:
+                sources.append("idnumber")  # a placeholder, replaced by True
+                fixups.append((position, _true))
+            else:
+                sources.append(name)
+        fixups += statement.processors
+        return _Plan(statement, getter(sources), tuple(fixups))
+
+    def _insert_params(self, target: Target, action: Action) -> tuple[Statement, Any]:
+        """The statement and parameters of one new object, the general way."""
+        row = self._row(action)
+        row[target.key.key] = target.key_value(action.idnumber)
+        if target.active is not None and target.active.key not in row:
+            row[target.active.key] = True
+        for name in row:
+            self._check_column(target, name)
+        statement = target.insert(tuple(row))
+        return statement, statement.params(row)
+
+    def _row(self, action: Action) -> dict[str, Any]:
+        """A new object's compared attributes, sets and lists encoded."""
+        if action.source is None:
+            raise ValueError(f"{action.message} needs the source object")
+        row = compared_values(action.source)
+        for name, value in row.items():
+            if value.__class__ in _COLLECTIONS:
+                row[name] = encode_members(value, self._separator)
+            elif isinstance(value, _Missing):
+                raise ValueError(f"attribute {name!r}: {value.reason}")
+        return row
+
+    def _check_column(self, target: Target, name: str) -> None:
+        if name not in target.table.columns:
+            raise ConfigError(
+                f"the table has no column {name!r} for that attribute",
+                path=self._db.name,
+                table=target.name,
+            )
+
+    # -- execution --------------------------------------------------------------------------
+
+    async def _execute(self, work: _Work, target: Target, outcomes: list[object]) -> None:
+        """Write ``work`` in one transaction; if that fails, again, halving in savepoints.
+
+        Failures land in ``outcomes`` (by action index); transient ones raise
+        :class:`Retry` for the whole batch.
+        """
+        work = [(statement, items, check) for statement, items, check in work if items]
+        if not work:
+            return
+        failures: dict[int, Exception] = {}
+        try:
+            async with self._db.engine.begin() as conn:
+                await self._begin(conn)
+                for statement, items, check in work:
+                    await self._write(conn, target, statement, items, check, failures)
+        except sa_exc.DBAPIError as exc:
+            if _transient(exc):
+                raise Retry(reason=self._db.describe(exc)) from exc
+            if sum(len(items) for _, items, _ in work) == 1:
+                failures = {work[0][1][0][0]: exc}
+            else:
+                failures = await self._bisected(work, target)
+        for index, error in failures.items():
+            outcomes[index] = error
+
+    async def _bisected(self, work: _Work, target: Target) -> dict[int, Exception]:
+        """Write ``work`` in one transaction, splitting failed parts until single rows."""
+        failures: dict[int, Exception] = {}
+
+        async def part(statement: Statement, items: list[_Item], check: bool) -> None:
+            try:
+                async with conn.begin_nested():
+                    await self._write(conn, target, statement, items, check, failures)
+            except sa_exc.DBAPIError as exc:
+                if _transient(exc) or not conn.in_transaction():
+                    raise
+                if len(items) == 1:
+                    failures[items[0][0]] = exc
+                    return
+                middle = len(items) // 2
+                await part(statement, items[:middle], check)
+                await part(statement, items[middle:], check)
+
+        try:
+            async with self._db.engine.begin() as conn:
+                await self._begin(conn)
+                for statement, items, check in work:
+                    await part(statement, items, check)
+        except sa_exc.DBAPIError as exc:
+            if _transient(exc):
+                raise Retry(reason=self._db.describe(exc)) from exc
+            raise
+        return failures
+
+    async def _begin(self, conn: AsyncConnection) -> None:
+        """Really begin the transaction on SQLite.
+
+        Python's sqlite3 begins one only before the first INSERT/UPDATE/DELETE,
+        so a SAVEPOINT before that would be committed by its own RELEASE.  BEGIN
+        IMMEDIATE also takes the write lock up front (waiting on a busy database).
+        """
+        if self._db.dialect != "sqlite":
+            return
+        raw = await conn.get_raw_connection()
+        if not getattr(raw.driver_connection, "in_transaction", True):
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    async def _write(
+        self,
+        conn: AsyncConnection,
+        target: Target,
+        statement: Statement,
+        items: list[_Item],
+        check: bool,
+        failures: dict[int, Exception],
+    ) -> None:
+        """One executemany; for an UPDATE, the rows it found no match for fail."""
+        result = await conn.exec_driver_sql(statement.sql, [params for _, _, params in items])
+        if not check:
+            return
+        sane = conn.dialect.supports_sane_multi_rowcount or len(items) == 1
+        if sane and result.rowcount == len(items):
+            return
+        found: set[Any] = set()
+        keys = [value for _, value, _ in items]
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = await conn.execute(sa.select(target.key).where(target.key.in_(chunk)))
+            found.update(row[0] for row in rows)
+        for index, value, _ in items:
+            if value not in found:
+                failures[index] = LookupError(
+                    f"table {target.name!r} has no row with {target.key.name} = {value!r} "
+                    f"(removed since the destination was read?)"
+                )
+
+    # -- tables -------------------------------------------------------------------------------
+
+    async def _target(self, subbranch: str, new: Sequence[Action] = ()) -> Target:
+        """The subbranch's table, reflected (or created from ``new`` actions) once per run."""
+        target = self._targets.get(subbranch)
+        if target is not None:
+            return target
+        async with self._lock:
+            target = self._targets.get(subbranch)
+            if target is None:
+                target = self._targets[subbranch] = await self._reflect(subbranch, new)
+            return target
+
+    async def _reflect(self, subbranch: str, new: Sequence[Action]) -> Target:
+        name = self._tables.get(subbranch, subbranch)
+        key_name = self._keys.get(subbranch) or self._keys.get("") or "idnumber"
+        schema = self._schema
+        qualified = f"{schema}.{name}" if schema else name
+        async with self._db.engine.begin() as conn:
+            try:
+                table = await conn.run_sync(
+                    lambda sync: sa.Table(name, sa.MetaData(), schema=schema, autoload_with=sync)
+                )
+            except sa_exc.NoSuchTableError:
+                if not (self._create_tables and new):
+                    raise ConfigError(
+                        "no such table (SQLTemplate(create_tables=True) creates it "
+                        "from the source's attributes)",
+                        path=self._db.name,
+                        table=qualified,
+                    ) from None
+                rows = [self._row(action) for action in new if action.source is not None]
+                active = self._active_column if self._on_old == "deactivate" else None
+                table = new_table(name, schema, key_name, rows, conn.dialect, active)
+                await conn.run_sync(lambda sync: table.create(sync, checkfirst=True))
+        if key_name not in table.columns:
+            raise ConfigError(
+                f"the table has no key column (it has: {', '.join(table.columns.keys())})",
+                path=self._db.name,
+                table=qualified,
+                key=key_name,
+            )
+        active_column = None
+        if self._on_old == "deactivate":
+            if self._active_column not in table.columns:
+                raise ConfigError(
+                    f"on_old='deactivate' needs the column {self._active_column!r}",
+                    path=self._db.name,
+                    table=qualified,
+                )
+            active_column = table.columns[self._active_column]
+        return Target(table, table.columns[key_name], active_column, self._db.engine.dialect)
