@@ -77,6 +77,8 @@ class Action:
     dest: Leaf | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if self.subbranch and type(self.kind) is Kind:  # the diff gives both
+            return
         prefix, _, rest = self.message.partition("_")
         if self.kind is None:
             object.__setattr__(self, "kind", Kind(prefix))

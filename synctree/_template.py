@@ -113,15 +113,31 @@ def route(actions: Iterable[Action], template: object) -> Iterator[tuple[Action,
     ``changes``, in the place of the object's first update; the object's
     other actions met meanwhile follow it.
     """
-    methods: dict[str, Method | None] = {}
+    methods: dict[str, Method | None] = {}  # attribute name -> method
+    resolved: dict[str, Method | None] = {}  # message -> method, fallbacks applied
 
-    def lookup(message: str) -> Method | None:
+    def lookup(name: str) -> Method | None:
         try:
-            return methods[message]
+            return methods[name]
         except KeyError:
-            method = getattr(template, message, None) if not message.startswith("_") else None
-            methods[message] = method if callable(method) else None
-            return methods[message]
+            method = getattr(template, name, None) if not name.startswith("_") else None
+            methods[name] = method if callable(method) else None
+            return methods[name]
+
+    def resolve(action: Action) -> Method | None:
+        message = action.message
+        try:
+            return resolved[message]
+        except KeyError:
+            pass
+        kind = action.kind
+        method = None if kind is Kind.ERROR else lookup(message)
+        if method is None and kind in (Kind.ADD, Kind.REMOVE):
+            method = lookup(f"{kind.value}_{action.subbranch}") or lookup(kind.value)
+        elif method is None and kind in (Kind.NEW, Kind.OLD):
+            method = lookup(kind.value)
+        resolved[message] = method
+        return method
 
     group: list[Action] = []  # the updates of one object for ``grouped``
     held: list[tuple[Action, Method | None]] = []  # that object's other actions
@@ -133,11 +149,8 @@ def route(actions: Iterable[Action], template: object) -> Iterator[tuple[Action,
             yield _grouped(group), grouped
             yield from held
             group, held = [], []
-        kind = action.kind
-        method = None if kind is Kind.ERROR else lookup(action.message)
-        if method is None and kind in _FALLBACKS:
-            method = _FALLBACKS[kind](action, lookup)
-        if method is None and kind is Kind.UPDATE:
+        method = resolve(action)
+        if method is None and action.kind is Kind.UPDATE:
             grouped = lookup("update_" + action.subbranch) or lookup("update")
             if grouped is not None:
                 group.append(action)
@@ -149,22 +162,6 @@ def route(actions: Iterable[Action], template: object) -> Iterator[tuple[Action,
     if group:
         yield _grouped(group), grouped
         yield from held
-
-
-def _member_fallback(action: Action, lookup: Callable[[str], Method | None]) -> Method | None:
-    return lookup(f"{action.kind}_{action.subbranch}") or lookup(str(action.kind))
-
-
-def _kind_fallback(action: Action, lookup: Callable[[str], Method | None]) -> Method | None:
-    return lookup(str(action.kind))
-
-
-_FALLBACKS = {
-    Kind.ADD: _member_fallback,
-    Kind.REMOVE: _member_fallback,
-    Kind.NEW: _kind_fallback,
-    Kind.OLD: _kind_fallback,
-}
 
 
 def _grouped(updates: list[Action]) -> Action:

@@ -125,18 +125,27 @@ def _phases(steps: list[Step]) -> Iterator[list[Step]]:
 _BETWEEN = "interrupted before its next attempt"
 
 
-def _waves(phase: list[Step]) -> Iterator[list[tuple[ObjectKey, Step]]]:
+def _waves(phase: list[Step]) -> list[list[Step]]:
     """The phase as waves: the first action of every object, then the second, and so on.
 
     Each wave finishes before the next starts, so one object's actions stay in
-    order while the actions of a wave run (and batch) together.
+    order while the actions of a wave run (and batch) together.  A phase holds
+    one subbranch, so the idnumber names the object.
     """
-    chains: dict[ObjectKey, list[Step]] = {}
+    waves: list[list[Step]] = [[]]
+    depth_of: dict[str, int] = {}
+    first = waves[0]
     for step in phase:
-        chains.setdefault((step[0].subbranch, step[0].idnumber), []).append(step)
-    depth = max(map(len, chains.values()))
-    for index in range(depth):
-        yield [(key, chain[index]) for key, chain in chains.items() if len(chain) > index]
+        idnumber = step[0].idnumber
+        depth = depth_of.get(idnumber, 0)
+        depth_of[idnumber] = depth + 1
+        if not depth:
+            first.append(step)
+        else:
+            if depth == len(waves):
+                waves.append([])
+            waves[depth].append(step)
+    return waves
 
 
 def _batch_results(
@@ -149,7 +158,8 @@ def _batch_results(
     else (succeeded).
     """
     if returned is None:
-        return [Result(a, Outcome.SUCCEEDED, attempts=attempts, elapsed=elapsed) for a in actions]
+        succeeded = Outcome.SUCCEEDED
+        return [Result(a, succeeded, None, None, attempts, elapsed) for a in actions]
     if not isinstance(returned, list | tuple) or len(returned) != len(actions):
         error = TypeError(
             f"a batch method must return None or one outcome per action "
@@ -173,19 +183,16 @@ def _batch_results(
 class _Unit:
     """What one call handles: one action, or a batch of actions of one message."""
 
-    __slots__ = ("actions", "batched", "keys", "method")
+    __slots__ = ("actions", "batched", "method")
 
-    def __init__(
-        self,
-        method: Callable[..., Any],
-        batched: bool,
-        actions: list[Action],
-        keys: list[ObjectKey],
-    ) -> None:
+    def __init__(self, method: Callable[..., Any], batched: bool, actions: list[Action]) -> None:
         self.method = method
         self.batched = batched
         self.actions = actions
-        self.keys = keys
+
+
+def _key(action: Action) -> ObjectKey:
+    return action.subbranch, action.idnumber
 
 
 class _Execution:
@@ -213,7 +220,6 @@ class _Execution:
         self.grace_deadline = math.inf
         self.stopped = False
         self.units_scope: anyio.CancelScope | None = None
-        self.recorded: set[int] = set()
 
     async def run(self, steps: list[Step]) -> None:
         for phase in _phases(steps):
@@ -222,33 +228,34 @@ class _Execution:
                     break
                 await self._run_wave(wave)
         if self.stopped:
+            recorded = {id(result.action) for result in self.report.results}
             for action, _ in steps:
-                if id(action) not in self.recorded:
+                if id(action) not in recorded:
                     self._record(Result(action, Outcome.SKIPPED, reason="fail_fast", attempts=0))
 
-    def _units(self, wave: list[tuple[ObjectKey, Step]]) -> list[_Unit]:
+    def _units(self, wave: list[Step]) -> list[_Unit]:
         """Record what needs no call; group the rest into single and batched calls."""
         units: list[_Unit] = []
         batches: dict[str, _Unit] = {}
-        for key, (action, method) in wave:
-            if key in self.failed:
+        failed = self.failed
+        for action, method in wave:
+            if failed and _key(action) in failed:
                 self._record(
                     Result(action, Outcome.SKIPPED, reason="dependency failed", attempts=0)
                 )
             elif action.kind is Kind.ERROR or method is None:
-                self._finished(key, call(action, method))
+                self._finished([call(action, method)])
             elif (size := batch_size(method)) is None:
-                units.append(_Unit(method, False, [action], [key]))
+                units.append(_Unit(method, False, [action]))
             else:
                 unit = batches.get(action.message)
                 if unit is None or len(unit.actions) >= size:
-                    unit = batches[action.message] = _Unit(method, True, [], [])
+                    unit = batches[action.message] = _Unit(method, True, [])
                     units.append(unit)
                 unit.actions.append(action)
-                unit.keys.append(key)
         return units
 
-    async def _run_wave(self, wave: list[tuple[ObjectKey, Step]]) -> None:
+    async def _run_wave(self, wave: list[Step]) -> None:
         units = self._units(wave)
         # Units waiting to run are not tasks yet; a few more tasks than slots keep
         # every slot busy while some units sleep in backoff.
@@ -291,17 +298,22 @@ class _Execution:
 
     async def _unit(self, unit: _Unit, room: anyio.Semaphore) -> None:
         try:
-            results = await self._attempts(unit)
-            for key, result in zip(unit.keys, results, strict=True):
-                self._finished(key, result)
+            self._finished(await self._attempts(unit))
         finally:
             room.release()
 
-    def _finished(self, key: ObjectKey, result: Result) -> None:
-        if result.outcome is Outcome.FAILED:
-            self.failed.add(key)
-        self._record(result)
-        if result.outcome is Outcome.FAILED and self.settings.fail_fast and not self.stopped:
+    def _finished(self, results: list[Result]) -> None:
+        """Record results; a failure fails its object (and stops the run under fail_fast)."""
+        failed = False
+        for result in results:
+            if result.outcome is Outcome.FAILED:
+                self.failed.add(_key(result.action))
+                failed = True
+        self.report.results.extend(results)
+        if self.observer is not None:
+            for result in results:
+                self.observer(Event(EventKind.FINISHED, action=result.action, result=result))
+        if failed and self.settings.fail_fast and not self.stopped:
             self.stop()
 
     def _emit(self, event: Event) -> None:
@@ -309,7 +321,6 @@ class _Execution:
             self.observer(event)
 
     def _record(self, result: Result) -> None:
-        self.recorded.add(id(result.action))
         self.report.record(result)
         if self.observer is not None:
             self.observer(Event(EventKind.FINISHED, action=result.action, result=result))
@@ -336,8 +347,8 @@ class _Execution:
             # never begun is left out, as is everything after fail_fast (it is
             # recorded as skipped at the end).
             if attempt and not self.stopped:
-                for key, result in zip(unit.keys, results(Outcome.FAILED, _BETWEEN), strict=True):
-                    self.failed.add(key)
+                for result in results(Outcome.FAILED, _BETWEEN):
+                    self.failed.add(_key(result.action))
                     self._record(result)
 
         while True:
