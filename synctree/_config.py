@@ -62,14 +62,14 @@ class _Battery:
 
 READERS: dict[str, _Battery] = {
     "csv": _Battery("synctree.aio._csv:CSVReader", paths=("path",)),
-    "sql": _Battery("synctree.aio._sql:SQLReader", urls=("url",), subbranch_option="table"),
+    "sql": _Battery("synctree.aio._sql_reader:SQLReader", urls=("url",), subbranch_option="table"),
     "oneroster": _Battery("synctree.aio._oneroster:OneRoster", paths=("path",), multi=True),
     "http": _Battery("synctree.aio._http:HTTPReader"),
     "scim": _Battery("synctree.aio._scim:SCIMReader"),
 }
 TEMPLATES: dict[str, _Battery] = {
-    "sql": _Battery("synctree.aio._sql:SQLTemplate", urls=("url",)),
-    "csv": _Battery("synctree.aio._csv_template:CSVTemplate", paths=("path", "folder")),
+    "sql": _Battery("synctree.aio._sql_template:SQLTemplate", urls=("url",)),
+    "csv": _Battery("synctree.aio._csv_template:CSVTemplate", paths=("path",)),
     "scim": _Battery("synctree.aio._scim:SCIMTemplate"),
 }
 

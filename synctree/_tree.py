@@ -63,11 +63,14 @@ class Subbranch:
         return Diff(_SingleSubbranch(self), _SingleSubbranch(other))
 
     def _add(
-        self, attributes: dict[str, Any], where: Callable[[], tuple[Any, Any]] | None = None
+        self,
+        attributes: dict[str, Any],
+        where: Callable[[dict[str, Any]], tuple[Any, Any]] | None = None,
     ) -> Leaf:
         """Add a leaf that takes ownership of ``attributes`` (holding ``idnumber``).
 
-        ``where`` gives ``(path, line)`` for an error message, and is only called then.
+        ``where(attributes)`` gives ``(path, line)`` of that row for an error
+        message, and is only called then.
         """
         # The loader's hot path (one call per row): kept inline, one dict lookup.
         idnumber = attributes["idnumber"]
@@ -88,7 +91,7 @@ class Subbranch:
         self,
         existing: Leaf,
         attributes: dict[str, Any],
-        where: Callable[[], tuple[Any, Any]] | None,
+        where: Callable[[dict[str, Any]], tuple[Any, Any]] | None,
     ) -> Leaf:
         policy = self.policy
         problem: str | None
@@ -109,7 +112,7 @@ class Subbranch:
             problem = "duplicate key"
         if problem is None:
             return existing
-        path, line = where() if where is not None else (None, None)
+        path, line = where(attributes) if where is not None else (None, None)
         raise DuplicateKeyError(
             f"{self.branch} {self.name} {existing.idnumber!r}: {problem}",
             branch=self.branch,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._csv import CSVReader
+from ._csv_template import CSVTemplate
 from ._events import Event, EventKind, Observer
 from ._http import (
     Cursor,
@@ -15,13 +17,18 @@ from ._http import (
 )
 from ._limiter import RateLimiter
 from ._load import Derived, Pipeline, Reader, load
+from ._oneroster import OneRoster, OneRosterReader
 from ._retry import Retry
 from ._scim import SCIMError, SCIMReader, SCIMTemplate
+from ._sql_reader import SQLReader
+from ._sql_template import SQLTemplate
 from ._template import AsyncRun, AsyncTemplate, batch, idempotent
 
 __all__ = [
     "AsyncRun",
     "AsyncTemplate",
+    "CSVReader",
+    "CSVTemplate",
     "Cursor",
     "Derived",
     "Event",
@@ -31,6 +38,8 @@ __all__ = [
     "NextLink",
     "Observer",
     "Offset",
+    "OneRoster",
+    "OneRosterReader",
     "PageError",
     "PageNumber",
     "Pagination",
@@ -41,6 +50,8 @@ __all__ = [
     "SCIMError",
     "SCIMReader",
     "SCIMTemplate",
+    "SQLReader",
+    "SQLTemplate",
     "batch",
     "idempotent",
     "load",

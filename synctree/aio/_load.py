@@ -172,15 +172,21 @@ async def _load_one(
         else:
             batches = _batches(source)
         add = subbranch._add
+        line_of = getattr(source, "line_of", None)
+        raw: list[Row] = []  # the reader's current batch, before any hooks
 
-        def where() -> tuple[Any, Any]:
-            return getattr(source, "path", None), getattr(source, "line", None)
+        def where(row: Row) -> tuple[Any, Any]:
+            """Where ``row`` of the current batch came from (only asked on an error)."""
+            line = getattr(source, "line", None)
+            if line_of is not None:
+                found = [i for i, other in enumerate(raw) if other is row]
+                line = line_of(found[0]) if found else line
+            return getattr(source, "path", None), line
 
         count = 0
         async with aclosing(batches):
-            async for batch in batches:
-                if pipeline is not None:
-                    batch = pipeline.apply(batch)
+            async for raw in batches:
+                batch = raw if pipeline is None else pipeline.apply(raw)
                 for row in batch:
                     add(row, where)
                 count += len(batch)

@@ -70,17 +70,17 @@ class Database:
 
     __slots__ = ("_password", "engine", "name", "owned")
 
-    def __init__(self, url_or_engine: EngineLike, param: str = "url_or_engine") -> None:
-        if isinstance(url_or_engine, AsyncEngine):
-            self.engine = url_or_engine
+    def __init__(self, url: EngineLike, param: str = "url") -> None:
+        if isinstance(url, AsyncEngine):
+            self.engine = url
             self.owned = False
-        elif isinstance(url_or_engine, str | sa.URL):
-            self.engine = _create_engine(url_or_engine, param)
+        elif isinstance(url, str | sa.URL):
+            self.engine = _create_engine(url, param)
             self.owned = True
         else:
             raise ValueError(
                 f"{param!r} must be a database URL or an AsyncEngine, "
-                f"not {type(url_or_engine).__name__}"
+                f"not {type(url).__name__}"
             )
         url = self.engine.url
         self.name = url.render_as_string(hide_password=True)

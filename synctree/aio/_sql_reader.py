@@ -65,7 +65,7 @@ class SQLReader:
 
     Runs on asyncio only (see :mod:`synctree.aio._sql`).
 
-    :param url_or_engine: a URL (``'sqlite+aiosqlite:///school.db'``,
+    :param url: a URL (``'sqlite+aiosqlite:///school.db'``,
         ``'postgresql+asyncpg://...'``, ``'mysql+asyncmy://...'``; a URL without a
         driver gets the async default) or an ``AsyncEngine``, which is then not
         disposed.
@@ -89,7 +89,7 @@ class SQLReader:
 
     def __init__(
         self,
-        url_or_engine: EngineLike,
+        url: EngineLike,
         *,
         table: str | None = None,
         query: str | sa.TextClause | sa.Select[Any] | None = None,
@@ -134,7 +134,7 @@ class SQLReader:
         self._key_separator = key_separator
         self._missing_ok = missing_ok
         self._batch_size = batch_size
-        self._db = Database(url_or_engine)
+        self._db = Database(url)
         self.path = self._db.name
         self.line = None
 

@@ -118,7 +118,7 @@ class SQLTemplate(AsyncTemplate):
     SQLite allows one writer at a time; a server database may take more
     (``await diff.run(template, concurrency=4)``).
 
-    :param url_or_engine: a database URL or an ``AsyncEngine`` (not disposed).
+    :param url: a database URL or an ``AsyncEngine`` (not disposed).
     :param tables: ``{subbranch: table}``; by default a subbranch's table has its name.
     :param key: the key column, or ``{subbranch: key column}`` (others:
         ``'idnumber'``); an integer key column gets ``int(idnumber)``.  It should
@@ -139,7 +139,7 @@ class SQLTemplate(AsyncTemplate):
 
     def __init__(
         self,
-        url_or_engine: EngineLike,
+        url: EngineLike,
         *,
         tables: Mapping[str, str] | None = None,
         key: str | Mapping[str, str] = "idnumber",
@@ -173,7 +173,7 @@ class SQLTemplate(AsyncTemplate):
         self._active_column = active_column
         self._create_tables = create_tables
         self._separator = separator
-        self._db = Database(url_or_engine)
+        self._db = Database(url)
         self._targets: dict[str, Target] = {}
         self._lock = anyio.Lock()
         self._written: set[tuple[str, str, str]] = set()

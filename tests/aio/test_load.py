@@ -237,3 +237,17 @@ class TestErrors:
         with pytest.raises(ReaderError, match="duplicate key"):
             await t.load(source={"students": reader()})
         assert closed == [True]
+
+    async def test_duplicate_in_a_csv_batch_names_its_line(self, tmp_path: Any) -> None:
+        """A duplicate key in the middle of a CSV file names that row's own line."""
+        from synctree.aio import CSVReader
+
+        lines = ["id,first"] + [f"{i},N{i}" for i in range(50)] + ["7,again"]
+        lines += [f"{i},N{i}" for i in range(100, 150)]
+        path = tmp_path / "students.csv"
+        path.write_text("\n".join(lines) + "\n")
+        t = tree()
+        with pytest.raises(ReaderError) as info:
+            await t.load(source={"students": CSVReader(path, key="id")})
+        assert info.value.line == 52
+        assert "'7': duplicate key" in str(info.value)

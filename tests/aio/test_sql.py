@@ -446,7 +446,7 @@ class TestReaderErrors:
             SQLReader(sqlite_url, table="t", key=["a", "a"])
         with pytest.raises(ValueError, match="'types' converts key column"):
             SQLReader(sqlite_url, table="t", key="id", types={"id": int})
-        with pytest.raises(ValueError, match="'url_or_engine' is not a database URL"):
+        with pytest.raises(ValueError, match="'url' is not a database URL"):
             SQLReader("not a url", table="t", key="id")
         with pytest.raises(ConfigError, match="unknown database dialect"):
             SQLReader("nosuchdb://host/db", table="t", key="id")
