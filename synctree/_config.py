@@ -27,7 +27,8 @@ config as powerful as code: only run configs you trust.
     concurrency = 4
     max_deletes = "10%"
 
-``${NAME}`` in a string is read from the environment.  Relative paths (and
+``${NAME}`` in a string is read from the environment (``${NAME:-default}``
+when it may be unset).  Relative paths (and
 SQLite database files in URLs) resolve against the config file's folder.
 """
 
@@ -100,7 +101,7 @@ _TYPE_NAMES: dict[str, Any] = {
 }
 _SECTIONS = {"sync", "template", "run"}
 _SUBBRANCH_HOOKS = ("preprocess", "scope")
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -226,15 +227,18 @@ class Config:
                     f"{branch}.{name}",
                 )
             return [self._reader(branch, None, defaults, branch)]
-        if not subtables and battery_name is not None:
+        if battery_name is not None:
             battery = self._battery(READERS, battery_name, branch)
-            if battery.subbranch_option is None:
+            if battery.subbranch_option is not None:
+                # e.g. one SQL table per subbranch: every subbranch gets a reader,
+                # and a subbranch table only overrides options.
+                subtables = {name: subtables.get(name, {}) for name in self.subbranches}
+            elif not subtables:
                 raise self._error(
                     f"reader {battery_name!r} needs a table per subbranch, "
                     f"like [{branch}.{self.subbranches[0]}]",
                     branch,
                 )
-            subtables = {name: {} for name in self.subbranches}
         return [
             self._reader(branch, name, {**defaults, **options}, f"{branch}.{name}")
             for name, options in subtables.items()
@@ -328,17 +332,19 @@ class Config:
 
     def _value(self, value: Any, table: str, key: str) -> Any:
         if isinstance(value, str):
-            return _ENV.sub(lambda m: self._env(m[1], table, key), value)
+            return _ENV.sub(lambda m: self._env(m[1], m[2], table, key), value)
         if isinstance(value, list):
             return [self._value(v, table, key) for v in value]
         if isinstance(value, dict):
             return {k: self._value(v, table, key) for k, v in value.items()}
         return value
 
-    def _env(self, name: str, table: str, key: str) -> str:
+    def _env(self, name: str, default: str | None, table: str, key: str) -> str:
         try:
             return self._environ[name]
         except KeyError:
+            if default is not None:
+                return default
             raise self._error(f"environment variable {name} is not set", table, key) from None
 
     def _path(self, value: Any, table: str, key: str) -> Path:
