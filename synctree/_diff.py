@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterat
 from typing import TYPE_CHECKING, Any, overload
 
 from ._action import Action, Kind
-from ._leaf import Leaf, _Missing, attribute_of, compared_values, derived_names
+from ._leaf import Leaf, _Missing, attribute_of, compared_values, derived_names, view
 
 if TYPE_CHECKING:
     from ._report import Report
@@ -104,26 +104,28 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
     """``new``, ``update``, ``add`` and ``error`` actions; ``remove`` ones go to ``removes``."""
     name = lsub.name
     new_message = "new_" + name
-    right = rsub._leaves
-    # Fast path: when neither model derives attributes, a pair whose right side
-    # holds every (attribute, value) of the left side needs no action.  The
+    right = rsub._rows
+    lmodel, rmodel = lsub.model, rsub.model
+    # Fast path: when neither model derives attributes, a pair whose right row
+    # holds every (attribute, value) of the left row needs no action.  The
     # subset test on dict items runs in C and compares values with ==.
-    fast = not derived_names(lsub.model) and not derived_names(rsub.model)
-    for key, leaf in lsub._leaves.items():
+    fast = not derived_names(lmodel) and not derived_names(rmodel)
+    for key, row in lsub._rows.items():
         other = right.get(key)
         if other is None:
-            yield Action(key, new_message, name, Kind.NEW, source=leaf)
-        elif not (fast and leaf.__dict__.items() <= other.__dict__.items()):
-            yield from _compare(name, key, leaf, other, removes)
+            yield Action(key, new_message, name, Kind.NEW, source=view(lmodel, row))
+        elif not (fast and row.items() <= other.items()):
+            yield from _compare(name, key, view(lmodel, row), view(rmodel, other), removes)
 
 
 def _olds(lsub: Subbranch, rsub: Subbranch) -> Iterator[Action]:
     name = lsub.name
     old_message = "old_" + name
-    left = lsub._leaves
-    for key, leaf in rsub._leaves.items():
+    left = lsub._rows
+    rmodel = rsub.model
+    for key, row in rsub._rows.items():
         if key not in left:
-            yield Action(key, old_message, name, Kind.OLD, dest=leaf)
+            yield Action(key, old_message, name, Kind.OLD, dest=view(rmodel, row))
 
 
 def _compare(

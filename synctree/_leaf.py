@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Leaf"]
+__all__ = ["Leaf", "view"]
 
 
 class Leaf:
@@ -35,6 +35,15 @@ class Leaf:
         self.__dict__.update(attributes)
         self.idnumber = idnumber
 
+    def __eq__(self, other: object) -> bool:
+        """Leaves are equal when they are views of the same object's row."""
+        if not isinstance(other, Leaf):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ is other.__dict__
+
+    def __hash__(self) -> int:
+        return id(self.__dict__)
+
     def __repr__(self) -> str:
         shown = " ".join(f"{name}={value!r}" for name, value in _public_items(self))
         name = type(self).__name__
@@ -46,6 +55,13 @@ class Leaf:
         for name, value in _public_items(self):
             out[name] = value
         return out
+
+
+def view(model: type[Leaf], row: dict[str, Any]) -> Leaf:
+    """A leaf of class ``model`` over ``row`` (shared, not copied)."""
+    leaf = model.__new__(model)
+    leaf.__dict__ = row
+    return leaf
 
 
 class _Missing:

@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ._duplicates import DuplicatePolicy, check_policy, merge_attributes
 from ._exceptions import DuplicateKeyError
-from ._leaf import Leaf
+from ._leaf import Leaf, view
 
 if TYPE_CHECKING:
     from ._action import Action
@@ -21,39 +21,47 @@ class Subbranch:
     """The leaves of one kind on one branch: a read-only mapping ``idnumber -> Leaf``.
 
     Iterating gives the leaves (not the keys), in the order they were loaded.
+    The subbranch keeps each object's row (a dict); a :class:`Leaf` is a view
+    of it made on access, so two lookups give equal, not identical, leaves,
+    and setting an attribute on a leaf changes the row.  (Rows of plain values
+    are invisible to Python's garbage collector; a million leaf objects are
+    not, and would cost a large load a third of its time.)
     """
 
-    __slots__ = ("_leaves", "branch", "model", "name", "policy")
+    __slots__ = ("_rows", "branch", "model", "name", "policy")
 
     def __init__(self, branch: str, name: str, model: type[Leaf], policy: DuplicatePolicy) -> None:
         self.branch = branch
         self.name = name
         self.model = model
         self.policy = policy
-        self._leaves: dict[str, Leaf] = {}
+        self._rows: dict[str, dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"<Subbranch {self.name} of branch {self.branch}>"
 
     def __len__(self) -> int:
-        return len(self._leaves)
+        return len(self._rows)
 
     def __contains__(self, idnumber: object) -> bool:
-        return idnumber in self._leaves
+        return idnumber in self._rows
 
     def __getitem__(self, idnumber: str) -> Leaf:
-        return self._leaves[idnumber]
+        return view(self.model, self._rows[idnumber])
 
     def __iter__(self) -> Iterator[Leaf]:
-        return iter(self._leaves.values())
+        model = self.model
+        for row in self._rows.values():
+            yield view(model, row)
 
     def get(self, idnumber: str, default: Leaf | None = None) -> Leaf | None:
         """The leaf with this key, or ``default``."""
-        return self._leaves.get(idnumber, default)
+        row = self._rows.get(idnumber)
+        return default if row is None else view(self.model, row)
 
     def keys(self) -> Iterable[str]:
         """The keys, in load order."""
-        return self._leaves.keys()
+        return self._rows.keys()
 
     def __gt__(self, other: Subbranch) -> Diff:
         from ._diff import Diff
@@ -66,58 +74,61 @@ class Subbranch:
         self,
         attributes: dict[str, Any],
         where: Callable[[dict[str, Any]], tuple[Any, Any]] | None = None,
-    ) -> Leaf:
-        """Add a leaf that takes ownership of ``attributes`` (holding ``idnumber``).
+    ) -> None:
+        """Add a row, taking ownership of ``attributes`` (which holds ``idnumber``).
 
         ``where(attributes)`` gives ``(path, line)`` of that row for an error
         message, and is only called then.
         """
         # The loader's hot path (one call per row): kept inline, one dict lookup.
         idnumber = attributes["idnumber"]
-        leaves = self._leaves
-        if idnumber not in leaves:
+        rows = self._rows
+        if idnumber not in rows:
             if type(idnumber) is not str:
                 raise TypeError(
                     f"{self.branch} {self.name}: idnumber must be a str, "
                     f"got {type(idnumber).__name__} {idnumber!r}"
                 )
-            model = self.model
-            leaf = leaves[idnumber] = model.__new__(model)  # owns the row: no copy
-            leaf.__dict__ = attributes
-            return leaf
-        return self._duplicate(leaves[idnumber], attributes, where)
+            rows[idnumber] = attributes  # owns the row: no copy
+            return
+        self._duplicate(rows[idnumber], attributes, where)
 
     def _duplicate(
         self,
-        existing: Leaf,
+        existing: dict[str, Any],
         attributes: dict[str, Any],
         where: Callable[[dict[str, Any]], tuple[Any, Any]] | None,
-    ) -> Leaf:
+    ) -> None:
+        """Apply the duplicate policy; the existing row is changed in place."""
         policy = self.policy
         problem: str | None
+        idnumber = existing["idnumber"]
         if policy == "skip":
-            return existing
+            return
         if policy == "replace":
-            existing.__dict__ = attributes
-            return existing
+            existing.clear()
+            existing.update(attributes)
+            return
         if policy == "merge":
-            problem = merge_attributes(existing.__dict__, attributes)
+            problem = merge_attributes(existing, attributes)
         elif callable(policy):
-            kept = policy(existing, attributes)
+            kept = policy(view(self.model, existing), attributes)
             if kept is not None:
-                kept["idnumber"] = existing.idnumber
-                existing.__dict__ = kept
-            return existing
+                kept = dict(kept)
+                existing.clear()
+                existing.update(kept)
+                existing["idnumber"] = idnumber
+            return
         else:
             problem = "duplicate key"
         if problem is None:
-            return existing
+            return
         path, line = where(attributes) if where is not None else (None, None)
         raise DuplicateKeyError(
-            f"{self.branch} {self.name} {existing.idnumber!r}: {problem}",
+            f"{self.branch} {self.name} {idnumber!r}: {problem}",
             branch=self.branch,
             subbranch=self.name,
-            key=existing.idnumber,
+            key=idnumber,
             path=path,
             line=line,
         )
@@ -279,7 +290,9 @@ class SyncTree:
         if "idnumber" in attributes:
             raise TypeError("pass the key as the idnumber argument, not as an attribute")
         attributes["idnumber"] = idnumber
-        return self[branch][subbranch]._add(attributes)
+        sub = self[branch][subbranch]
+        sub._add(attributes)
+        return sub[idnumber]
 
     async def load(self, **readers: Mapping[str, Any]) -> None:
         """Load every subbranch of every branch from readers, concurrently.

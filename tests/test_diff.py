@@ -81,7 +81,7 @@ class TestActionTable:
         (action,) = diff(tree)
         assert action == Action(idnumber="1", message="new_students")
         assert (action.kind, action.subbranch) == (Kind.NEW, "students")
-        assert action.source is leaf and action.dest is None
+        assert action.source == leaf and action.dest is None
         assert (action.attribute, action.value, action.old_value) == (None, None, None)
 
     def test_old(self) -> None:
@@ -91,7 +91,7 @@ class TestActionTable:
         (action,) = diff(tree)
         assert action == Action(idnumber="1", message="old_students")
         assert action.kind is Kind.OLD
-        assert action.source is None and action.dest is leaf
+        assert action.source is None and action.dest == leaf
 
     def test_update(self) -> None:
         """A differing scalar is ``update_{subbranch}_{attribute}`` with new and old values."""
@@ -103,7 +103,7 @@ class TestActionTable:
             idnumber="1", message="update_students_grade", attribute="grade", value=7, old_value=6
         )
         assert (action.kind, action.subbranch) == (Kind.UPDATE, "students")
-        assert action.source is source and action.dest is dest
+        assert action.source == source and action.dest == dest
 
     def test_add(self) -> None:
         """A member only on the left is ``add_{subbranch}_{attribute}`` with the member."""

@@ -125,7 +125,17 @@ class TestNew:
         assert isinstance(leaf, Leaf)
         assert leaf.idnumber == "111"
         assert (leaf.first, leaf.grade) == ("Ann", 7)
-        assert tree.source.students["111"] is leaf
+        assert tree.source.students["111"] == leaf  # a view of the same row
+
+    def test_leaf_is_a_view_of_its_row(self) -> None:
+        """Setting an attribute on a leaf changes the object in the tree."""
+        tree = make_tree()
+        tree.new("source", "students", "111", first="Ann")
+        tree.source.students["111"].first = "Anne"
+        assert tree.source.students["111"].first == "Anne"
+        other = make_tree()
+        other.new("source", "students", "111", first="Anne")
+        assert other.source.students["111"] != tree.source.students["111"]
 
     def test_idnumber_must_be_str(self) -> None:
         """A non-string key is a TypeError naming branch, subbranch and the value."""
@@ -157,8 +167,8 @@ class TestSubbranch:
         assert isinstance(sub, Subbranch)
         assert len(sub) == 1
         assert "1" in sub and "2" not in sub
-        assert sub["1"] is ann
-        assert sub.get("1") is ann and sub.get("2") is None
+        assert sub["1"] == ann
+        assert sub.get("1") == ann and sub.get("2") is None
         assert list(sub.keys()) == ["1"]
         with pytest.raises(KeyError):
             sub["2"]
@@ -234,14 +244,14 @@ class TestDuplicates:
         """``skip`` keeps the first row."""
         tree = make_tree(duplicates="skip")
         first = tree.new("source", "students", "1", first="Ann")
-        assert tree.new("source", "students", "1", first="Bob") is first
+        assert tree.new("source", "students", "1", first="Bob") == first
         assert first.first == "Ann"
 
     def test_replace(self) -> None:
-        """``replace`` keeps the last row, in the same leaf object."""
+        """``replace`` keeps the last row, changing the same object."""
         tree = make_tree(duplicates="replace")
         first = tree.new("source", "students", "1", first="Ann", grade=7)
-        assert tree.new("source", "students", "1", first="Bob") is first
+        assert tree.new("source", "students", "1", first="Bob") == first
         assert first.to_dict() == {"first": "Bob"}
         assert first.idnumber == "1"
 
