@@ -93,6 +93,20 @@ class Subbranch:
             return
         self._duplicate(rows[idnumber], attributes, where)
 
+    def _add_rows(
+        self,
+        rows: list[dict[str, Any]],
+        where: Callable[[dict[str, Any]], tuple[Any, Any]] | None = None,
+    ) -> None:
+        """:meth:`_add` for a batch of rows: the loader's hot loop, inline."""
+        table = self._rows
+        for row in rows:
+            idnumber = row["idnumber"]
+            if type(idnumber) is str and idnumber not in table:
+                table[idnumber] = row
+            else:
+                self._add(row, where)
+
     def _duplicate(
         self,
         existing: dict[str, Any],
