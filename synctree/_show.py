@@ -68,24 +68,39 @@ def _fmt(value: Any) -> str:
 _ABSENT = "—"
 
 
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, _Missing) or isinstance(b, _Missing):
+        return not (isinstance(a, _Missing) and isinstance(b, _Missing))
+    collections = (set, frozenset, list)
+    if isinstance(a, collections) and isinstance(b, collections):
+        return any(m not in b for m in a) or any(m not in a for m in b)
+    return bool(a != b)
+
+
 def _side_by_side(tree: SyncTree, subbranch: str, idnumber: str) -> str:
     leaves = {branch: tree[branch][subbranch].get(idnumber) for branch in tree.branches}
     names: dict[str, None] = {}
     for leaf in leaves.values():
         if leaf is not None:
             names.update(dict.fromkeys(compared_values(leaf)))
+    # The first branch is the source of truth: its attributes are the compared
+    # ones, and "differs" means what the diff means (== on values, members of
+    # collections), not a different repr.
+    first = next((leaf for leaf in leaves.values() if leaf is not None), None)
+    compared = compared_values(first) if first is not None else {}
     header = ["attribute", *tree.branches, ""]
     rows = [["(present)", *("yes" if leaf is not None else "no" for leaf in leaves.values()), ""]]
     for name in names:
-        cells = []
+        cells, values = [], []
         for leaf in leaves.values():
-            if leaf is None:
-                cells.append(_ABSENT)
-                continue
-            value = attribute_of(leaf, name)
+            value = attribute_of(leaf, name) if leaf is not None else _Missing("absent")
+            values.append(value)
             cells.append(_ABSENT if isinstance(value, _Missing) else _fmt(value))
-        differs = len(set(cells)) > 1
-        rows.append([name, *cells, "← differs" if differs else ""])
+        if name not in compared:
+            note = "(not compared)"
+        else:
+            note = "← differs" if any(_differs(values[0], v) for v in values[1:]) else ""
+        rows.append([name, *cells, note])
     if len({cell for cell in rows[0][1:-1]}) > 1:
         rows[0][-1] = "← differs"
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

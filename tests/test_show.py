@@ -93,8 +93,16 @@ class TestShowObject:
             "(present)  yes     yes\n"
             "first      'Ann'   'Ann'\n"
             "grade      7       6            ← differs\n"
-            "groups     —       {'a', 'b'}   ← differs\n"
+            "groups     —       {'a', 'b'}   (not compared)\n"
         )
+
+    def test_differs_as_the_diff_does(self) -> None:
+        """Equal values of other types (1 and 1.0, a set and a list) are not marked."""
+        tree = SyncTree(["source", "destination"], ["students"])
+        tree.new("source", "students", "1", score=1, tags={"a"}, grade=7)
+        tree.new("destination", "students", "1", score=1.0, tags=["a"], grade=6)
+        lines = render(tree, "students", "1").splitlines()
+        assert [line.endswith("differs") for line in lines[3:]] == [False, False, True]
 
     def test_missing_on_one_branch(self) -> None:
         """An object present on one branch only shows as absent on the other."""
