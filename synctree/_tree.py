@@ -70,6 +70,11 @@ class Subbranch:
             return NotImplemented
         return Diff(_SingleSubbranch(self), _SingleSubbranch(other))
 
+    def __sub__(self, other: Subbranch) -> Iterator[Action]:
+        if not isinstance(other, Subbranch) or other.name != self.name:
+            return NotImplemented
+        return iter(self > other)
+
     def _add(
         self,
         attributes: dict[str, Any],

@@ -319,3 +319,17 @@ class TestDuplicates:
             make_tree(duplicates={"teachers": "skip"})
         with pytest.raises(ValueError, match="'duplicates' must be one of"):
             make_tree(duplicates={"students": "first"})
+
+
+class TestSubbranchDiff:
+    def test_minus_and_greater(self) -> None:
+        """``left.students - right.students`` gives the same actions as ``>``, as a generator."""
+        tree = make_tree()
+        tree.new("source", "students", "1")
+        tree.new("destination", "staff", "9")
+        plain = tree.source.students - tree.destination.students
+        assert not isinstance(plain, list) and hasattr(plain, "__next__")
+        assert list(plain) == list(tree.source.students > tree.destination.students)
+        assert [a.message for a in tree.source.students - tree.destination.students] == [
+            "new_students"
+        ]
