@@ -1,33 +1,56 @@
-"""What the SQL reader and template share: the engine, its safe name, asyncio only.
+"""What the SQL reader and template share: the engine, and where its blocking work runs.
 
-This module is the one seam between synctree and SQLAlchemy's async engine:
-URLs become engines here (with an install hint when a driver is missing), and
-set-valued attributes are encoded here the same way for writing and reading.
+This module is the one seam between synctree and SQLAlchemy.  The reader and the
+template write their database work as plain synchronous functions of a
+``sqlalchemy.Connection`` (a reflection, one batch transaction, one fetch);
+:class:`Database` runs each such unit without blocking the event loop:
 
-SQLAlchemy's async engine runs the synchronous core in a greenlet and awaits
-the driver's asyncio coroutines (aiosqlite, asyncpg and asyncmy all use asyncio
-futures or streams), so it works on asyncio only: on trio the first query fails
-with "trio.run received unrecognized yield message <Future pending>".  The SQL
-reader and template therefore check the running loop first and say so plainly.
+- with an async engine (an async driver in the URL, the default: aiosqlite,
+  asyncpg, asyncmy), on asyncio, through ``AsyncConnection.run_sync``: the
+  function runs in a greenlet that awaits the driver's coroutines;
+- with a synchronous engine, on either loop, in a worker thread
+  (``anyio.to_thread.run_sync``), one at a time for SQLite.  On trio, whose loop
+  the async drivers cannot use, a SQLite URL gets the stdlib ``sqlite3`` driver
+  that way; a PostgreSQL or MySQL URL must name a synchronous driver
+  (``postgresql+psycopg``, ``mysql+pymysql``) or the sync must run on asyncio.
+
+Cancellation: a worker thread cannot be interrupted (``to_thread.run_sync``
+waits for it), so a unit of work that has started runs to its end and the
+cancellation takes effect once it returns: a batch is committed, or rolled back
+on an error, whole, never half-written.  aiosqlite runs its calls in a thread
+too, so on asyncio a SQLite unit is shielded the same way (see
+:func:`_uninterruptible`); with asyncpg or asyncmy, a cancelled unit is
+interrupted at the driver's next await and its transaction rolled back (a
+cancellation during COMMIT itself leaves the outcome to the server, as always).
+
+Set-valued attributes are encoded here the same way for writing and reading.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import functools
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
 import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from .._exceptions import ConfigError
 
-__all__ = ["Database", "EngineLike", "decode_members", "encode_members", "require_asyncio"]
+__all__ = ["Database", "EngineLike", "Link", "decode_members", "encode_members"]
 
-EngineLike: TypeAlias = "str | sa.URL | AsyncEngine"
+EngineLike: TypeAlias = "str | sa.URL | sa.Engine | AsyncEngine"
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: The async driver used when a URL names none (``sqlite:///x.db``).
 _ASYNC_DRIVERS = {
@@ -38,58 +61,133 @@ _ASYNC_DRIVERS = {
 }
 #: The synctree extra that installs a driver.
 _EXTRAS = {"asyncpg": "postgres", "asyncmy": "mysql"}
+#: A synchronous driver to name, and how to install it, for a server off asyncio.
+_SYNC_DRIVERS = {
+    "postgresql": ("psycopg", "pip install 'psycopg[binary]'"),
+    "mysql": ("pymysql", "pip install pymysql"),
+    "mariadb": ("pymysql", "pip install pymysql"),
+}
 
 
-def require_asyncio(what: str) -> None:
-    """Raise :class:`ConfigError` unless running on asyncio (see the module docstring)."""
+def _on_asyncio() -> bool:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    else:
-        return
+        return False
+    return True
+
+
+def _library() -> str:
+    """The running async library's name, for messages."""
     try:
         import sniffio
 
-        library = sniffio.current_async_library()
+        return str(sniffio.current_async_library())
     except Exception:  # sniffio missing, or no known library running
-        library = "this event loop"
-    raise ConfigError(
-        f"{what} needs asyncio, not {library}: SQLAlchemy's async engine and its drivers "
-        f"(aiosqlite, asyncpg, asyncmy) run on asyncio only; run this sync with "
-        f"asyncio.run(...) or anyio.run(..., backend='asyncio')"
-    )
+        return "this event loop"
+
+
+class Link:
+    """One open connection: ``await link.run(fn, *args)`` calls ``fn(connection, *args)``.
+
+    The call runs in a greenlet (async engine, asyncio) or in a worker thread
+    (synchronous engine), never blocking the event loop.
+    """
+
+    __slots__ = ("_conn", "_limiter", "_shield")
+
+    def __init__(
+        self,
+        conn: AsyncConnection | sa.Connection,
+        limiter: anyio.CapacityLimiter | None = None,
+        shield: bool = False,
+    ) -> None:
+        self._conn = conn
+        self._limiter = limiter
+        self._shield = shield
+
+    async def run(
+        self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        conn = self._conn
+        if isinstance(conn, sa.Connection):
+            call = functools.partial(fn, conn, *args, **kwargs)
+            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        with anyio.CancelScope(shield=self._shield):
+            result = await conn.run_sync(fn, *args, **kwargs)
+        return result
+
+
+def _uninterruptible(engine: AsyncEngine) -> bool:
+    """Whether a unit of work on ``engine`` must not be interrupted: aiosqlite's.
+
+    aiosqlite runs each call in its own thread; cancelling the await leaves the
+    call running, and SQLAlchemy then invalidates the connection, whose cleanup
+    awaits anyio cancels again: its close is left pending at loop shutdown ("Event
+    loop is closed" in aiosqlite's thread, or a hang).  So such a unit is shielded,
+    as a worker thread is.
+    """
+    return engine.dialect.name == "sqlite"
+
+
+@dataclass(slots=True)
+class _Threads:
+    """A synchronous engine used from worker threads, ``limiter`` of them at a time."""
+
+    engine: sa.Engine
+    limiter: anyio.CapacityLimiter | None
+    owned: bool
+
+
+def _in_transaction(
+    engine: sa.Engine, fn: Callable[Concatenate[sa.Connection, P], T], *args: Any, **kwargs: Any
+) -> T:
+    with engine.begin() as conn:
+        return fn(conn, *args, **kwargs)
 
 
 class Database:
-    """An async engine (given, or made from a URL) and a name for it without the password.
+    """An engine (given, or made from a URL), a name for it without the password, and
+    :meth:`connect` and :meth:`transaction` to run synchronous database code on it.
 
-    An engine made here is owned and disposed by :meth:`dispose`; a given one is
+    Engines made here are owned and disposed by :meth:`dispose`; a given one is
     left alone.  Making an engine does no I/O.
+
+    :param owner: who uses the database (``'SQLReader'``), for messages.
     """
 
-    __slots__ = ("_password", "engine", "name", "owned")
+    __slots__ = ("_async", "_password", "_sync", "_threads", "_url", "name", "owned", "owner")
 
-    def __init__(self, url: EngineLike, param: str = "url") -> None:
-        if isinstance(url, AsyncEngine):
-            self.engine = url
-            self.owned = False
+    def __init__(self, url: EngineLike, param: str = "url", owner: str = "SQL") -> None:
+        self.owner = owner
+        self._threads: _Threads | None = None
+        engine: sa.Engine | AsyncEngine
+        if isinstance(url, AsyncEngine | sa.Engine):
+            engine, self.owned = url, False
         elif isinstance(url, str | sa.URL):
-            self.engine = _create_engine(url, param)
-            self.owned = True
+            engine, self.owned = _create_engine(url, param), True
         else:
             raise ValueError(
-                f"{param!r} must be a database URL or an AsyncEngine, "
+                f"{param!r} must be a database URL, an Engine or an AsyncEngine, "
                 f"not {type(url).__name__}"
             )
-        url = self.engine.url
-        self.name = url.render_as_string(hide_password=True)
-        self._password = url.password
+        if isinstance(engine, sa.Engine) and engine.dialect.is_async:
+            raise ValueError(
+                f"{param!r} is the sync_engine of an AsyncEngine ({engine.dialect.driver}); "
+                f"give the AsyncEngine itself"
+            )
+        self._async = engine if isinstance(engine, AsyncEngine) else None
+        self._sync = engine if isinstance(engine, sa.Engine) else None
+        self._url: sa.URL = engine.url
+        self.name = self._url.render_as_string(hide_password=True)
+        self._password = self._url.password
 
     @property
     def dialect(self) -> str:
         """``'sqlite'``, ``'postgresql'``, ``'mysql'``, ``'mariadb'``..."""
-        return str(self.engine.dialect.name)
+        engine = self._async or self._sync
+        assert engine is not None
+        return str(engine.dialect.name)
 
     def scrub(self, text: str) -> str:
         """``text`` with the URL's password masked, should a driver ever echo it."""
@@ -111,7 +209,7 @@ class Database:
 
         SQLite creates a missing file on connect; a reader must not.
         """
-        url = self.engine.url
+        url = self._url
         database = url.database
         if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
             return None
@@ -120,14 +218,106 @@ class Database:
         path = Path(database)
         return None if path.exists() else path
 
-    async def dispose(self) -> None:
-        """Close the pool of an engine made here (shielded: it runs during cleanup)."""
-        if self.owned:
+    def check(self) -> None:
+        """Raise :class:`ConfigError` if the engine cannot run on this event loop."""
+        self._runner()
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Link]:
+        """A connection for several units of work (a reader's fetches), closed at the end."""
+        runner = self._runner()
+        if isinstance(runner, AsyncEngine):
+            shield = _uninterruptible(runner)
+            with anyio.CancelScope(shield=shield):
+                conn = await runner.connect()
+            try:
+                yield Link(conn, shield=shield)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await conn.close()
+            return
+        limiter = runner.limiter
+        connection = await anyio.to_thread.run_sync(runner.engine.connect, limiter=limiter)
+        try:
+            yield Link(connection, limiter)
+        finally:
             with anyio.CancelScope(shield=True):
-                await self.engine.dispose()
+                await anyio.to_thread.run_sync(connection.close, limiter=limiter)
+
+    async def transaction(
+        self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``fn(connection, *args)`` in one transaction: committed if it returns, else rolled back.
+
+        In a worker thread, the whole transaction (connect, ``fn``, commit) is one call.
+        """
+        runner = self._runner()
+        if isinstance(runner, _Threads):
+            call = functools.partial(_in_transaction, runner.engine, fn, *args, **kwargs)
+            return await anyio.to_thread.run_sync(call, limiter=runner.limiter)
+        with anyio.CancelScope(shield=_uninterruptible(runner)):
+            async with runner.begin() as conn:
+                result = await conn.run_sync(fn, *args, **kwargs)
+        return result
+
+    async def dispose(self) -> None:
+        """Close the pools of the engines made here (shielded: it runs during cleanup)."""
+        threads, self._threads = self._threads, None
+        with anyio.CancelScope(shield=True):
+            if threads is not None and threads.owned:
+                await anyio.to_thread.run_sync(threads.engine.dispose)
+            if self._async is not None and self.owned and _on_asyncio():
+                await self._async.dispose()
+
+    def _runner(self) -> AsyncEngine | _Threads:
+        """The async engine on asyncio; otherwise a synchronous engine, made once per run."""
+        if self._async is not None and _on_asyncio():
+            return self._async
+        if self._threads is None:
+            if self._sync is not None:
+                engine, owned = self._sync, self.owned
+            else:
+                engine, owned = self._sync_engine(), True
+            # SQLite has one writer at a time: one thread per engine keeps them from queueing
+            # on its lock (and a connection is only ever used by one thread at a time).
+            limiter = anyio.CapacityLimiter(1) if engine.dialect.name == "sqlite" else None
+            self._threads = _Threads(engine, limiter, owned)
+        return self._threads
+
+    def _sync_engine(self) -> sa.Engine:
+        """A synchronous engine standing in for the async one, off asyncio: SQLite only."""
+        assert self._async is not None
+        library = _library()
+        if not self.owned:
+            raise ConfigError(
+                f"{self.owner} was given an AsyncEngine, which runs on asyncio only, "
+                f"not on {library}: give it the URL, or a synchronous sqlalchemy Engine",
+                path=self.name,
+            )
+        url = self._url
+        backend, driver = url.get_backend_name(), url.get_driver_name()
+        if backend != "sqlite":
+            sync_driver, install = _SYNC_DRIVERS.get(backend, ("a synchronous driver", ""))
+            install = f" ({install})" if install else ""
+            raise ConfigError(
+                f"{self.owner} cannot use {driver} on {library}: SQLAlchemy's async drivers "
+                f"run on asyncio only.  Run the sync on asyncio (asyncio.run(...) or "
+                f"anyio.run(..., backend='asyncio')), or name a synchronous driver in the "
+                f"URL, which synctree runs in worker threads: {backend}+{sync_driver}://..."
+                f"{install}",
+                path=self.name,
+            )
+        url = url.set(drivername="sqlite")
+        if url.database and url.database != ":memory:" and url.query.get("mode") != "memory":
+            return sa.create_engine(url)  # a file: a QueuePool, check_same_thread=False
+        # One in-memory database, whichever worker thread asks (as with aiosqlite).
+        return sa.create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
 
 
-def _create_engine(url: str | sa.URL, param: str) -> AsyncEngine:
+def _create_engine(url: str | sa.URL, param: str) -> sa.Engine | AsyncEngine:
+    """An async engine for an async driver (the default), a synchronous one for a sync driver."""
     try:
         parsed = sa.make_url(url)
     except sa_exc.ArgumentError:
@@ -139,7 +329,9 @@ def _create_engine(url: str | sa.URL, param: str) -> AsyncEngine:
         parsed = parsed.set(drivername=f"{parsed.drivername}+{_ASYNC_DRIVERS[parsed.drivername]}")
     safe = parsed.render_as_string(hide_password=True)
     try:
-        return create_async_engine(parsed)
+        if parsed.get_dialect().is_async:
+            return create_async_engine(parsed)
+        return sa.create_engine(parsed)
     except ModuleNotFoundError as exc:
         driver = parsed.get_driver_name()
         extra = _EXTRAS.get(driver)
@@ -150,12 +342,6 @@ def _create_engine(url: str | sa.URL, param: str) -> AsyncEngine:
     except sa_exc.NoSuchModuleError:
         raise ConfigError(
             f"unknown database dialect or driver {parsed.drivername!r}", path=safe
-        ) from None
-    except sa_exc.InvalidRequestError as exc:  # a synchronous driver
-        raise ConfigError(
-            f"{parsed.drivername!r} is not an async driver ({exc}); use e.g. "
-            f"sqlite+aiosqlite, postgresql+asyncpg or mysql+asyncmy",
-            path=safe,
         ) from None
 
 

@@ -9,10 +9,9 @@ from typing import Any, TypeAlias
 import anyio
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .._exceptions import InputError
-from ._sql import Database, EngineLike, decode_members, require_asyncio
+from ._sql import Database, EngineLike, decode_members
 
 __all__ = ["SQLReader"]
 
@@ -42,6 +41,19 @@ def _converter(kind: Converter, separator: str) -> Callable[[Any], Any]:
     return lambda value: None if value is None else convert(value)
 
 
+def _stream(conn: sa.Connection, statement: sa.Executable) -> sa.CursorResult[Any]:
+    """Execute ``statement`` with a server-side cursor where the driver has one."""
+    return conn.execution_options(stream_results=True).execute(statement)
+
+
+def _fetch(conn: sa.Connection, result: sa.CursorResult[Any], size: int) -> Sequence[Any]:
+    return result.fetchmany(size)
+
+
+def _close(conn: sa.Connection, result: sa.CursorResult[Any]) -> None:
+    result.close()
+
+
 def _names(value: object, param: str) -> list[str]:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, Sequence) or not all(isinstance(n, str) and n for n in names):
@@ -63,12 +75,13 @@ class SQLReader:
     to compare them (``CSVReader(types=...)``).  Values of a raw text query come
     as the driver gives them (SQLite gives dates as text).
 
-    Runs on asyncio only (see :mod:`synctree.aio._sql`).
+    Runs on asyncio and on trio; on trio, SQLite only, unless the URL names a
+    synchronous driver (see :mod:`synctree.aio._sql`).
 
     :param url: a URL (``'sqlite+aiosqlite:///school.db'``,
         ``'postgresql+asyncpg://...'``, ``'mysql+asyncmy://...'``; a URL without a
-        driver gets the async default) or an ``AsyncEngine``, which is then not
-        disposed.
+        driver gets the async default), or an ``AsyncEngine`` or ``Engine``, which
+        is then not disposed.
     :param table: the table to read; or give ``query``: SQL text, a ``text()``
         clause or a ``select()``.
     :param key: the key column, or several.
@@ -134,7 +147,7 @@ class SQLReader:
         self._key_separator = key_separator
         self._missing_ok = missing_ok
         self._batch_size = batch_size
-        self._db = Database(url)
+        self._db = Database(url, owner="SQLReader")
         self.path = self._db.name
         self.line = None
 
@@ -157,22 +170,22 @@ class SQLReader:
 
     async def batches(self) -> AsyncIterator[list[Row]]:
         """Yield the rows in lists of up to ``batch_size``; ``line`` counts rows read."""
-        require_asyncio("SQLReader")
+        self._db.check()
         self.line = None
         if self._db.missing_sqlite_file() is not None:
             if self._missing_ok:
                 return
             raise self._error("no such SQLite database file")
         try:
-            async with self._db.engine.connect() as conn:
-                statement = await self._statement(conn)
+            async with self._db.connect() as link:
+                statement = await link.run(self._statement)
                 if statement is None:
                     return
-                result = await conn.stream(statement)
+                result = await link.run(_stream, statement)
                 try:
                     build = self._builder(list(result.keys()))
                     count = 0
-                    async for part in result.partitions(self._batch_size):
+                    while part := await link.run(_fetch, result, self._batch_size):
                         rows = build(part, count)
                         count += len(rows)
                         self.line = count
@@ -181,13 +194,13 @@ class SQLReader:
                     # An open cursor holds SQLite's read lock even after its connection
                     # went back to the pool, for as long as an error's traceback lives.
                     with anyio.CancelScope(shield=True):
-                        await result.close()
+                        await link.run(_close, result)
         except (sa_exc.SQLAlchemyError, OSError) as exc:  # OSError: cannot connect
             raise self._error(self._db.describe(exc)) from exc
         finally:
             await self._db.dispose()
 
-    async def _statement(self, conn: AsyncConnection) -> sa.Executable | None:
+    def _statement(self, conn: sa.Connection) -> sa.Executable | None:
         """The SELECT to stream, checked against the table's columns; None: no table."""
         if self._query is not None:
             if isinstance(self._query, sa.Select):
@@ -204,11 +217,8 @@ class SQLReader:
             conditions = [sa.column(name) == value for name, value in self._where.items()]
             return sa.select(sa.text("*")).select_from(subquery).where(*conditions)
         assert self._table is not None
-        table_name, schema = self._table, self._schema
         try:
-            table = await conn.run_sync(
-                lambda sync: sa.Table(table_name, sa.MetaData(), schema=schema, autoload_with=sync)
-            )
+            table = sa.Table(self._table, sa.MetaData(), schema=self._schema, autoload_with=conn)
         except sa_exc.NoSuchTableError:
             if self._missing_ok:
                 return None

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal, TypeAlias, get_args
 import anyio
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Dialect
 
 from .._action import Action
 from .._exceptions import ConfigError
@@ -19,7 +19,7 @@ from .._leaf import _Missing, compared_values, derived_names
 from .._report import Report
 from .._template import Skip
 from ._retry import Retry
-from ._sql import Database, EngineLike, encode_members, require_asyncio
+from ._sql import Database, EngineLike, encode_members
 from ._sql_tables import KEY, Statement, Target, getter, new_table
 from ._template import AsyncTemplate, batch, idempotent
 
@@ -114,11 +114,14 @@ class SQLTemplate(AsyncTemplate):
     timeouts and lost connections retry the whole batch (every statement here
     is idempotent).
 
-    Runs on asyncio only (see :mod:`synctree.aio._sql`).  ``concurrency`` is 1:
-    SQLite allows one writer at a time; a server database may take more
+    Runs on asyncio and on trio; on trio, SQLite only, unless the URL names a
+    synchronous driver (see :mod:`synctree.aio._sql`).  On SQLite, and with a
+    synchronous driver, a batch runs in a thread that a cancellation waits for:
+    it is committed (or rolled back) whole.  ``concurrency`` is 1: SQLite allows
+    one writer at a time; a server database may take more
     (``await diff.run(template, concurrency=4)``).
 
-    :param url: a database URL or an ``AsyncEngine`` (not disposed).
+    :param url: a database URL, or an ``AsyncEngine`` or ``Engine`` (not disposed).
     :param tables: ``{subbranch: table}``; by default a subbranch's table has its name.
     :param key: the key column, or ``{subbranch: key column}`` (others:
         ``'idnumber'``); an integer key column gets ``int(idnumber)``.  It should
@@ -173,7 +176,7 @@ class SQLTemplate(AsyncTemplate):
         self._active_column = active_column
         self._create_tables = create_tables
         self._separator = separator
-        self._db = Database(url)
+        self._db = Database(url, owner=type(self).__name__)
         self._targets: dict[str, Target] = {}
         self._lock = anyio.Lock()
         self._written: set[tuple[str, str, str]] = set()
@@ -199,8 +202,8 @@ class SQLTemplate(AsyncTemplate):
     # -- hooks ---------------------------------------------------------------------------
 
     async def before_all(self) -> None:  # type: ignore[override]
-        """Check the event loop; forget what an earlier run reflected."""
-        require_asyncio(type(self).__name__)
+        """Check the engine suits the event loop; forget what an earlier run reflected."""
+        self._db.check()
         self._targets.clear()
         self._written.clear()
 
@@ -417,92 +420,22 @@ class SQLTemplate(AsyncTemplate):
         work = [(statement, items, check) for statement, items, check in work if items]
         if not work:
             return
-        failures: dict[int, Exception] = {}
         try:
-            async with self._db.engine.begin() as conn:
-                await self._begin(conn)
-                for statement, items, check in work:
-                    await self._write(conn, target, statement, items, check, failures)
+            failures = await self._db.transaction(_write_all, target, work)
         except sa_exc.DBAPIError as exc:
             if _transient(exc):
                 raise Retry(reason=self._db.describe(exc)) from exc
             if sum(len(items) for _, items, _ in work) == 1:
                 failures = {work[0][1][0][0]: exc}
             else:
-                failures = await self._bisected(work, target)
+                try:
+                    failures = await self._db.transaction(_bisected, target, work)
+                except sa_exc.DBAPIError as again:
+                    if _transient(again):
+                        raise Retry(reason=self._db.describe(again)) from again
+                    raise
         for index, error in failures.items():
             outcomes[index] = error
-
-    async def _bisected(self, work: _Work, target: Target) -> dict[int, Exception]:
-        """Write ``work`` in one transaction, splitting failed parts until single rows."""
-        failures: dict[int, Exception] = {}
-
-        async def part(statement: Statement, items: list[_Item], check: bool) -> None:
-            try:
-                async with conn.begin_nested():
-                    await self._write(conn, target, statement, items, check, failures)
-            except sa_exc.DBAPIError as exc:
-                if _transient(exc) or not conn.in_transaction():
-                    raise
-                if len(items) == 1:
-                    failures[items[0][0]] = exc
-                    return
-                middle = len(items) // 2
-                await part(statement, items[:middle], check)
-                await part(statement, items[middle:], check)
-
-        try:
-            async with self._db.engine.begin() as conn:
-                await self._begin(conn)
-                for statement, items, check in work:
-                    await part(statement, items, check)
-        except sa_exc.DBAPIError as exc:
-            if _transient(exc):
-                raise Retry(reason=self._db.describe(exc)) from exc
-            raise
-        return failures
-
-    async def _begin(self, conn: AsyncConnection) -> None:
-        """Really begin the transaction on SQLite.
-
-        Python's sqlite3 begins one only before the first INSERT/UPDATE/DELETE,
-        so a SAVEPOINT before that would be committed by its own RELEASE.  BEGIN
-        IMMEDIATE also takes the write lock up front (waiting on a busy database).
-        """
-        if self._db.dialect != "sqlite":
-            return
-        raw = await conn.get_raw_connection()
-        if not getattr(raw.driver_connection, "in_transaction", True):
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    async def _write(
-        self,
-        conn: AsyncConnection,
-        target: Target,
-        statement: Statement,
-        items: list[_Item],
-        check: bool,
-        failures: dict[int, Exception],
-    ) -> None:
-        """One executemany; for an UPDATE, the rows it found no match for fail."""
-        result = await conn.exec_driver_sql(statement.sql, [params for _, _, params in items])
-        if not check:
-            return
-        sane = conn.dialect.supports_sane_multi_rowcount or len(items) == 1
-        if sane and result.rowcount == len(items):
-            return
-        found: set[Any] = set()
-        keys = [value for _, value, _ in items]
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = await conn.execute(sa.select(target.key).where(target.key.in_(chunk)))
-            found.update(row[0] for row in rows)
-        for index, value, _ in items:
-            if value not in found:
-                failures[index] = LookupError(
-                    f"table {target.name!r} has no row with {target.key.name} = {value!r} "
-                    f"(removed since the destination was read?)"
-                )
 
     # -- tables -------------------------------------------------------------------------------
 
@@ -522,23 +455,19 @@ class SQLTemplate(AsyncTemplate):
         key_name = self._keys.get(subbranch) or self._keys.get("") or "idnumber"
         schema = self._schema
         qualified = f"{schema}.{name}" if schema else name
-        async with self._db.engine.begin() as conn:
-            try:
-                table = await conn.run_sync(
-                    lambda sync: sa.Table(name, sa.MetaData(), schema=schema, autoload_with=sync)
+        table, dialect = await self._db.transaction(_reflect, name, schema)
+        if table is None:
+            if not (self._create_tables and new):
+                raise ConfigError(
+                    "no such table (SQLTemplate(create_tables=True) creates it "
+                    "from the source's attributes)",
+                    path=self._db.name,
+                    table=qualified,
                 )
-            except sa_exc.NoSuchTableError:
-                if not (self._create_tables and new):
-                    raise ConfigError(
-                        "no such table (SQLTemplate(create_tables=True) creates it "
-                        "from the source's attributes)",
-                        path=self._db.name,
-                        table=qualified,
-                    ) from None
-                rows = [self._row(action) for action in new if action.source is not None]
-                active = self._active_column if self._on_old == "deactivate" else None
-                table = new_table(name, schema, key_name, rows, conn.dialect, active)
-                await conn.run_sync(lambda sync: table.create(sync, checkfirst=True))
+            rows = [self._row(action) for action in new if action.source is not None]
+            active = self._active_column if self._on_old == "deactivate" else None
+            table = new_table(name, schema, key_name, rows, dialect, active)
+            await self._db.transaction(table.create, checkfirst=True)
         if key_name not in table.columns:
             raise ConfigError(
                 f"the table has no key column (it has: {', '.join(table.columns.keys())})",
@@ -555,4 +484,90 @@ class SQLTemplate(AsyncTemplate):
                     table=qualified,
                 )
             active_column = table.columns[self._active_column]
-        return Target(table, table.columns[key_name], active_column, self._db.engine.dialect)
+        return Target(table, table.columns[key_name], active_column, dialect)
+
+
+# -- the units of work: synchronous, each run in one transaction (see synctree.aio._sql) ----------
+
+
+def _reflect(conn: sa.Connection, name: str, schema: str | None) -> tuple[sa.Table | None, Dialect]:
+    """The table (None: there is none), and the dialect to compile statements for."""
+    try:
+        return sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn), conn.dialect
+    except sa_exc.NoSuchTableError:
+        return None, conn.dialect
+
+
+def _write_all(conn: sa.Connection, target: Target, work: _Work) -> dict[int, Exception]:
+    """Every statement of ``work``; the failures of rows an UPDATE found no match for."""
+    failures: dict[int, Exception] = {}
+    _begin(conn)
+    for statement, items, check in work:
+        _write(conn, target, statement, items, check, failures)
+    return failures
+
+
+def _bisected(conn: sa.Connection, target: Target, work: _Work) -> dict[int, Exception]:
+    """:func:`_write_all` with a savepoint per part, halving failed parts down to single rows."""
+    failures: dict[int, Exception] = {}
+
+    def part(statement: Statement, items: list[_Item], check: bool) -> None:
+        try:
+            with conn.begin_nested():
+                _write(conn, target, statement, items, check, failures)
+        except sa_exc.DBAPIError as exc:
+            if _transient(exc) or not conn.in_transaction():
+                raise
+            if len(items) == 1:
+                failures[items[0][0]] = exc
+                return
+            middle = len(items) // 2
+            part(statement, items[:middle], check)
+            part(statement, items[middle:], check)
+
+    _begin(conn)
+    for statement, items, check in work:
+        part(statement, items, check)
+    return failures
+
+
+def _begin(conn: sa.Connection) -> None:
+    """Really begin the transaction on SQLite.
+
+    Python's sqlite3 begins one only before the first INSERT/UPDATE/DELETE, so a
+    SAVEPOINT before that would be committed by its own RELEASE.  BEGIN IMMEDIATE
+    also takes the write lock up front (waiting on a busy database).
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    if not getattr(conn.connection.driver_connection, "in_transaction", True):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _write(
+    conn: sa.Connection,
+    target: Target,
+    statement: Statement,
+    items: list[_Item],
+    check: bool,
+    failures: dict[int, Exception],
+) -> None:
+    """One executemany; for an UPDATE, the rows it found no match for fail."""
+    result = conn.exec_driver_sql(statement.sql, [params for _, _, params in items])
+    if not check:
+        return
+    sane = conn.dialect.supports_sane_multi_rowcount or len(items) == 1
+    if sane and result.rowcount == len(items):
+        return
+    found: set[Any] = set()
+    keys = [value for _, value, _ in items]
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        rows = conn.execute(sa.select(target.key).where(target.key.in_(chunk)))
+        found.update(row[0] for row in rows)
+    for index, value, _ in items:
+        if value not in found:
+            failures[index] = LookupError(
+                f"table {target.name!r} has no row with {target.key.name} = {value!r} "
+                f"(removed since the destination was read?)"
+            )

@@ -484,10 +484,6 @@ class TestConvergence:
 
 
 class TestSQLiteRoundTrip:
-    @pytest.fixture
-    def anyio_backend(self) -> str:
-        return "asyncio"  # the SQL battery runs on asyncio only
-
     async def test_csv_to_sqlite_to_csv(self, tmp_path: Path) -> None:
         """CSV → SQLite → CSV gives back the original rows: reading both, no actions."""
         from synctree.aio._sql_reader import SQLReader

@@ -1,26 +1,34 @@
-"""SQLReader and SQLTemplate against SQLite, PostgreSQL and MariaDB.
+"""SQLReader and SQLTemplate against SQLite, PostgreSQL and MariaDB, on asyncio and trio.
 
 SQLite (a file in ``tmp_path``) always; PostgreSQL and MariaDB when
 ``SYNCTREE_TEST_POSTGRES_URL`` / ``SYNCTREE_TEST_MYSQL_URL`` are set (``.ci/run``
 sets them).  Every server test uses its own table and drops it afterwards.
 
-SQLAlchemy's async engine and all three drivers run on asyncio only, so the
-database tests run on asyncio only: this module's ``anyio_backend`` fixture
-gives just ``"asyncio"`` (those trio combinations are not generated, rather
-than skipped).  ``TestTrio`` runs on trio and checks the clear error there.
+The database tests run on SQLite on both event loops, and on the servers on
+asyncio only: their drivers (asyncpg, asyncmy) run on asyncio only, and no
+synchronous driver is installed to test them on trio, so ``pytest_generate_tests``
+pairs the loops with the databases (those trio combinations are not generated,
+rather than skipped).  ``TestBackends`` checks the clear error there.  On trio the
+helpers use a synchronous SQLite engine (``sqlite3``), like the code under test.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import functools
+import importlib.util
 import os
 import sqlite3
+import threading
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -40,27 +48,45 @@ from synctree.aio._sql_template import SQLTemplate
 
 pytestmark = pytest.mark.anyio
 
+T = TypeVar("T")
 SERVERS = {"postgresql": "SYNCTREE_TEST_POSTGRES_URL", "mysql": "SYNCTREE_TEST_MYSQL_URL"}
 #: Read the destination back as the template wrote it (MySQL's BOOLEAN is a TINYINT).
 TYPES: dict[str, Any] = {"classes": set, "active": bool}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """asyncio only: SQLAlchemy's async engine cannot run on trio (see TestTrio)."""
-    return "asyncio"
-
-
 def _server(name: str) -> Any:
     variable = SERVERS[name]
     return pytest.param(
+        "asyncio",
         name,
-        id=name,
+        id=f"asyncio-{name}",
         marks=pytest.mark.skipif(not os.environ.get(variable), reason=f"{variable} is not set"),
     )
 
 
-@pytest.fixture(params=["sqlite", _server("postgresql"), _server("mysql")])
+#: (event loop, database) pairs for the tests that use a database.
+CASES = [("asyncio", "sqlite"), ("trio", "sqlite"), _server("postgresql"), _server("mysql")]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Async tests on asyncio and trio; database tests on the pairs in ``CASES``."""
+    if "anyio_backend" not in metafunc.fixturenames or any(
+        "anyio_backend" in mark.args[0] for mark in metafunc.definition.iter_markers("parametrize")
+    ):
+        return
+    if "db_url" in metafunc.fixturenames:
+        metafunc.parametrize(("anyio_backend", "db_url"), CASES, indirect=["db_url"])
+    else:
+        metafunc.parametrize("anyio_backend", ["asyncio", "trio"])
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Parametrized by ``pytest_generate_tests`` (this fixture stops conftest's params)."""
+    return "asyncio"
+
+
+@pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL: a SQLite file, or a server named by an environment variable."""
     if request.param == "sqlite":
@@ -73,10 +99,24 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'school.db'}"
 
 
+def make_engine(url: str, backend: str, **options: Any) -> sa.Engine | AsyncEngine:
+    """An AsyncEngine on asyncio; on trio, a synchronous SQLite engine (``sqlite3``)."""
+    if backend == "asyncio":
+        return create_async_engine(url, **options)
+    return sa.create_engine(url.replace("+aiosqlite", ""), **options)
+
+
+async def dispose(engine: sa.Engine | AsyncEngine) -> None:
+    if isinstance(engine, AsyncEngine):
+        await engine.dispose()
+    else:
+        engine.dispose()
+
+
 class DB:
     """A test database: a unique table name, and helpers to set it up and look inside."""
 
-    def __init__(self, url: str, engine: AsyncEngine) -> None:
+    def __init__(self, url: str, engine: sa.Engine | AsyncEngine) -> None:
         self.url = url
         self.engine = engine
         self.table = f"st_{uuid.uuid4().hex[:12]}"
@@ -92,13 +132,26 @@ class DB:
         self.created.append(name)
         return name
 
+    async def run(self, fn: Callable[[sa.Connection], T]) -> T:
+        """``fn(connection)`` in a transaction, on either kind of engine."""
+        engine = self.engine
+        if isinstance(engine, AsyncEngine):
+            async with engine.begin() as conn:
+                return await conn.run_sync(fn)
+
+        def call() -> T:
+            with engine.begin() as conn:
+                return fn(conn)
+
+        return await anyio.to_thread.run_sync(call)
+
+    def _reflect(self, conn: sa.Connection, table: str | None) -> sa.Table:
+        return sa.Table(table or self.table, sa.MetaData(), autoload_with=conn)
+
     async def create(self, *columns: sa.Column[Any], table: str | None = None) -> None:
         """Create the table (by default ``self.table``) with these columns."""
-        metadata = sa.MetaData()
-        made = sa.Table(table or self.table, metadata, *columns)
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        del made
+        made = sa.Table(table or self.table, sa.MetaData(), *columns)
+        await self.run(made.create)
 
     async def students_table(self) -> None:
         """The usual table: key, a NOT NULL ``first``, ``grade``, ``classes``, ``active``."""
@@ -111,52 +164,46 @@ class DB:
         )
 
     async def insert(self, rows: list[dict[str, Any]], table: str | None = None) -> None:
-        async with self.engine.begin() as conn:
-            reflected = await conn.run_sync(
-                lambda sync: sa.Table(table or self.table, sa.MetaData(), autoload_with=sync)
-            )
-            await conn.execute(sa.insert(reflected), rows)
+        await self.run(lambda conn: conn.execute(sa.insert(self._reflect(conn, table)), rows))
 
     async def rows(
         self, key: str = "idnumber", table: str | None = None
     ) -> dict[Any, dict[str, Any]]:
         """Every row, ``{key: {column: value}}``."""
-        async with self.engine.connect() as conn:
-            reflected = await conn.run_sync(
-                lambda sync: sa.Table(table or self.table, sa.MetaData(), autoload_with=sync)
-            )
-            result = await conn.execute(sa.select(reflected))
+
+        def select(conn: sa.Connection) -> dict[Any, dict[str, Any]]:
+            result = conn.execute(sa.select(self._reflect(conn, table)))
             return {row[key]: dict(row) for row in result.mappings()}
 
+        return await self.run(select)
+
     async def drop(self) -> None:
-        async with self.engine.begin() as conn:
+        def drop(conn: sa.Connection) -> None:
             for name in self.created:
-                table = sa.Table(name, sa.MetaData())
-                await conn.run_sync(functools.partial(table.drop, checkfirst=True))
+                sa.Table(name, sa.MetaData()).drop(conn, checkfirst=True)
+
+        await self.run(drop)
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[DB]:
-    engine = create_async_engine(db_url)
-    async with engine.connect():
-        pass  # a SQLite file exists from now on
-    helper = DB(db_url, engine)
+async def db(db_url: str, anyio_backend: str) -> AsyncIterator[DB]:
+    helper = DB(db_url, make_engine(db_url, anyio_backend))
+    await helper.run(lambda conn: None)  # a SQLite file exists from now on
     try:
         yield helper
     finally:
         await helper.drop()
-        await engine.dispose()
+        await dispose(helper.engine)
 
 
 @pytest.fixture
-async def sqlite_db(sqlite_url: str) -> AsyncIterator[DB]:
-    engine = create_async_engine(sqlite_url)
-    async with engine.connect():
-        pass
+async def sqlite_db(sqlite_url: str, anyio_backend: str) -> AsyncIterator[DB]:
+    helper = DB(sqlite_url, make_engine(sqlite_url, anyio_backend))
+    await helper.run(lambda conn: None)
     try:
-        yield DB(sqlite_url, engine)
+        yield helper
     finally:
-        await engine.dispose()
+        await dispose(helper.engine)
 
 
 STUDENTS: dict[str, dict[str, Any]] = {
@@ -426,6 +473,7 @@ class TestReaderErrors:
         assert "s3cret" not in repr(SQLTemplate(url))
 
     @pytest.mark.skipif(not os.environ.get(SERVERS["postgresql"]), reason="no PostgreSQL")
+    @pytest.mark.parametrize("anyio_backend", ["asyncio"])
     async def test_password_not_in_server_errors(self) -> None:
         """A server error (a missing table) does not show the URL's password either."""
         url = sa.make_url(os.environ[SERVERS["postgresql"]]).set(password="s3cret-pw")
@@ -810,7 +858,9 @@ class TestSQLite:
         await tree.load(source={"students": reader})
         assert {leaf.idnumber: leaf.to_dict() for leaf in tree.source.students} == source
 
-    async def test_busy_database_is_retried(self, sqlite_db: DB, tmp_path: Path) -> None:
+    async def test_busy_database_is_retried(
+        self, sqlite_db: DB, tmp_path: Path, anyio_backend: str
+    ) -> None:
         """A locked database (another writer) retries the batch instead of failing it."""
         await sqlite_db.students_table()
         path = tmp_path / "school.db"
@@ -823,12 +873,12 @@ class TestSQLite:
             if other.in_transaction:
                 other.execute("COMMIT")
 
-        engine = create_async_engine(sqlite_db.url, connect_args={"timeout": 0.01})
+        engine = make_engine(sqlite_db.url, anyio_backend, connect_args={"timeout": 0.01})
         try:
             template = SQLTemplate(engine, tables={"students": sqlite_db.table})
             report = await sync(sqlite_db, STUDENTS, template, sleep=sleep)
         finally:
-            await engine.dispose()
+            await dispose(engine)
             other.close()
         assert report.ok and len(released) == 1
         assert all(r.attempts == 2 for r in report.results)
@@ -855,26 +905,156 @@ class TestSQLite:
         assert SQLTemplate("postgresql+asyncpg://u@h/db").batch_size == 1000
 
 
-@pytest.mark.parametrize("anyio_backend", ["trio"])
-class TestTrio:
-    """SQLAlchemy's async engine runs on asyncio only: on trio, a clear error."""
+ASYNC_SERVERS = [
+    pytest.param("postgresql+asyncpg://someone:s3cret-pw@127.0.0.1:1/db", "psycopg", id="pg"),
+    pytest.param("mysql+asyncmy://someone:s3cret-pw@127.0.0.1:1/db", "pymysql", id="mysql"),
+]
 
-    async def test_reader(self, sqlite_url: str) -> None:
-        """Loading from a SQLReader on trio fails, saying to use asyncio."""
-        tree = make_tree({})
-        reader = SQLReader(sqlite_url, table="students", key="id")
-        with pytest.raises(ReaderError, match="SQLReader needs asyncio, not trio") as info:
-            await tree.load(destination={"students": reader})
+
+class TestBackends:
+    """SQLite runs on both loops; the servers' async drivers on asyncio only."""
+
+    @pytest.mark.parametrize("anyio_backend", ["trio"])
+    @pytest.mark.parametrize(("url", "fix"), ASYNC_SERVERS)
+    async def test_async_server_driver_reader_on_trio(self, url: str, fix: str) -> None:
+        """Loading from a server through an async driver on trio fails, naming both fixes."""
+        reader = SQLReader(url, table="students", key="id")
+        with pytest.raises(ReaderError, match="async drivers run on asyncio only") as info:
+            await make_tree({}).load(destination={"students": reader})
         assert isinstance(info.value.__cause__, ConfigError)
+        message = str(info.value)
+        assert "backend='asyncio'" in message and f"+{fix}://" in message
+        assert "s3cret" not in message
 
-    async def test_template(self, sqlite_url: str) -> None:
-        """Running a SQLTemplate on trio fails before any action, saying to use asyncio."""
+    @pytest.mark.parametrize("anyio_backend", ["trio"])
+    @pytest.mark.parametrize(("url", "fix"), ASYNC_SERVERS)
+    async def test_async_server_driver_template_on_trio(self, url: str, fix: str) -> None:
+        """Running a template on a server through an async driver on trio fails before any
+        action; a dry run touches no database, so it works."""
         tree = make_tree(STUDENTS)
-        with pytest.raises(ConfigError, match="SQLTemplate needs asyncio, not trio"):
-            await ((tree.source > tree.destination) | SQLTemplate(sqlite_url))
-
-    async def test_dry_run_works(self, sqlite_url: str) -> None:
-        """A dry run touches no database, so it works on trio too."""
-        tree = make_tree(STUDENTS)
-        report = await (tree.source > tree.destination).run(SQLTemplate(sqlite_url), dry_run=True)
+        with pytest.raises(ConfigError, match=f"SQLTemplate cannot use .* on trio.*{fix}"):
+            await ((tree.source > tree.destination) | SQLTemplate(url))
+        report = await (tree.source > tree.destination).run(SQLTemplate(url), dry_run=True)
         assert report.totals == {Outcome.PLANNED: 3}
+
+    @pytest.mark.parametrize("anyio_backend", ["trio"])
+    async def test_async_engine_on_trio(self, sqlite_url: str) -> None:
+        """A given AsyncEngine cannot serve trio: a clear error, the engine left alone."""
+        engine = create_async_engine(sqlite_url)
+        tree = make_tree(STUDENTS)
+        with pytest.raises(ConfigError, match="given an AsyncEngine, which runs on asyncio only"):
+            await ((tree.source > tree.destination) | SQLTemplate(engine))
+        reader = SQLReader(engine, table="students", key="id")
+        with pytest.raises(ReaderError, match="given an AsyncEngine"):
+            await make_tree({}).load(destination={"students": reader})
+
+    async def test_sync_driver_url(self, sqlite_db: DB, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A URL naming a synchronous driver runs in worker threads, on either loop; the
+        engines made for it are disposed."""
+        disposed: list[str] = []
+        real_dispose = sa.Engine.dispose
+
+        def dispose(engine: sa.Engine, close: bool = True) -> None:
+            disposed.append(engine.url.drivername)
+            real_dispose(engine, close)
+
+        monkeypatch.setattr(sa.Engine, "dispose", dispose)
+        await sqlite_db.students_table()
+        url = sqlite_db.url.replace("+aiosqlite", "+pysqlite")
+        template = SQLTemplate(url, tables={"students": sqlite_db.table})
+        report = await sync(sqlite_db, STUDENTS, template, reader={"key": "idnumber"})
+        assert report.ok and report.totals == {Outcome.SUCCEEDED: 3}
+        reader = SQLReader(url, table=sqlite_db.table, key="idnumber", types=TYPES)
+        assert len(await read(reader)) == 3
+        assert disposed.count("sqlite+pysqlite") == 2
+
+    async def test_sync_engine(self, sqlite_db: DB, tmp_path: Path) -> None:
+        """A given synchronous Engine runs in worker threads on either loop, and stays open."""
+        await sqlite_db.students_table()
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'school.db'}")
+        try:
+            template = SQLTemplate(engine, tables={"students": sqlite_db.table})
+            assert (await sync(sqlite_db, STUDENTS, template)).ok
+            reader = SQLReader(engine, table=sqlite_db.table, key="idnumber", types=TYPES)
+            assert len(await read(reader)) == 3
+            with engine.connect() as conn:  # still open
+                assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+        finally:
+            engine.dispose()
+
+    def test_sync_engine_of_an_async_engine(self, sqlite_url: str) -> None:
+        """An AsyncEngine's ``sync_engine`` is no synchronous engine: a clear error."""
+        engine = create_async_engine(sqlite_url)
+        with pytest.raises(ValueError, match="give the AsyncEngine itself"):
+            SQLTemplate(engine.sync_engine)
+
+    @pytest.mark.skipif(importlib.util.find_spec("psycopg") is not None, reason="installed")
+    def test_sync_driver_not_installed(self) -> None:
+        """A synchronous driver that is not installed is a ConfigError naming it."""
+        with pytest.raises(ConfigError, match=r"not installed \(psycopg\)"):
+            SQLTemplate("postgresql+psycopg://u@127.0.0.1/db")
+
+    async def test_reader_cancelled_mid_load_closes_cleanly(
+        self, tmp_path: Path, anyio_backend: str
+    ) -> None:
+        """A reader cancelled at any point by a failing sibling leaves no task behind (its
+        connection closed, not left closing: "Event loop is closed" or a hang at exit)."""
+        path = tmp_path / "school.db"
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE users (idnumber TEXT PRIMARY KEY, name TEXT)")
+            conn.executemany(
+                "INSERT INTO users VALUES (?, ?)", [(f"s{i}", "x") for i in range(5000)]
+            )
+        conn.close()
+        tasks = asyncio.all_tasks if anyio_backend == "asyncio" else set
+        before = tasks()
+
+        async def failing(steps: int) -> AsyncIterator[dict[str, Any]]:
+            for _ in range(steps):
+                await anyio.lowlevel.checkpoint()
+            raise OSError(5, "Input/output error")
+            yield {}
+
+        for steps in range(30):
+            tree = SyncTree(["source", "destination"], ["users"])
+            reader = SQLReader(f"sqlite+aiosqlite:///{path}", table="users", key="idnumber")
+            with pytest.raises(ReaderError, match="Input/output error"):
+                await tree.load(source={"users": failing(steps)}, destination={"users": reader})
+            assert tasks() == before, steps
+
+    async def test_cancelled_batch_is_whole(self, sqlite_db: DB, anyio_backend: str) -> None:
+        """A run cancelled during a batch (grace 0) lets the batch finish: written whole.
+
+        On trio it runs in a worker thread, on asyncio in aiosqlite's: both uninterruptible.
+        """
+        await sqlite_db.students_table()
+        engine = make_engine(sqlite_db.url, anyio_backend)
+        sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+        scope = anyio.CancelScope()
+        inserts: list[str] = []
+
+        def cancel(*args: Any) -> None:
+            """Cancel the run when the batch's first INSERT starts."""
+            if not args[-1]:  # not an executemany
+                return
+            inserts.append(args[2])
+            if len(inserts) > 1:
+                return
+            if threading.current_thread() is threading.main_thread():
+                scope.cancel()  # asyncio: the greenlet runs in the event loop's thread
+            else:
+                anyio.from_thread.run_sync(scope.cancel)
+
+        sa.event.listen(sync_engine, "before_cursor_execute", cancel)
+        # Two shapes of rows: two INSERTs in the one transaction of the batch.
+        source = {str(i): {"first": f"F{i}", **({"grade": i} if i % 2 else {})} for i in range(6)}
+        tree = make_tree(source)
+        template = SQLTemplate(engine, tables={"students": sqlite_db.table})
+        try:
+            with scope:
+                await (tree.source > tree.destination).run(template, grace=0)
+        finally:
+            await dispose(engine)
+        assert scope.cancelled_caught
+        count = len(await sqlite_db.rows())
+        assert (count, len(inserts)) == (6, 2)
