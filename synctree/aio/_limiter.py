@@ -54,6 +54,7 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._tat = -math.inf  # theoretical arrival time of the next call
+        self._sent = -math.inf  # the same for the calls really let through (see _emit)
         self._paused_until = -math.inf
         self._free: list[float] = []  # min-heap of slots handed back by cancelled waiters
 
@@ -88,6 +89,7 @@ class RateLimiter:
         self._paused_until = deadline
         # The bucket is empty at the deadline: the first call goes then, the next T later.
         self._tat = max(self._tat, deadline + self._tolerance)
+        self._sent = max(self._sent, deadline + self._tolerance)
 
     async def acquire(self) -> None:
         """Wait until a call is allowed."""
@@ -106,8 +108,28 @@ class RateLimiter:
                     heapq.heappush(self._free, slot)
                 raise
             if slot >= self._paused_until:
+                if self._rate is not None:
+                    await self._emit(clock, sleep)
                 return
             # A pause came in while we slept: our slot is void, take a new one after it.
+
+    async def _emit(
+        self, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]]
+    ) -> None:
+        """Space the calls actually let through, as a second GCRA on real times.
+
+        Reserved slots order the waiters; but when the event loop stalls, every
+        waiter whose slot passed meanwhile wakes at once, and a server counting
+        real arrivals would see a burst (and answer 429).  So a call also waits
+        for the spacing after the calls really let through: no catch-up burst.
+        """
+        while True:
+            now = clock()
+            wait = max(self._sent - self._tolerance, self._paused_until) - now
+            if wait <= 0:
+                self._sent = max(self._sent, now) + self._interval
+                return
+            await sleep(wait)
 
     def _reserve(self, now: float) -> float:
         """Book the earliest slot from ``now`` on and return it; never awaits."""

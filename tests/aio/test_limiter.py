@@ -289,6 +289,37 @@ class TestPause:
         assert times == [7.0, 7.0, 7.0]
 
 
+class TestStall:
+    async def test_no_catch_up_burst_after_a_stall(self) -> None:
+        """Waiters whose slots passed during an event-loop stall go out spaced, not at once."""
+        time = FakeTime()
+        lim = limiter(time, 10.0)
+        times: list[float] = []
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(acquirer(lim, time, times))
+            await settle()  # the first went at once; four sleep until their slots
+            time.now = T0 + 1.0  # the loop stalled for a second: every slot has passed
+            await time.run()
+        assert times == pytest.approx([0.0, 1.0, 1.1, 1.2, 1.3])
+
+    async def test_burst_is_still_allowed_after_a_stall(self) -> None:
+        """With burst=3, the bucket refilled during the stall: three go, no more."""
+        time = FakeTime()
+        lim = limiter(time, 10.0, burst=3)
+        times: list[float] = []
+        async with anyio.create_task_group() as tg:
+            for _ in range(6):
+                tg.start_soon(acquirer(lim, time, times))
+            await settle()
+            time.now = T0 + 1.0
+            await time.run()
+            for _ in range(3):
+                tg.start_soon(acquirer(lim, time, times))
+            await time.run()
+        assert sorted(times) == pytest.approx([0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.1, 1.2, 1.3])
+
+
 class TestCancellation:
     async def test_cancelled_waiter_slot_goes_to_next_acquirer(self) -> None:
         """A cancelled waiter hands its slot on; the others keep theirs."""
