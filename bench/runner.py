@@ -145,7 +145,8 @@ async def aiometer_run(url: str, n: int, rate: float) -> float:
 
 def rate_limited(rate: float, latency: float, n: int) -> None:
     ideal = n / rate
-    print(f"\n1. rate-limited API: {n} creates, server limit {rate:g}/s, latency {latency * 1000:g} ms")
+    limit = f"server limit {rate:g}/s, latency {latency * 1000:g} ms"
+    print(f"\n1. rate-limited API: {n} creates, {limit}")
     print(f"   ideal N/R = {ideal:.2f} s; target <= 1.05 x N/R = {1.05 * ideal:.2f} s")
     for label, runner in (("synctree", synctree_run), ("aiometer", aiometer_run)):
         server = Server(rate, latency)
@@ -155,10 +156,11 @@ def rate_limited(rate: float, latency: float, n: int) -> None:
         finally:
             server.close()
         ok = elapsed <= 1.05 * ideal and figures["lost"] == 0 and figures["share_429"] < 0.01
+        verdict = f"  [{'ok' if ok else 'MISSED'}]" if label == "synctree" else ""
         print(
             f"   {label:9} {elapsed:7.2f} s = {elapsed / ideal:.3f} x N/R; lost {figures['lost']}, "
             f"applied twice {figures['twice']}, 429s {figures['throttled']} of {figures['calls']} "
-            f"calls ({figures['share_429']:.2%})" + (f"  [{'ok' if ok else 'MISSED'}]" if label == "synctree" else "")
+            f"calls ({figures['share_429']:.2%}){verdict}"
         )
 
 

@@ -70,7 +70,10 @@ class Settings:
 
 
 def parse_max_deletes(value: int | str | None) -> Callable[[int], float]:
-    """``max_deletes`` as ``total -> allowed``: a count, ``'N%'`` (at least 1), or None (no limit)."""
+    """``max_deletes`` as ``total -> allowed``.
+
+    A count, ``'N%'`` of the subbranch (but at least 1), or None (no limit).
+    """
     if value is None:
         return lambda total: math.inf
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
