@@ -123,13 +123,11 @@ class RateLimiter:
         real arrivals would see a burst (and answer 429).  So a call also waits
         for the spacing after the calls really let through: no catch-up burst.
         """
-        while True:
-            now = clock()
-            wait = max(self._sent - self._tolerance, self._paused_until) - now
-            if wait <= 0:
-                self._sent = max(self._sent, now) + self._interval
-                return
-            await sleep(wait)
+        now = clock()
+        send_at = max(now, self._sent - self._tolerance, self._paused_until)
+        self._sent = max(self._sent, send_at) + self._interval
+        if send_at > now:
+            await sleep(send_at - now)
 
     def _reserve(self, now: float) -> float:
         """Book the earliest slot from ``now`` on and return it; never awaits."""
