@@ -24,7 +24,7 @@ import click
 from ._action import Action, Kind
 from ._config import Config
 from ._exceptions import SafetyLimitExceeded, SyncTreeError
-from ._report import Outcome, Report
+from ._report import Outcome, Report, error_text, redact
 
 __all__ = ["main"]
 
@@ -232,6 +232,7 @@ def _run_async(backend: str, fn: Callable[[], Awaitable[T]]) -> T:
 def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any) -> int:
     """Show what a run would change."""
     cfg = _load_config(config)
+    cfg.build_template()  # its options are checked as a run would check them (no I/O)
 
     async def compute() -> list[Action]:
         tree = await _load_tree(cfg, output)
@@ -354,7 +355,14 @@ def run(
     cfg = _load_config(config)
     overrides: dict[str, Any] = dict(cfg.run)
     if max_deletes is not None:
-        overrides["max_deletes"] = int(max_deletes) if max_deletes.isdigit() else max_deletes
+        from .aio._settings import parse_max_deletes
+
+        limit = int(max_deletes) if max_deletes.isdigit() else max_deletes
+        try:
+            parse_max_deletes(limit)
+        except ValueError as exc:  # a usage error: exit code 2, not a traceback
+            raise click.BadParameter(str(exc), param_hint="'--max-deletes'") from None
+        overrides["max_deletes"] = limit
     for name, value in (("concurrency", concurrency), ("rate", rate)):
         if value is not None:
             overrides[name] = value
@@ -412,7 +420,7 @@ def _failure_line(result: Any) -> str:
     action = result.action
     what = f" {action.attribute}={action.value!r}" if action.attribute else ""
     reason = f" ({result.reason})" if result.reason else ""
-    error = f"{type(result.error).__name__}: {result.error}"
+    error = error_text(result.error) if result.error is not None else "None"
     return f"{action.message} {action.idnumber!r}{what}: {error}{reason}"
 
 
@@ -567,7 +575,7 @@ class _Progress:
                 result = event.result
                 self.output.out.print(
                     f"{result.outcome}: {_escape(repr(result.action))}"
-                    + (f" ({_escape(str(result.error))})" if result.error else "")
+                    + (f" ({_escape(redact(str(result.error)))})" if result.error else "")
                 )
             return
         action = event.action

@@ -111,7 +111,7 @@ class ReaderSpec:
     branch: str
     subbranch: str | None
     battery: str
-    options: dict[str, Any]
+    options: dict[str, Any] = dataclasses.field(repr=False)  # may hold ${VAR} secrets
     hooks: dict[str, str]
     table: str
 
@@ -169,6 +169,17 @@ class Config:
         run = self._table(data, "run", required=False)
         self._known(run, "run", RUN_SETTINGS)
         self.run = {key: self._value(value, "run", key) for key, value in run.items()}
+        self._check_run(self.run)
+
+    def _check_run(self, run: dict[str, Any]) -> None:
+        """Each run setting's type and range, now, rather than as a traceback at run time."""
+        from .aio._settings import Settings
+
+        for key, value in run.items():
+            try:
+                Settings(**{key: value})
+            except (TypeError, ValueError) as exc:
+                raise self._error(str(exc), "run", key) from None
 
     def _table(self, data: dict[str, Any], name: str, *, required: bool) -> dict[str, Any]:
         table = data.get(name)
@@ -282,7 +293,22 @@ class Config:
             )
         else:
             options = {k: self._value(v, "template", k) for k, v in options.items()}
+            self._template_class(use)
         return use, options
+
+    def _template_class(self, spec: str) -> type[Any]:
+        """The template class an import string names; anything else is refused uncalled."""
+        from ._template import _Template
+
+        target = self._import(spec, "template", "use")
+        if not (isinstance(target, type) and issubclass(target, _Template)):
+            raise self._error(
+                f"{spec!r} is not a template class (a DefaultTemplate or AsyncTemplate "
+                f"subclass), it is {_kind(target)}",
+                "template",
+                "use",
+            )
+        return target
 
     def _battery(self, registry: dict[str, _Battery], name: object, table: str) -> _Battery:
         """A built-in reader by name, or a custom one by import string."""
@@ -290,6 +316,14 @@ class Config:
             return registry[name]
         if isinstance(name, str) and (":" in name or "." in name):
             target = self._import(name, table, "reader")
+            if not _is_reader_factory(target):
+                raise self._error(
+                    f"{name!r} is not a reader class (one whose instances are async "
+                    f"iterables of rows, or have .batches() or .readers()) nor an async "
+                    f"generator function; it is {_kind(target)}",
+                    table,
+                    "reader",
+                )
             return _Battery(name, multi=callable(getattr(target, "readers", None)))
         raise self._error(
             f"unknown reader {name!r} (built-in: {', '.join(registry)}; "
@@ -419,7 +453,7 @@ class Config:
         if use in TEMPLATES:
             cls = _import_target(TEMPLATES[use].target)
         else:
-            cls = self._import(use, "template", "use")
+            cls = self._template_class(use)
         try:
             return cls(**options)
         except (TypeError, ValueError) as exc:
@@ -430,6 +464,25 @@ class Config:
             return _import_target(spec)
         except (ImportError, AttributeError, ValueError) as exc:
             raise self._error(f"cannot import {spec!r}: {exc}", table, key) from None
+
+
+def _is_reader_factory(target: object) -> bool:
+    """Whether calling ``target`` with a config's options makes a reader.
+
+    Checked before anything is called, so that a config naming, say,
+    ``subprocess:Popen`` fails validation instead of running it.
+    """
+    if inspect.isasyncgenfunction(target):
+        return True
+    return isinstance(target, type) and any(
+        hasattr(target, name) for name in ("__aiter__", "batches", "readers")
+    )
+
+
+def _kind(target: object) -> str:
+    if isinstance(target, type):
+        return f"the class {target.__module__}.{target.__qualname__}"
+    return f"{type(target).__name__} {getattr(target, '__qualname__', '')}".rstrip()
 
 
 def _import_target(spec: str) -> Callable[..., Any]:

@@ -6,14 +6,55 @@ import dataclasses
 import datetime
 import enum
 import json
+import re
 import time
 import traceback
+import urllib.parse
 from collections import Counter
 from typing import Any
 
 from ._action import Action
 
-__all__ = ["Outcome", "Report", "Result"]
+__all__ = ["Outcome", "Report", "Result", "error_text", "redact"]
+
+#: A URL inside an error message (httpx's and SQLAlchemy's quote the request's URL).
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+#: Query parameters whose values are masked (as ``synctree.aio.HTTPReader`` does).
+_SECRET_PARAM = re.compile(r"token|secret|pass|pwd|key|sig|auth|credential|session", re.I)
+
+
+def redact(text: str) -> str:
+    """``text`` with credentials in the URLs it quotes masked: user info dropped,
+    token-like query values replaced by ``REDACTED``.
+
+    Errors raised by a template's own calls quote URLs as they were requested
+    (``httpx.HTTPStatusError``: "... for url 'https://user:password@host/...'");
+    reports, run logs and the command line show them through this.
+    """
+    return _URL.sub(_redact_url, text) if "://" in text else text
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    url = match[0]
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not a URL after all (an unbalanced IPv6 bracket...)
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    if any(_SECRET_PARAM.search(name) for name, _ in pairs):
+        query = urllib.parse.urlencode(
+            [(name, "REDACTED" if _SECRET_PARAM.search(name) else v) for name, v in pairs]
+        )
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def error_text(error: BaseException) -> str:
+    """``'TypeName: message'`` with credentials in quoted URLs masked (see :func:`redact`)."""
+    return redact(f"{type(error).__name__}: {error}")
 
 
 class Outcome(enum.StrEnum):
@@ -42,14 +83,14 @@ class Result:
         """The failure's formatted traceback, if it has one."""
         if self.error is None or self.error.__traceback__ is None:
             return None
-        return "".join(traceback.format_exception(self.error))
+        return redact("".join(traceback.format_exception(self.error)))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (the action's set fields, outcome, error text)."""
         out = self.action.to_dict()
         out["outcome"] = str(self.outcome)
         if self.error is not None:
-            out["error"] = f"{type(self.error).__name__}: {self.error}"
+            out["error"] = error_text(self.error)
         if self.reason is not None:
             out["reason"] = self.reason
         out["attempts"] = self.attempts
@@ -131,10 +172,8 @@ class Report:
         for failure in self.failures:
             action = failure.action
             what = f" {action.attribute}" if action.attribute else ""
-            out.append(
-                f"FAILED {action.message} {action.idnumber!r}{what}: "
-                f"{type(failure.error).__name__}: {failure.error}"
-            )
+            error = error_text(failure.error) if failure.error is not None else "None"
+            out.append(f"FAILED {action.message} {action.idnumber!r}{what}: {error}")
         return "\n".join(out) + "\n"
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,11 +17,19 @@ Faults: ``"500"``, ``"502"``, ``"503"``, ``"504"`` answer that status; ``"drop_b
 closes the connection without a response and without doing anything; ``"drop_after"`` does
 the work (a create is applied), then closes the connection without a response. A client
 sees a drop as ``httpx.RemoteProtocolError``.
+
+More kinds (:data:`MORE_FAULTS`, not drawn unless named in ``faults``): ``"429"`` answers 429
+without ``Retry-After``; ``"429_seconds"`` and ``"429_date"`` with ``Retry-After`` as
+delay-seconds or as an HTTP-date, ``fault_retry_after`` seconds ahead; ``"slow"`` waits
+``slow`` seconds, then does the work and answers (past a client's timeout, it is done
+anyway); ``"malformed"`` does the work, then answers its status with a truncated JSON body
+(200 in place of 204). The server can also demand ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import logging
 import math
 import random
@@ -40,9 +48,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["FAULTS", "FakeUsersAPI", "make_app", "serve"]
+__all__ = ["ALL_FAULTS", "FAULTS", "MORE_FAULTS", "NO_FAULT", "FakeUsersAPI", "make_app", "serve"]
 
 FAULTS = ("500", "502", "503", "504", "drop_before", "drop_after")
+MORE_FAULTS = ("429", "429_seconds", "429_date", "slow", "malformed")
+ALL_FAULTS = FAULTS + MORE_FAULTS
+#: For :meth:`FakeUsersAPI.force_faults`: let this call through.
+NO_FAULT = "none"
 
 
 class _Dropped:
@@ -92,13 +104,20 @@ class FakeUsersAPI:
         users: Iterable[Mapping[str, Any]] = (),
         unique: bool = True,
         fractional_retry_after: bool = False,
+        fault_retry_after: int = 1,
+        slow: float = 1.0,
+        token: str | None = None,
     ) -> None:
         if rate is not None and not rate > 0:
             raise ValueError(f"'rate' must be > 0, got {rate!r}")
         if not 0 <= fault_rate <= 1:
             raise ValueError(f"'fault_rate' must be between 0 and 1, got {fault_rate!r}")
-        if unknown := set(faults) - set(FAULTS):
-            raise ValueError(f"'faults' has unknown kinds {sorted(unknown)}; known: {FAULTS}")
+        if unknown := set(faults) - set(ALL_FAULTS):
+            raise ValueError(f"'faults' has unknown kinds {sorted(unknown)}; known: {ALL_FAULTS}")
+        if not (isinstance(fault_retry_after, int) and fault_retry_after >= 0):
+            raise ValueError(f"'fault_retry_after' must be an int >= 0, got {fault_retry_after!r}")
+        if not slow >= 0:
+            raise ValueError(f"'slow' must be >= 0, got {slow!r}")
         # The bucket holds one token plus ``tolerance`` seconds' worth: a client spacing its
         # calls exactly at ``rate`` gets through despite network jitter, a burst does not.
         self._bucket = None if rate is None else _TokenBucket(rate, 1 + rate * tolerance)
@@ -108,6 +127,9 @@ class FakeUsersAPI:
         self._random = random.Random(seed)
         self._unique = unique
         self._fractional_retry_after = fractional_retry_after
+        self._fault_retry_after = fault_retry_after
+        self._slow = slow
+        self._token = token
         self._lock = threading.Lock()  # the server thread writes, tests read
         self._forced: list[str] = []
         self.users: dict[str, dict[str, Any]] = {}
@@ -149,9 +171,12 @@ class FakeUsersAPI:
             }
 
     def force_faults(self, *kinds: str) -> None:
-        """Make the next API calls fail with these faults, in order, whatever the fault rate."""
-        if unknown := set(kinds) - set(FAULTS):
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULTS}")
+        """Make the next API calls fail with these faults, in order, whatever the fault rate.
+
+        :data:`NO_FAULT` lets one call through, so a fault can be aimed at a later call.
+        """
+        if unknown := set(kinds) - {*ALL_FAULTS, NO_FAULT}:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {ALL_FAULTS}")
         with self._lock:
             self._forced.extend(kinds)
 
@@ -164,6 +189,9 @@ class FakeUsersAPI:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
         try:
+            if self._token is not None and not self._authorized(scope):
+                await JSONResponse({"error": "unauthorized"}, 401)(scope, receive, send)
+                return None
             wait = 0.0 if self._bucket is None else self._bucket.take()
             if wait:
                 with self._lock:
@@ -186,6 +214,17 @@ class FakeUsersAPI:
             if fault == "drop_after":
                 await self._app(scope, receive, _discard)
                 return _DROPPED
+            if fault is not None and fault.startswith("429"):
+                await self._throttle(fault)(scope, receive, send)
+                return None
+            if fault == "slow":
+                # Read the request first: the work is done even if the client gives up.
+                receive = await _buffered(receive)
+                await anyio.sleep(self._slow)
+                fault = None
+            if fault == "malformed":
+                await self._malformed(scope, receive, send)
+                return None
             if fault is not None:
                 await JSONResponse({"error": f"fault {fault}"}, int(fault))(scope, receive, send)
                 return None
@@ -195,10 +234,39 @@ class FakeUsersAPI:
             with self._lock:
                 self._in_flight -= 1
 
+    def _authorized(self, scope: Scope) -> bool:
+        expected = f"Bearer {self._token}".encode()
+        return any(k == b"authorization" and v == expected for k, v in scope["headers"])
+
+    def _throttle(self, fault: str) -> Response:
+        headers = {}
+        if fault == "429_seconds":
+            headers["Retry-After"] = str(self._fault_retry_after)
+        elif fault == "429_date":
+            when = time.time() + self._fault_retry_after
+            headers["Retry-After"] = email.utils.formatdate(when, usegmt=True)
+        return JSONResponse({"error": "slow down"}, 429, headers=headers)
+
+    async def _malformed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Do the work, then answer its status with the JSON body cut in half."""
+        sent: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            sent.append(message)
+
+        await self._app(scope, receive, keep)
+        status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        broken = body[: len(body) // 2] if len(body) > 1 else b'{"error": '
+        response = Response(broken, 200 if status == 204 else status, media_type="application/json")
+        await response(scope, receive, send)
+
     def _pick_fault(self) -> str | None:
         with self._lock:
             if self._forced:
                 fault: str | None = self._forced.pop(0)
+                if fault == NO_FAULT:
+                    return None
             elif self._fault_rate and self._random.random() < self._fault_rate:
                 fault = self._random.choice(self._faults)
             else:
@@ -296,6 +364,21 @@ async def _drain(receive: Receive) -> None:
             return
 
 
+async def _buffered(receive: Receive) -> Receive:
+    """Read the whole request now; the returned ``receive`` replays it."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    return replay
+
+
 async def _discard(message: Message) -> None:
     """An ASGI ``send`` that throws the response away (for ``drop_after``)."""
 
@@ -311,6 +394,9 @@ def make_app(
     users: Iterable[Mapping[str, Any]] = (),
     unique: bool = True,
     fractional_retry_after: bool = False,
+    fault_retry_after: int = 1,
+    slow: float = 1.0,
+    token: str | None = None,
 ) -> FakeUsersAPI:
     """Build the users API.
 
@@ -321,6 +407,9 @@ def make_app(
     :param users: the users present at the start.
     :param unique: answer 409 to a create of an existing id; if false, apply it again.
     :param fractional_retry_after: send ``Retry-After: 0.050`` rather than whole seconds.
+    :param fault_retry_after: whole seconds the ``429_seconds`` and ``429_date`` faults ask for.
+    :param slow: seconds a ``slow`` fault waits before answering.
+    :param token: if given, ``/users`` calls without ``Authorization: Bearer <token>`` get 401.
     """
     return FakeUsersAPI(
         rate=rate,
@@ -332,6 +421,9 @@ def make_app(
         users=users,
         unique=unique,
         fractional_retry_after=fractional_retry_after,
+        fault_retry_after=fault_retry_after,
+        slow=slow,
+        token=token,
     )
 
 

@@ -534,6 +534,9 @@ class CSVReader:
         header_line: int | None = None
         rows = 0
         final = False
+        # Text without a line end longer than this is parsed at once, so that a runaway
+        # field (beyond csv.field_size_limit()) fails now, not after buffering the file.
+        long_line = 2 * csv.field_size_limit()
         while not final:
             data = yield _NEED
             assert data is not None
@@ -556,6 +559,9 @@ class CSVReader:
                 end = len(text) - 1 if text.endswith("\r") else len(text)
                 cut = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
                 block, pending = text[:cut], text[cut:]
+                if not cut and len(text) > long_line:
+                    self._split(text, line, final=False, limit=1)  # raises if a field is too big
+                    long_line = 2 * len(text)  # a long row of many fields: look again later
             if not block:
                 continue
             if plan is None:

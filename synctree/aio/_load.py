@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import anyio
 from anyio.lowlevel import checkpoint
 
-from .._exceptions import InputError, ReaderError, SyncTreeError
+from .._exceptions import DuplicateKeyError, InputError, ReaderError, SyncTreeError
+from .._report import error_text
 
 if TYPE_CHECKING:
     from .._tree import Subbranch, SyncTree
@@ -208,6 +209,9 @@ async def _load_one(
 def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception) -> ReaderError:
     name = repr(reader)
     if isinstance(exc, InputError):
+        field = exc.field
+        if field is None and isinstance(exc, DuplicateKeyError):
+            field = _key_field(reader)
         error = ReaderError(
             exc.problem,
             branch=subbranch.branch,
@@ -215,10 +219,10 @@ def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception) -> ReaderEr
             reader=name,
             path=exc.path,
             line=exc.line,
-            field=exc.field,
+            field=field,
         )
     else:
-        problem = f"{type(exc).__name__}: {exc}"
+        problem = error_text(exc)  # a custom reader's error may quote a URL with credentials
         if isinstance(exc, KeyError) and not isinstance(exc, SyncTreeError):
             problem = f"a row has no {exc} (readers must give every row an 'idnumber')"
         error = ReaderError(
@@ -231,6 +235,14 @@ def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception) -> ReaderEr
         )
     error.__cause__ = exc
     return error
+
+
+def _key_field(reader: Any) -> str | None:
+    """The key column(s) of a built-in reader (their ``_keys``), to name a duplicate's field."""
+    keys = getattr(reader, "_keys", None)
+    if isinstance(keys, list) and keys and all(isinstance(key, str) for key in keys):
+        return " + ".join(keys)
+    return None
 
 
 async def _batches(reader: Any) -> AsyncGenerator[list[Row], None]:

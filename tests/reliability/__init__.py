@@ -1,0 +1,1 @@
+"""Reliability: faults, interruption, bad input and secrets (``bench/reliability.py`` reports)."""
