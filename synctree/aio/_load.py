@@ -172,7 +172,7 @@ async def _load_one(
             batches = _batches(_derived_rows(tree[subbranch.branch][source.subbranch], source))
         else:
             batches = _batches(source)
-        add = subbranch._add
+        add_rows = subbranch._add_rows
         line_of = getattr(source, "line_of", None)
         raw: list[Row] = []  # the reader's current batch, before any hooks
 
@@ -188,8 +188,7 @@ async def _load_one(
         async with aclosing(batches):
             async for raw in batches:
                 batch = raw if pipeline is None else pipeline.apply(raw)
-                for row in batch:
-                    add(row, where)
+                add_rows(batch, where)
                 count += len(batch)
                 if count >= _CHECKPOINT_ROWS:
                     count = 0
