@@ -24,7 +24,8 @@ import click
 from ._action import Action, Kind
 from ._config import Config
 from ._exceptions import SafetyLimitExceeded, SyncTreeError
-from ._report import Outcome, Report, error_text, redact
+from ._redact import error_text, redact
+from ._report import Outcome, Report
 
 __all__ = ["main"]
 

@@ -6,55 +6,15 @@ import dataclasses
 import datetime
 import enum
 import json
-import re
 import time
 import traceback
-import urllib.parse
 from collections import Counter
 from typing import Any
 
 from ._action import Action
+from ._redact import error_text, redact
 
-__all__ = ["Outcome", "Report", "Result", "error_text", "redact"]
-
-#: A URL inside an error message (httpx's and SQLAlchemy's quote the request's URL).
-_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
-#: Query parameters whose values are masked (as ``synctree.aio.HTTPReader`` does).
-_SECRET_PARAM = re.compile(r"token|secret|pass|pwd|key|sig|auth|credential|session", re.I)
-
-
-def redact(text: str) -> str:
-    """``text`` with credentials in the URLs it quotes masked: user info dropped,
-    token-like query values replaced by ``REDACTED``.
-
-    Errors raised by a template's own calls quote URLs as they were requested
-    (``httpx.HTTPStatusError``: "... for url 'https://user:password@host/...'");
-    reports, run logs and the command line show them through this.
-    """
-    return _URL.sub(_redact_url, text) if "://" in text else text
-
-
-def _redact_url(match: re.Match[str]) -> str:
-    url = match[0]
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:  # not a URL after all (an unbalanced IPv6 bracket...)
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-    if any(_SECRET_PARAM.search(name) for name, _ in pairs):
-        query = urllib.parse.urlencode(
-            [(name, "REDACTED" if _SECRET_PARAM.search(name) else v) for name, v in pairs]
-        )
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def error_text(error: BaseException) -> str:
-    """``'TypeName: message'`` with credentials in quoted URLs masked (see :func:`redact`)."""
-    return redact(f"{type(error).__name__}: {error}")
+__all__ = ["Outcome", "Report", "Result"]
 
 
 class Outcome(enum.StrEnum):

@@ -9,7 +9,6 @@ shown without user info and with token-like query parameters redacted.
 from __future__ import annotations
 
 import random as _random
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 import httpx
 
 from .._exceptions import InputError
+from .._redact import redact_url as _redact_url
 from ._attempts import retrying
 from ._limiter import RateLimiter
 from ._retry import RetryPolicy
@@ -41,22 +41,12 @@ Params: TypeAlias = Mapping[str, str | int]
 #: ``None`` when the page was the last.
 NextPage: TypeAlias = "str | Params | None"
 
-_SECRET_PARAM = re.compile(r"token|secret|pass|pwd|key|sig|auth|credential|session", re.I)
 _MISSING = object()
 
 
 def redact_url(url: httpx.URL | str) -> str:
     """``url`` fit to print: no user info, token-like query values replaced by ``REDACTED``."""
-    url = httpx.URL(url)
-    if url.userinfo:
-        url = url.copy_with(userinfo=b"")
-    if url.query:
-        params = [
-            (name, "REDACTED" if _SECRET_PARAM.search(name) else value)
-            for name, value in url.params.multi_items()
-        ]
-        url = url.copy_with(params=params)
-    return str(url)
+    return _redact_url(str(url))
 
 
 def dig(body: Any, path: str) -> Any:
