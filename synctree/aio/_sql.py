@@ -343,6 +343,9 @@ def _create_engine(url: str | sa.URL, param: str) -> sa.Engine | AsyncEngine:
         raise ConfigError(
             f"unknown database dialect or driver {parsed.drivername!r}", path=safe
         ) from None
+    except sa_exc.ArgumentError as exc:  # e.g. a SQLite URL with a user or password
+        problem = str(exc).splitlines()[0].replace(str(parsed), safe)
+        raise ConfigError(f"not a usable database URL: {problem}", path=safe) from None
 
 
 def encode_members(value: Any, separator: str) -> Any:

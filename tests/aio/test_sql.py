@@ -498,6 +498,9 @@ class TestReaderErrors:
             SQLReader("not a url", table="t", key="id")
         with pytest.raises(ConfigError, match="unknown database dialect"):
             SQLReader("nosuchdb://host/db", table="t", key="id")
+        with pytest.raises(ConfigError, match="Invalid SQLite URL") as info:
+            SQLReader("sqlite+aiosqlite://admin:hunter2@/x.db", table="t", key="id")
+        assert "hunter2" not in str(info.value)
 
     def test_url_without_driver_gets_the_async_one(self, tmp_path: Path) -> None:
         """``sqlite:///x.db`` means ``sqlite+aiosqlite:///x.db``."""
