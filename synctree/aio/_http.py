@@ -49,6 +49,14 @@ def redact_url(url: httpx.URL | str) -> str:
     return _redact_url(str(url))
 
 
+async def rows_of(batches: AsyncGenerator[list[Row], None]) -> AsyncIterator[Row]:
+    """The rows of a reader's ``batches()``, one by one; the batches are closed at the end."""
+    async with aclosing(batches):
+        async for batch in batches:
+            for row in batch:
+                yield row
+
+
 def dig(body: Any, path: str) -> Any:
     """The value at a dotted key path (``'data.items'``), or a sentinel when it is not there.
 
@@ -384,11 +392,8 @@ class HTTPReader:
         keys = self._keys[0] if len(self._keys) == 1 else self._keys
         return f"<{type(self).__name__} {self._start!r} key={keys!r}>"
 
-    async def __aiter__(self) -> AsyncIterator[Row]:
-        async with aclosing(self.batches()) as batches:
-            async for batch in batches:
-                for row in batch:
-                    yield row
+    def __aiter__(self) -> AsyncIterator[Row]:
+        return rows_of(self.batches())
 
     async def batches(self) -> AsyncGenerator[list[Row], None]:
         """Yield the rows one list per page."""

@@ -29,7 +29,7 @@ from .._exceptions import SyncTreeError
 from .._leaf import Leaf
 from .._report import Report
 from .._template import Skip
-from ._http import HTTPReader, Offset, redact_url
+from ._http import HTTPReader, Offset, redact_url, rows_of
 from ._template import AsyncRun, AsyncTemplate, idempotent
 
 if TYPE_CHECKING:
@@ -356,11 +356,8 @@ class SCIMReader:
 
     line = None  # rows have no line; the page URL says where
 
-    async def __aiter__(self) -> AsyncIterator[Row]:
-        async with aclosing(self.batches()) as batches:
-            async for batch in batches:
-                for row in batch:
-                    yield row
+    def __aiter__(self) -> AsyncIterator[Row]:
+        return rows_of(self.batches())
 
     async def batches(self) -> AsyncGenerator[list[Row], None]:
         """Yield the rows one list per page."""
