@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from ._leaf import Leaf
@@ -48,11 +48,32 @@ class Changes(Mapping[str, Any]):
         return f"Changes({self._items!r})"
 
 
+_FIELDS = (
+    "idnumber", "message", "subbranch", "kind", "attribute", "value", "old_value", "changes",
+    "error", "source", "dest",
+)  # fmt: skip
 _OPTIONAL = ("attribute", "value", "old_value", "changes", "error")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class Action:
+class _Fields:
+    """The storage of an action's fields; :class:`Action` adds the behaviour."""
+
+    __slots__ = _FIELDS
+
+    idnumber: str
+    message: str
+    subbranch: str
+    kind: Kind
+    attribute: str | None
+    value: Any
+    old_value: Any
+    changes: Changes | None
+    error: str | None
+    source: Leaf | None
+    dest: Leaf | None
+
+
+class Action(_Fields):
     """One difference: what to do to the destination for one object.
 
     ``kind`` and ``subbranch`` are derived from ``message`` when not given, so
@@ -62,32 +83,65 @@ class Action:
     changed attribute to its new value (the old values are on ``dest``).  An
     action of kind ``error`` is a difference the diff cannot judge; ``error``
     says why and it is never dispatched to a template.
+
+    Actions are immutable: assigning a field raises
+    :class:`dataclasses.FrozenInstanceError`.
     """
 
-    idnumber: str
-    message: str
-    subbranch: str = ""
-    kind: Kind = dataclasses.field(default=None)  # type: ignore[assignment]  # derived
-    attribute: str | None = None
-    value: Any = None
-    old_value: Any = None
-    changes: Changes | None = None
-    error: str | None = None
-    source: Leaf | None = dataclasses.field(default=None, compare=False)
-    dest: Leaf | None = dataclasses.field(default=None, compare=False)
+    __slots__ = ()
+    __match_args__ = (
+        "idnumber", "message", "subbranch", "kind", "attribute", "value", "old_value",
+        "changes", "error", "source", "dest",
+    )  # fmt: skip
 
-    def __post_init__(self) -> None:
-        if self.subbranch and type(self.kind) is Kind:  # the diff gives both
-            return
-        prefix, _, rest = self.message.partition("_")
-        if self.kind is None:
-            object.__setattr__(self, "kind", Kind(prefix))
-        elif not isinstance(self.kind, Kind):
-            object.__setattr__(self, "kind", Kind(self.kind))
-        if not self.subbranch:
-            if self.attribute and rest.endswith("_" + self.attribute):
-                rest = rest[: -len(self.attribute) - 1]
-            object.__setattr__(self, "subbranch", rest)
+    def __new__(
+        cls,
+        idnumber: str,
+        message: str,
+        subbranch: str = "",
+        kind: Kind | str | None = None,
+        attribute: str | None = None,
+        value: Any = None,
+        old_value: Any = None,
+        changes: Changes | None = None,
+        error: str | None = None,
+        source: Leaf | None = None,
+        dest: Leaf | None = None,
+    ) -> Action:
+        if not (subbranch and type(kind) is Kind):  # the diff gives both
+            prefix, _, rest = message.partition("_")
+            kind = Kind(prefix if kind is None else kind)
+            if not subbranch:
+                if attribute and rest.endswith("_" + attribute):
+                    rest = rest[: -len(attribute) - 1]
+                subbranch = rest
+        fields = (
+            idnumber, message, subbranch, kind, attribute, value, old_value, changes, error,
+            source, dest,
+        )  # fmt: skip
+        if cls is Action:
+            return cast(Action, _Draft(*fields))
+        self = object.__new__(cls)  # a subclass may have another layout: the slow way
+        for name, field in zip(_FIELDS, fields, strict=True):
+            object.__setattr__(self, name, field)
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _compared(self) == _compared(other)
+
+    def __hash__(self) -> int:
+        return hash(_compared(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, tuple(getattr(self, name) for name in _FIELDS)
 
     def __repr__(self) -> str:
         parts = [f"idnumber={self.idnumber!r}", f"message={self.message!r}"]
@@ -110,6 +164,62 @@ class Action:
             if value is not None:
                 out[name] = _jsonable(value)
         return out
+
+
+class _Draft(_Fields):
+    """An :class:`Action` under construction.
+
+    A diff makes an action per difference.  Plain attribute stores cost a
+    quarter of the ``object.__setattr__`` calls a frozen class needs, so a
+    draft stores the fields, then becomes an Action (the same slots: the class
+    can be swapped).
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        idnumber: str,
+        message: str,
+        subbranch: str,
+        kind: Kind,
+        attribute: str | None,
+        value: Any,
+        old_value: Any,
+        changes: Changes | None,
+        error: str | None,
+        source: Leaf | None,
+        dest: Leaf | None,
+    ) -> None:
+        self.idnumber = idnumber
+        self.message = message
+        self.subbranch = subbranch
+        self.kind = kind
+        self.attribute = attribute
+        self.value = value
+        self.old_value = old_value
+        self.changes = changes
+        self.error = error
+        self.source = source
+        self.dest = dest
+        self.__class__ = Action  # type: ignore[assignment]
+
+
+#: An :class:`Action` from all eleven fields, positionally, nothing derived or
+#: checked: the diff's fast way to make one.
+make_action = cast(
+    "Callable[[str, str, str, Kind, str | None, Any, Any, Changes | None, str | None, "
+    "Leaf | None, Leaf | None], Action]",
+    _Draft,
+)
+
+
+def _compared(action: _Fields) -> tuple[Any, ...]:
+    """The fields ``==`` and ``hash`` look at (not the leaves)."""
+    return (
+        action.idnumber, action.message, action.subbranch, action.kind, action.attribute,
+        action.value, action.old_value, action.changes, action.error,
+    )  # fmt: skip
 
 
 def _jsonable(value: Any) -> Any:

@@ -6,7 +6,7 @@ import numbers
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
-from ._action import Action, Kind
+from ._action import Action, Kind, make_action
 from ._leaf import Leaf, _Missing, attribute_of, compared_values, derived_names, view
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ __all__ = ["Diff"]
 
 #: How many actions ``async for`` yields between two checkpoints.
 _CHECKPOINT_EVERY = 1000
+NEW, OLD = Kind.NEW, Kind.OLD
 
 
 class Diff:
@@ -113,7 +114,9 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
     for key, row in lsub._rows.items():
         other = right.get(key)
         if other is None:
-            yield Action(key, new_message, name, Kind.NEW, source=view(lmodel, row))
+            yield make_action(
+                key, new_message, name, NEW, None, None, None, None, None, view(lmodel, row), None
+            )
         elif not (fast and row.items() <= other.items()):
             yield from _compare(name, key, view(lmodel, row), view(rmodel, other), removes)
 
@@ -125,7 +128,9 @@ def _olds(lsub: Subbranch, rsub: Subbranch) -> Iterator[Action]:
     rmodel = rsub.model
     for key, row in rsub._rows.items():
         if key not in left:
-            yield Action(key, old_message, name, Kind.OLD, dest=view(rmodel, row))
+            yield make_action(
+                key, old_message, name, OLD, None, None, None, None, None, None, view(rmodel, row)
+            )
 
 
 def _compare(

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import types
 from typing import Any
 
@@ -171,6 +173,47 @@ class TestAction:
         action = Action(idnumber="1", message="new_students")
         with pytest.raises(dataclasses.FrozenInstanceError):
             action.idnumber = "2"  # type: ignore[misc]
+
+    def test_frozen_everywhere(self) -> None:
+        """No field can be deleted, and the diff's actions are as frozen as built ones."""
+        tree = make_tree()
+        tree.new("source", "students", "1", first="Ann")
+        (action,) = diff(tree)
+        assert type(action) is Action
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            action.message = "old_students"  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del action.source
+        assert action == Action(idnumber="1", message="new_students")
+
+    def test_pickle_and_copy(self) -> None:
+        """An action survives pickle and copy, leaves included."""
+        action = Action(idnumber="1", message="update_students_grade", attribute="grade",
+                        value=7, old_value=6, source=Leaf("1", grade=7))  # fmt: skip
+        again = pickle.loads(pickle.dumps(action))
+        assert again == action and again.source is not None and again.source.grade == 7
+        assert copy.copy(action) == action and copy.deepcopy(action) == action
+
+    def test_pattern_matching(self) -> None:
+        """Actions match by position and by keyword."""
+        match Action(idnumber="1", message="new_students"):
+            case Action("1", "new_students", kind=Kind.OLD):
+                matched = "old"
+            case Action("1", "new_students", kind=Kind.NEW, subbranch=subbranch):
+                matched = subbranch
+        assert matched == "students"
+
+    def test_subclass(self) -> None:
+        """A subclass of Action (with its own attributes) is built and compared the same."""
+
+        class Tagged(Action):
+            pass
+
+        tagged = Tagged(idnumber="1", message="new_students")
+        assert type(tagged) is Tagged and tagged.kind is Kind.NEW
+        assert tagged != Action(idnumber="1", message="new_students")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            tagged.idnumber = "2"  # type: ignore[misc]
 
     def test_leaves_not_compared(self) -> None:
         """Two actions with different leaves but the same fields are equal."""
