@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import itertools
+import operator
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 import anyio
@@ -41,25 +44,53 @@ _TRANSIENT_SQLITE = frozenset({5, 6})
 _BATCH_SIZES = {"sqlite": 10_000}
 _BATCH_SIZE = 1000
 
-#: One row to write: ``(action index, key value, driver parameters)``.
-_Item: TypeAlias = tuple[int, Any, Any]
-#: One statement to run for many rows; ``check``: an UPDATE that must find its row.
-_Work: TypeAlias = list[tuple[Statement, list[_Item], bool]]
+_source = operator.attrgetter("source")
+_dict = operator.attrgetter("__dict__")
+
+
+@dataclass(slots=True)
+class _Rows:
+    """The rows one statement writes, in parallel lists (sliced, never copied row by row).
+
+    ``check``: an UPDATE, each of whose rows must find its row in the table; it
+    needs ``keys`` (the rows' key values), which are left empty otherwise.
+    """
+
+    statement: Statement
+    check: bool = False
+    #: The action index of each row.
+    indexes: list[int] = field(default_factory=list)
+    keys: list[Any] = field(default_factory=list)
+    #: The driver parameters of each row, handed to ``executemany`` as they are.
+    params: list[Any] = field(default_factory=list)
+
+    def halves(self) -> tuple[_Rows, _Rows]:
+        """The first and the second half, to write in a savepoint each."""
+        middle = len(self.params) // 2
+        return self._part(slice(None, middle)), self._part(slice(middle, None))
+
+    def _part(self, part: slice) -> _Rows:
+        return _Rows(
+            self.statement, self.check, self.indexes[part], self.keys[part], self.params[part]
+        )
 
 
 class _Plan:
     """How to bind the new objects of one shape: a getter over the leaf's ``__dict__``."""
 
-    __slots__ = ("fixups", "get", "statement")
+    __slots__ = ("fixups", "get", "reads", "statement")
 
     def __init__(
         self,
         statement: Statement,
         get: Callable[[Mapping[str, Any]], tuple[Any, ...]],
+        reads: frozenset[str],
         fixups: tuple[tuple[int, Callable[[Any], Any]], ...],
     ) -> None:
         self.statement = statement
         self.get = get
+        #: The names ``get`` reads out of the ``__dict__``.
+        self.reads = reads
         #: ``(position, function)`` applied in order: key conversion, bind processors.
         self.fixups = fixups
 
@@ -68,6 +99,20 @@ class _Plan:
         for position, function in self.fixups:
             out[position] = function(out[position])
         return tuple(out)
+
+    def fix_all(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """:meth:`fix` of every row: each function maps its whole column."""
+        columns: list[Any] = list(zip(*rows, strict=True))
+        for position, function in self.fixups:
+            columns[position] = map(function, columns[position])
+        return list(zip(*columns, strict=True))
+
+
+def _encoded(values: tuple[Any, ...], separator: str) -> tuple[Any, ...]:
+    """``values``, or, if any is not of a plain type, each through ``encode_members``."""
+    if _PLAIN.issuperset(map(type, values)):
+        return values
+    return tuple(encode_members(value, separator) for value in values)
 
 
 def _true(value: object) -> bool:
@@ -220,34 +265,8 @@ class SQLTemplate(AsyncTemplate):
         """INSERT (or upsert) the source objects."""
         target = await self._target(actions[0].subbranch, actions)
         outcomes: list[object] = [None] * len(actions)
-        groups: dict[Statement, list[_Item]] = {}
-        plans: dict[tuple[type, tuple[str, ...]], _Plan | None] = {}
-        separator = self._separator
-        for index, action in enumerate(actions):
-            try:
-                leaf = action.source
-                if leaf is None:
-                    raise ValueError(f"{action.message} needs the source object")
-                attributes = leaf.__dict__
-                shape = (type(leaf), tuple(attributes))
-                try:
-                    plan = plans[shape]
-                except KeyError:
-                    plan = plans[shape] = self._plan(target, *shape)
-                if plan is None:
-                    statement, params = self._insert_params(target, action)
-                else:
-                    statement = plan.statement
-                    params = plan.get(attributes)
-                    if not _PLAIN.issuperset(map(type, params)):
-                        params = tuple(encode_members(value, separator) for value in params)
-                    if plan.fixups:
-                        params = plan.fix(params)
-            except Exception as exc:
-                outcomes[index] = exc
-            else:
-                groups.setdefault(statement, []).append((index, action.idnumber, params))
-        work = [(statement, items, False) for statement, items in groups.items()]
+        rows = self._alike(target, actions)
+        work = [rows] if rows is not None else self._new_rows(target, actions, outcomes)
         await self._execute(work, target, outcomes)
         return outcomes
 
@@ -271,14 +290,16 @@ class SQLTemplate(AsyncTemplate):
         target = await self._target(actions[0].subbranch)
         statement = target.remove(deactivate=self._on_old == "deactivate")
         outcomes: list[object] = [None] * len(actions)
-        items: list[_Item] = []
+        rows = _Rows(statement)
         for index, action in enumerate(actions):
             try:
-                value = target.key_value(action.idnumber)
-                items.append((index, value, statement.params({KEY: value})))
+                params = statement.params({KEY: target.key_value(action.idnumber)})
             except Exception as exc:
                 outcomes[index] = exc
-        await self._execute([(statement, items, False)], target, outcomes)
+            else:
+                rows.indexes.append(index)
+                rows.params.append(params)
+        await self._execute([rows], target, outcomes)
         return outcomes
 
     @batch(size=_BATCH_SIZE)
@@ -319,29 +340,104 @@ class SQLTemplate(AsyncTemplate):
     ) -> list[object]:
         """UPDATE each action's object with its ``changes`` (``{column: value}``)."""
         outcomes: list[object] = [None] * len(actions)
-        groups: dict[tuple[str, ...], list[_Item]] = {}
-        statements: dict[tuple[str, ...], Statement] = {}
+        groups: dict[tuple[str, ...], _Rows] = {}
         separator = self._separator
         for index, (action, change) in enumerate(zip(actions, changes, strict=True)):
             try:
                 columns = tuple(change)
-                statement = statements.get(columns)
-                if statement is None:
+                rows = groups.get(columns)
+                if rows is None:
                     for name in columns:
                         self._check_column(target, name)
-                    statement = statements[columns] = target.update(columns)
+                    rows = groups[columns] = _Rows(target.update(columns), check=True)
                 value = target.key_value(action.idnumber)
                 params = {KEY: value}
                 for i, new in enumerate(change.values()):
                     params[f"synctree_{i}"] = encode_members(new, separator)
-                driver_params = statement.params(params)
+                driver_params = rows.statement.params(params)
             except Exception as exc:
                 outcomes[index] = exc
             else:
-                groups.setdefault(columns, []).append((index, value, driver_params))
-        work = [(statements[columns], items, True) for columns, items in groups.items()]
-        await self._execute(work, target, outcomes)
+                rows.indexes.append(index)
+                rows.keys.append(value)
+                rows.params.append(driver_params)
+        await self._execute(list(groups.values()), target, outcomes)
         return outcomes
+
+    def _alike(self, target: Target, actions: list[Action]) -> _Rows | None:
+        """A batch of alike new objects, bound column-wise; None: bind it row by row.
+
+        Alike: one model without derived attributes, the same attribute names,
+        and values that all bind (sets and lists encoded, key converted, bind
+        processors applied).  Nearly every batch is; for the others, and on any
+        error here, :meth:`_new_rows` gives each row its own outcome.
+        """
+        sources = list(map(_source, actions))
+        if len(set(map(type, sources))) != 1 or sources[0] is None:
+            return None
+        try:
+            dicts = list(map(_dict, sources))
+            first = dicts[0]
+            plan = self._plan(target, type(sources[0]), tuple(first))
+            if plan is None:
+                return None
+            if len(plan.reads) == len(first):
+                # ``plan.get`` fails on a dict without one of the names it reads,
+                # so the same length means the same names.
+                if len(set(map(len, dicts))) != 1:
+                    return None
+            elif not all(map(operator.eq, map(dict.keys, dicts), itertools.repeat(first.keys()))):
+                return None
+            params = list(map(plan.get, dicts))
+            if not _PLAIN.issuperset(set(map(type, itertools.chain.from_iterable(params)))):
+                separator = self._separator
+                params = [_encoded(values, separator) for values in params]
+            if plan.fixups:
+                params = plan.fix_all(params)
+        except Exception:
+            return None
+        return _Rows(plan.statement, indexes=list(range(len(actions))), params=params)
+
+    def _new_rows(
+        self, target: Target, actions: list[Action], outcomes: list[object]
+    ) -> list[_Rows]:
+        """The rows of new objects, bound one by one: a row that cannot bind fails alone."""
+        groups: dict[Statement, tuple[list[int], list[Any]]] = {}
+        plans: dict[tuple[type, tuple[str, ...]], _Plan | None] = {}
+        separator = self._separator
+        model: type | None = None
+        names: frozenset[str] = frozenset()
+        plan: _Plan | None = None
+        for index, action in enumerate(actions):
+            try:
+                leaf = action.source
+                if leaf is None:
+                    raise ValueError(f"{action.message} needs the source object")
+                attributes = leaf.__dict__
+                if type(leaf) is not model or attributes.keys() != names:
+                    shape = (type(leaf), tuple(attributes))
+                    plan = plans[shape] if shape in plans else self._plan(target, *shape)
+                    plans[shape] = plan
+                    model, names = shape[0], frozenset(attributes)
+                if plan is None:
+                    statement, params = self._insert_params(target, action)
+                else:
+                    statement = plan.statement
+                    params = _encoded(plan.get(attributes), separator)
+                    if plan.fixups:
+                        params = plan.fix(params)
+            except Exception as exc:
+                outcomes[index] = exc
+            else:
+                group = groups.get(statement)
+                if group is None:
+                    group = groups[statement] = ([], [])
+                group[0].append(index)
+                group[1].append(params)
+        return [
+            _Rows(statement, indexes=indexes, params=params)
+            for statement, (indexes, params) in groups.items()
+        ]
 
     def _plan(self, target: Target, model: type, names: tuple[str, ...]) -> _Plan | None:
         """How to bind the leaves whose ``__dict__`` has ``names``; None: the general way.
@@ -376,7 +472,7 @@ class SQLTemplate(AsyncTemplate):
             else:
                 sources.append(name)
         fixups += statement.processors
-        return _Plan(statement, getter(sources), tuple(fixups))
+        return _Plan(statement, getter(sources), frozenset(sources), tuple(fixups))
 
     def _insert_params(self, target: Target, action: Action) -> tuple[Statement, Any]:
         """The statement and parameters of one new object, the general way."""
@@ -411,13 +507,13 @@ class SQLTemplate(AsyncTemplate):
 
     # -- execution --------------------------------------------------------------------------
 
-    async def _execute(self, work: _Work, target: Target, outcomes: list[object]) -> None:
+    async def _execute(self, work: list[_Rows], target: Target, outcomes: list[object]) -> None:
         """Write ``work`` in one transaction; if that fails, again, halving in savepoints.
 
         Failures land in ``outcomes`` (by action index); transient ones raise
         :class:`Retry` for the whole batch.
         """
-        work = [(statement, items, check) for statement, items, check in work if items]
+        work = [rows for rows in work if rows.params]
         if not work:
             return
         try:
@@ -425,8 +521,8 @@ class SQLTemplate(AsyncTemplate):
         except sa_exc.DBAPIError as exc:
             if _transient(exc):
                 raise Retry(reason=self._db.describe(exc)) from exc
-            if sum(len(items) for _, items, _ in work) == 1:
-                failures = {work[0][1][0][0]: exc}
+            if sum(len(rows.params) for rows in work) == 1:
+                failures = {work[0].indexes[0]: exc}
             else:
                 try:
                     failures = await self._db.transaction(_bisected, target, work)
@@ -498,36 +594,35 @@ def _reflect(conn: sa.Connection, name: str, schema: str | None) -> tuple[sa.Tab
         return None, conn.dialect
 
 
-def _write_all(conn: sa.Connection, target: Target, work: _Work) -> dict[int, Exception]:
+def _write_all(conn: sa.Connection, target: Target, work: list[_Rows]) -> dict[int, Exception]:
     """Every statement of ``work``; the failures of rows an UPDATE found no match for."""
     failures: dict[int, Exception] = {}
     _begin(conn)
-    for statement, items, check in work:
-        _write(conn, target, statement, items, check, failures)
+    for rows in work:
+        _write(conn, target, rows, failures)
     return failures
 
 
-def _bisected(conn: sa.Connection, target: Target, work: _Work) -> dict[int, Exception]:
+def _bisected(conn: sa.Connection, target: Target, work: list[_Rows]) -> dict[int, Exception]:
     """:func:`_write_all` with a savepoint per part, halving failed parts down to single rows."""
     failures: dict[int, Exception] = {}
 
-    def part(statement: Statement, items: list[_Item], check: bool) -> None:
+    def part(rows: _Rows) -> None:
         try:
             with conn.begin_nested():
-                _write(conn, target, statement, items, check, failures)
+                _write(conn, target, rows, failures)
         except sa_exc.DBAPIError as exc:
             if _transient(exc) or not conn.in_transaction():
                 raise
-            if len(items) == 1:
-                failures[items[0][0]] = exc
+            if len(rows.params) == 1:
+                failures[rows.indexes[0]] = exc
                 return
-            middle = len(items) // 2
-            part(statement, items[:middle], check)
-            part(statement, items[middle:], check)
+            for half in rows.halves():
+                part(half)
 
     _begin(conn)
-    for statement, items, check in work:
-        part(statement, items, check)
+    for rows in work:
+        part(rows)
     return failures
 
 
@@ -545,27 +640,23 @@ def _begin(conn: sa.Connection) -> None:
 
 
 def _write(
-    conn: sa.Connection,
-    target: Target,
-    statement: Statement,
-    items: list[_Item],
-    check: bool,
-    failures: dict[int, Exception],
+    conn: sa.Connection, target: Target, rows: _Rows, failures: dict[int, Exception]
 ) -> None:
     """One executemany; for an UPDATE, the rows it found no match for fail."""
-    result = conn.exec_driver_sql(statement.sql, [params for _, _, params in items])
-    if not check:
+    result = conn.exec_driver_sql(rows.statement.sql, rows.params)
+    if not rows.check:
         return
-    sane = conn.dialect.supports_sane_multi_rowcount or len(items) == 1
-    if sane and result.rowcount == len(items):
+    count = len(rows.params)
+    sane = conn.dialect.supports_sane_multi_rowcount or count == 1
+    if sane and result.rowcount == count:
         return
     found: set[Any] = set()
-    keys = [value for _, value, _ in items]
-    for start in range(0, len(keys), 500):
+    keys = rows.keys
+    for start in range(0, count, 500):
         chunk = keys[start : start + 500]
-        rows = conn.execute(sa.select(target.key).where(target.key.in_(chunk)))
-        found.update(row[0] for row in rows)
-    for index, value, _ in items:
+        selected = conn.execute(sa.select(target.key).where(target.key.in_(chunk)))
+        found.update(row[0] for row in selected)
+    for index, value in zip(rows.indexes, keys, strict=True):
         if value not in found:
             failures[index] = LookupError(
                 f"table {target.name!r} has no row with {target.key.name} = {value!r} "

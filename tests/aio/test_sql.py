@@ -759,6 +759,80 @@ class TestTemplate:
         assert await plan(db, changed) == []
 
 
+#: Pairs of attribute sets for new objects in one batch (the first one twice).
+SHAPES: dict[str, list[dict[str, Any]]] = {
+    "fewer-first": [{"first": "a"}, {"first": "b", "grade": 2}],
+    "more-first": [{"first": "a", "grade": 1}, {"first": "b"}],
+    "other-names": [{"first": "a", "grade": 1}, {"first": "b", "classes": {"y", "x"}}],
+    "private-first": [{"first": "a", "_note": 1}, {"first": "b", "grade": 2}],
+    "private-alike": [{"first": "a", "_note": 1}, {"first": "b", "_note": 2}],
+}
+
+
+class TestNewRows:
+    """Batches of new objects that cannot all be bound alike still bind each row right."""
+
+    async def test_some_rows_hold_collections(self, db: DB) -> None:
+        """Sets and lists are joined in the rows that hold them; text is left alone."""
+        await db.students_table()
+        source: dict[str, dict[str, Any]] = {
+            str(i): {"first": f"F{i}", "classes": f"t{i}"} for i in range(6)
+        }
+        source["2"]["classes"] = {"b", "a"}
+        source["4"]["classes"] = ["z", "y"]
+        report = await sync(db, source)
+        assert report.ok and report.totals == {Outcome.SUCCEEDED: 6}
+        rows = await db.rows()
+        classes = [rows[str(i)]["classes"] for i in range(6)]
+        assert classes == ["t0", "t1", "a;b", "t3", "z;y", "t5"]
+
+    @pytest.mark.parametrize("shapes", SHAPES.values(), ids=list(SHAPES))
+    async def test_rows_of_different_shapes(self, db: DB, shapes: list[dict[str, Any]]) -> None:
+        """Each row writes its own attributes and leaves the table's other columns alone."""
+        await db.students_table()
+        old = {"first": "old", "grade": 9, "classes": "old"}
+        await db.insert([{"idnumber": key, **old} for key in "123"])
+        source = dict(zip("123", [*shapes, shapes[0]], strict=True))
+        tree = make_tree(source)
+        template = SQLTemplate(db.url, tables={"students": db.table})
+        report = await ((tree.source > tree.destination) | template)
+        assert report.ok and report.totals == {Outcome.SUCCEEDED: 3}
+        rows = await db.rows()
+        for key, attributes in source.items():
+            written = {"classes": "x;y"} if "classes" in attributes else {}
+            expected = {**old, **attributes, **written}
+            assert {name: rows[key][name] for name in old} == {name: expected[name] for name in old}
+
+    async def test_integer_key_that_is_not_a_number(self, db: DB) -> None:
+        """An idnumber an integer key column cannot take fails alone."""
+        await db.create(
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("first", sa.String(50)),
+        )
+        tree = make_tree({"1": {"first": "a"}, "x": {"first": "b"}, "3": {"first": "c"}})
+        template = SQLTemplate(db.url, tables={"students": db.table}, key="id")
+        report = await ((tree.source > tree.destination) | template)
+        assert [f.action.idnumber for f in report.failures] == ["x"]
+        assert isinstance(report.failures[0].error, ValueError)
+        assert sorted(await db.rows("id")) == [1, 3]
+
+    async def test_action_without_source(self, db: DB) -> None:
+        """A new action without its source object fails alone; the others land."""
+        await db.students_table()
+        tree = make_tree({"1": {"first": "a"}, "2": {"first": "b"}, "3": {"first": "c"}})
+        actions = list(tree.source > tree.destination)
+        actions[1] = Action(actions[1].idnumber, actions[1].message)
+        template = SQLTemplate(db.url, tables={"students": db.table})
+        await template.before_all()
+        try:
+            outcomes = await template.new(actions)
+        finally:
+            await template.after_all(Report())
+        assert outcomes[0] is None and outcomes[2] is None
+        assert isinstance(outcomes[1], ValueError) and "source object" in str(outcomes[1])
+        assert sorted(await db.rows()) == ["1", "3"]
+
+
 class TestTemplateTables:
     async def test_create_tables(self, db: DB) -> None:
         """``create_tables=True`` makes the table from the source's attributes and types."""
