@@ -147,22 +147,22 @@ def _compare(
             continue
         elif _is_collection(value) and _is_collection(old):
             for member in _ordered(_missing(value, old)):
-                yield Action(
+                yield make_action(
                     key, f"add_{subbranch}_{attribute}", subbranch, Kind.ADD, attribute,
-                    member, source=source, dest=dest,
+                    member, None, None, None, source, dest,
                 )  # fmt: skip
             for member in _ordered(_missing(old, value)):
                 removes.append(
-                    Action(
+                    make_action(
                         key, f"remove_{subbranch}_{attribute}", subbranch, Kind.REMOVE,
-                        attribute, member, source=source, dest=dest,
+                        attribute, member, None, None, None, source, dest,
                     )
                 )  # fmt: skip
             continue
         elif value is None or old is None or _comparable(value, old):
-            yield Action(
+            yield make_action(
                 key, f"update_{subbranch}_{attribute}", subbranch, Kind.UPDATE, attribute,
-                value, old, source=source, dest=dest,
+                value, old, None, None, source, dest,
             )  # fmt: skip
             continue
         else:

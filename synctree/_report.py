@@ -58,18 +58,73 @@ class Result:
         return out
 
 
+class _Same:
+    """The results of several actions of one message that ended the same way, kept compact.
+
+    A batch call of thousands of actions records one of these rather than a
+    :class:`Result` each; :attr:`Report.results` makes the Results on demand.
+    """
+
+    __slots__ = ("actions", "attempts", "elapsed", "error", "message", "outcome", "reason")
+
+    def __init__(
+        self,
+        actions: list[Action],
+        outcome: Outcome,
+        error: BaseException | None,
+        reason: str | None,
+        attempts: int,
+        elapsed: float,
+    ) -> None:
+        self.actions = actions
+        self.message = actions[0].message
+        self.outcome = outcome
+        self.error = error
+        self.reason = reason
+        self.attempts = attempts
+        self.elapsed = elapsed
+
+    def results(self) -> list[Result]:
+        outcome, error, reason = self.outcome, self.error, self.reason
+        attempts, elapsed = self.attempts, self.elapsed
+        return [Result(a, outcome, error, reason, attempts, elapsed) for a in self.actions]
+
+
 class Report:
     """What a run did: one :class:`Result` per action, in the order they finished."""
 
     def __init__(self) -> None:
-        self.results: list[Result] = []
+        self._entries: list[Result | _Same] = []
+        self._results: list[Result] | None = []
         self.started_at = datetime.datetime.now(datetime.UTC)
         self._start = time.perf_counter()
         self._end: float | None = None
 
+    @property
+    def results(self) -> list[Result]:
+        """One :class:`Result` per action, in the order they finished."""
+        if self._results is None:
+            results: list[Result] = []
+            for entry in self._entries:
+                if isinstance(entry, _Same):
+                    results += entry.results()
+                else:
+                    results.append(entry)
+            self._results = results
+        return self._results
+
     def record(self, result: Result) -> None:
         """Add one action's result."""
-        self.results.append(result)
+        self._add(result)
+
+    def _add(self, entry: Result | _Same) -> None:
+        self._entries.append(entry)
+        if self._results is None:
+            return
+        if isinstance(entry, _Same):
+            self._results = None  # made again when read
+        else:
+            self._results.append(entry)
 
     def finish(self) -> None:
         """Stop the clock (called by the runner at the end of a run)."""
@@ -85,31 +140,40 @@ class Report:
     def counts(self) -> dict[str, Counter[Outcome]]:
         """``{message: Counter({outcome: n})}``, messages in first-seen order."""
         counts: dict[str, Counter[Outcome]] = {}
-        for result in self.results:
-            counts.setdefault(result.action.message, Counter())[result.outcome] += 1
+        for entry in self._entries:
+            if isinstance(entry, _Same):
+                counter = counts.setdefault(entry.message, Counter())
+                counter[entry.outcome] += len(entry.actions)
+            else:
+                counts.setdefault(entry.action.message, Counter())[entry.outcome] += 1
         return counts
 
     @property
     def totals(self) -> Counter[Outcome]:
         """How many actions ended each way."""
-        return Counter(result.outcome for result in self.results)
+        totals: Counter[Outcome] = Counter()
+        for counter in self.counts.values():
+            totals.update(counter)
+        return totals
 
     @property
     def failures(self) -> list[Result]:
         """The failed results, with their exceptions."""
+        if not any(entry.outcome is Outcome.FAILED for entry in self._entries):
+            return []
         return [r for r in self.results if r.outcome is Outcome.FAILED]
 
     @property
     def ok(self) -> bool:
         """True when no action failed."""
-        return not any(r.outcome is Outcome.FAILED for r in self.results)
+        return not any(entry.outcome is Outcome.FAILED for entry in self._entries)
 
     def __len__(self) -> int:
-        return len(self.results)
+        return sum(len(e.actions) if isinstance(e, _Same) else 1 for e in self._entries)
 
     def __repr__(self) -> str:
         totals = ", ".join(f"{o}={n}" for o, n in sorted(self.totals.items()))
-        return f"<Report {len(self.results)} actions ({totals}) in {self.duration:.3f}s>"
+        return f"<Report {len(self)} actions ({totals}) in {self.duration:.3f}s>"
 
     def __str__(self) -> str:
         columns = [o for o in Outcome if any(o in c for c in self.counts.values())]
@@ -128,7 +192,7 @@ class Report:
 
         out = [line(header), line(["-" * w for w in widths]), *map(line, rows[:-1])]
         out += [line(["-" * w for w in widths]), line(rows[-1])]
-        out.append(f"{len(self.results)} actions in {self.duration:.2f}s")
+        out.append(f"{len(self)} actions in {self.duration:.2f}s")
         for failure in self.failures:
             action = failure.action
             what = f" {action.attribute}" if action.attribute else ""

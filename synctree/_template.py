@@ -113,55 +113,68 @@ def route(actions: Iterable[Action], template: object) -> Iterator[tuple[Action,
     ``changes``, in the place of the object's first update; the object's
     other actions met meanwhile follow it.
     """
-    methods: dict[str, Method | None] = {}  # attribute name -> method
-    resolved: dict[str, Method | None] = {}  # message -> method, fallbacks applied
+    return Router(template).steps(actions)
 
-    def lookup(name: str) -> Method | None:
+
+class Router:
+    """:func:`route` for one template, remembering its methods across calls."""
+
+    def __init__(self, template: object) -> None:
+        self.template = template
+        self._methods: dict[str, Method | None] = {}  # attribute name -> method
+        self._resolved: dict[str, Method | None] = {}  # message -> method, fallbacks applied
+
+    def _lookup(self, name: str) -> Method | None:
         try:
-            return methods[name]
+            return self._methods[name]
         except KeyError:
-            method = getattr(template, name, None) if not name.startswith("_") else None
-            methods[name] = method if callable(method) else None
-            return methods[name]
+            method = getattr(self.template, name, None) if not name.startswith("_") else None
+            self._methods[name] = method = method if callable(method) else None
+            return method
 
-    def resolve(action: Action) -> Method | None:
+    def method(self, action: Action) -> Method | None:
+        """The method for ``action`` (None: not implemented), grouped updates aside."""
         message = action.message
         try:
-            return resolved[message]
+            return self._resolved[message]
         except KeyError:
             pass
         kind = action.kind
+        lookup = self._lookup
         method = None if kind is Kind.ERROR else lookup(message)
         if method is None and kind in (Kind.ADD, Kind.REMOVE):
             method = lookup(f"{kind.value}_{action.subbranch}") or lookup(kind.value)
         elif method is None and kind in (Kind.NEW, Kind.OLD):
             method = lookup(kind.value)
-        resolved[message] = method
+        self._resolved[message] = method
         return method
 
-    group: list[Action] = []  # the updates of one object for ``grouped``
-    held: list[tuple[Action, Method | None]] = []  # that object's other actions
-    grouped: Method | None = None
-    for action in actions:
-        if group and (
-            action.idnumber != group[0].idnumber or action.subbranch != group[0].subbranch
-        ):
+    def steps(self, actions: Iterable[Action]) -> Iterator[tuple[Action, Method | None]]:
+        """Each action (updates grouped where a template wants) and its method."""
+        resolve = self.method
+        group: list[Action] = []  # the updates of one object for ``grouped``
+        held: list[tuple[Action, Method | None]] = []  # that object's other actions
+        grouped: Method | None = None
+        for action in actions:
+            if group and (
+                action.idnumber != group[0].idnumber or action.subbranch != group[0].subbranch
+            ):
+                yield _grouped(group), grouped
+                yield from held
+                group, held = [], []
+            method = resolve(action)
+            if method is None and action.kind is Kind.UPDATE:
+                grouped = self._lookup("update_" + action.subbranch) or self._lookup("update")
+                if grouped is not None:
+                    group.append(action)
+                    continue
+            if group:
+                held.append((action, method))
+            else:
+                yield action, method
+        if group:
             yield _grouped(group), grouped
             yield from held
-            group, held = [], []
-        method = resolve(action)
-        if method is None and action.kind is Kind.UPDATE:
-            grouped = lookup("update_" + action.subbranch) or lookup("update")
-            if grouped is not None:
-                group.append(action)
-                continue
-        if group:
-            held.append((action, method))
-        else:
-            yield action, method
-    if group:
-        yield _grouped(group), grouped
-        yield from held
 
 
 def _grouped(updates: list[Action]) -> Action:

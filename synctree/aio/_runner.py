@@ -16,20 +16,23 @@ starts; attempts in flight get ``grace`` seconds to finish and be recorded.
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
+import operator
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.lowlevel import checkpoint_if_cancelled
+from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from .._action import Action, Kind
+from .._diff import _CHECKPOINT_EVERY
 from .._exceptions import Interrupted, SafetyLimitExceeded
-from .._report import Outcome, Report, Result
-from .._template import call, outcome_of, route
+from .._report import Outcome, Report, Result, _Same
+from .._template import Method, Router, call, outcome_of
 from ._events import Event, EventKind
 from ._limiter import RateLimiter
 from ._retry import Backoff, RetryPolicy, Verdict, classify
@@ -42,8 +45,28 @@ if TYPE_CHECKING:
 
 __all__ = ["check_safety", "run"]
 
-Step = tuple[Action, Callable[[Action], Any] | None]
 ObjectKey = tuple[str, str]
+
+
+class _Run:
+    """Consecutive ``new`` (or ``old``) actions of one message, and their method.
+
+    They need neither waves nor dependency checks (an object created or
+    removed has no other action in its phase, nor one in an earlier phase),
+    so the runner handles them a batch at a time, not an action at a time.
+    """
+
+    __slots__ = ("actions", "method")
+
+    def __init__(self, actions: list[Action], method: Method | None) -> None:
+        self.actions = actions
+        self.method = method
+
+
+#: What the runner executes: an action and its method, or a run of them.
+Step = tuple[Action, Method | None] | _Run
+
+_message = operator.attrgetter("message")
 
 
 async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) -> Report:
@@ -51,18 +74,16 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
     settings = Settings.of(template, overrides)
     report = Report()
     template.report = report
-    actions = [action async for action in diff]
+    actions = await _compute(diff)
     if not settings.dry_run:
         check_safety(diff, actions, settings)
-    steps = list(route(actions, template))
-    emit = settings.observer or _ignore
-    emit(Event(EventKind.PLANNED, total=len(steps), plan=tuple(step[0] for step in steps)))
+    steps = _plan(actions, Router(template))
+    observer = settings.observer
+    if observer is not None:
+        plan = tuple(_actions_of(steps))
+        observer(Event(EventKind.PLANNED, total=len(plan), plan=plan))
     if settings.dry_run:
-        for action, method in steps:
-            result = call(action, method, dry_run=True)
-            report.record(result)
-            emit(Event(EventKind.FINISHED, action=action, result=result))
-        report.finish()
+        _plan_only(steps, report, observer)
         return report
     await template.before_all()
     try:
@@ -102,8 +123,58 @@ def check_safety(diff: Diff, actions: list[Action], settings: Settings) -> None:
             )
 
 
-def _ignore(event: Event) -> None:
-    pass
+def _plan_only(steps: list[Step], report: Report, observer: Callable[[Event], Any] | None) -> None:
+    """A dry run: record every action as planned (or not implemented, or failed)."""
+    for step in steps:
+        if isinstance(step, _Run):
+            outcome = Outcome.PLANNED if step.method else Outcome.NOT_IMPLEMENTED
+            same = _Same(step.actions, outcome, None, None, 0, 0.0)
+            report._add(same)
+            results = same.results() if observer is not None else []
+        else:
+            action, method = step
+            results = [call(action, method, dry_run=True)]
+            report.record(results[0])
+        if observer is not None:
+            for result in results:
+                observer(Event(EventKind.FINISHED, action=result.action, result=result))
+    report.finish()
+
+
+async def _compute(diff: Diff) -> list[Action]:
+    """Every action of ``diff``, with a checkpoint now and then (a big diff takes a while)."""
+    actions: list[Action] = []
+    iterator = iter(diff)
+    while chunk := list(itertools.islice(iterator, _CHECKPOINT_EVERY)):
+        actions += chunk
+        await checkpoint()
+    return actions
+
+
+def _plan(actions: list[Action], router: Router) -> list[Step]:
+    """The steps: runs of ``new``/``old`` actions, and the other actions one by one."""
+    steps: list[Step] = []
+    others: list[Action] = []
+    for _, group in itertools.groupby(actions, _message):
+        same = list(group)
+        kind = same[0].kind
+        if kind is Kind.NEW or kind is Kind.OLD:
+            if others:
+                steps += router.steps(others)
+                others = []
+            steps.append(_Run(same, router.method(same[0])))
+        else:
+            others += same
+    steps += router.steps(others)
+    return steps
+
+
+def _actions_of(steps: Iterable[Step]) -> Iterator[Action]:
+    for step in steps:
+        if isinstance(step, _Run):
+            yield from step.actions
+        else:
+            yield step[0]
 
 
 def _phases(steps: list[Step]) -> Iterator[list[Step]]:
@@ -111,7 +182,7 @@ def _phases(steps: list[Step]) -> Iterator[list[Step]]:
     phase: list[Step] = []
     key: tuple[str, bool] | None = None
     for step in steps:
-        action = step[0]
+        action = step.actions[0] if isinstance(step, _Run) else step[0]
         step_key = (action.subbranch, action.kind in (Kind.REMOVE, Kind.OLD))
         if step_key != key and phase:
             yield phase
@@ -136,6 +207,9 @@ def _waves(phase: list[Step]) -> list[list[Step]]:
     depth_of: dict[str, int] = {}
     first = waves[0]
     for step in phase:
+        if isinstance(step, _Run):
+            first.append(step)
+            continue
         idnumber = step[0].idnumber
         depth = depth_of.get(idnumber, 0)
         depth_of[idnumber] = depth + 1
@@ -150,25 +224,25 @@ def _waves(phase: list[Step]) -> list[list[Step]]:
 
 def _batch_results(
     actions: list[Action], returned: object, elapsed: float, attempts: int
-) -> list[Result]:
+) -> list[Result] | _Same:
     """Per-action results of a batch call that returned ``returned``.
 
     ``None`` means every action succeeded; otherwise a sequence with one entry
     per action: an exception (that action failed), :class:`Skip`, or anything
     else (succeeded).
     """
-    if returned is None:
-        succeeded = Outcome.SUCCEEDED
-        return [Result(a, succeeded, None, None, attempts, elapsed) for a in actions]
+    if returned is None or (
+        isinstance(returned, list | tuple)
+        and len(returned) == len(actions)
+        and all(outcome is None for outcome in returned)
+    ):
+        return _Same(actions, Outcome.SUCCEEDED, None, None, attempts, elapsed)
     if not isinstance(returned, list | tuple) or len(returned) != len(actions):
         error = TypeError(
             f"a batch method must return None or one outcome per action "
             f"({len(actions)}), got {type(returned).__name__}"
         )
-        return [
-            Result(a, Outcome.FAILED, error=error, attempts=attempts, elapsed=elapsed)
-            for a in actions
-        ]
+        return _Same(actions, Outcome.FAILED, error, None, attempts, elapsed)
     out = []
     for action, outcome in zip(actions, returned, strict=True):
         if isinstance(outcome, BaseException):
@@ -229,7 +303,7 @@ class _Execution:
                 await self._run_wave(wave)
         if self.stopped:
             recorded = {id(result.action) for result in self.report.results}
-            for action, _ in steps:
+            for action in _actions_of(steps):
                 if id(action) not in recorded:
                     self._record(Result(action, Outcome.SKIPPED, reason="fail_fast", attempts=0))
 
@@ -238,7 +312,30 @@ class _Execution:
         units: list[_Unit] = []
         batches: dict[str, _Unit] = {}
         failed = self.failed
-        for action, method in wave:
+
+        def batched(method: Method, size: int, actions: list[Action]) -> None:
+            """Add ``actions`` (one message) to the open batch, then to new ones."""
+            message = actions[0].message
+            unit = batches.get(message)
+            start = 0
+            if unit is not None and len(unit.actions) < size:
+                start = size - len(unit.actions)
+                unit.actions += actions[:start]
+            for at in range(start, len(actions), size):
+                unit = batches[message] = _Unit(method, True, actions[at : at + size])
+                units.append(unit)
+
+        for step in wave:
+            if isinstance(step, _Run):
+                method = step.method
+                if method is None:
+                    self._finished(_Same(step.actions, Outcome.NOT_IMPLEMENTED, None, None, 0, 0))
+                elif (size := batch_size(method)) is None:
+                    units += [_Unit(method, False, [action]) for action in step.actions]
+                else:
+                    batched(method, size, step.actions)
+                continue
+            action, method = step
             if failed and _key(action) in failed:
                 self._record(
                     Result(action, Outcome.SKIPPED, reason="dependency failed", attempts=0)
@@ -248,11 +345,7 @@ class _Execution:
             elif (size := batch_size(method)) is None:
                 units.append(_Unit(method, False, [action]))
             else:
-                unit = batches.get(action.message)
-                if unit is None or len(unit.actions) >= size:
-                    unit = batches[action.message] = _Unit(method, True, [])
-                    units.append(unit)
-                unit.actions.append(action)
+                batched(method, size, [action])
         return units
 
     async def _run_wave(self, wave: list[Step]) -> None:
@@ -302,19 +395,29 @@ class _Execution:
         finally:
             room.release()
 
-    def _finished(self, results: list[Result]) -> None:
+    def _finished(self, done: list[Result] | _Same) -> None:
         """Record results; a failure fails its object (and stops the run under fail_fast)."""
         failed = False
-        for result in results:
-            if result.outcome is Outcome.FAILED:
-                self.failed.add(_key(result.action))
+        if isinstance(done, _Same):
+            if done.outcome is Outcome.FAILED:
+                self.failed.update(map(_key, done.actions))
                 failed = True
-        self.report.results.extend(results)
+            self.report._add(done)
+        else:
+            for result in done:
+                if result.outcome is Outcome.FAILED:
+                    self.failed.add(_key(result.action))
+                    failed = True
+                self.report.record(result)
+        if self.observer is not None:
+            self._emit_finished(done.results() if isinstance(done, _Same) else done)
+        if failed and self.settings.fail_fast and not self.stopped:
+            self.stop()
+
+    def _emit_finished(self, results: list[Result]) -> None:
         if self.observer is not None:
             for result in results:
                 self.observer(Event(EventKind.FINISHED, action=result.action, result=result))
-        if failed and self.settings.fail_fast and not self.stopped:
-            self.stop()
 
     def _emit(self, event: Event) -> None:
         if self.observer is not None:
@@ -325,7 +428,7 @@ class _Execution:
         if self.observer is not None:
             self.observer(Event(EventKind.FINISHED, action=result.action, result=result))
 
-    async def _attempts(self, unit: _Unit) -> list[Result]:
+    async def _attempts(self, unit: _Unit) -> list[Result] | _Same:
         """Call until it succeeds, fails for good, or runs out of retries; a result per action."""
         started = time.perf_counter()
         attempt = 0
@@ -333,23 +436,19 @@ class _Execution:
         first = unit.actions[0]
         backoff = Backoff(self.policy, self.settings.random)
 
-        def results(outcome: Outcome, reason: str | None = None) -> list[Result]:
+        def results(outcome: Outcome, reason: str | None = None) -> _Same:
             elapsed = time.perf_counter() - started
-            return [
-                Result(
-                    action, outcome, error=error, reason=reason, attempts=attempt, elapsed=elapsed
-                )
-                for action in unit.actions
-            ]
+            return _Same(unit.actions, outcome, error, reason, attempt, elapsed)
 
         def interrupted_between_attempts() -> None:
             # An attempt already made may have had its effect: record it.  A unit
             # never begun is left out, as is everything after fail_fast (it is
             # recorded as skipped at the end).
             if attempt and not self.stopped:
-                for result in results(Outcome.FAILED, _BETWEEN):
-                    self.failed.add(_key(result.action))
-                    self._record(result)
+                same = results(Outcome.FAILED, _BETWEEN)
+                self.failed.update(map(_key, same.actions))
+                self.report._add(same)
+                self._emit_finished(same.results())
 
         while True:
             try:

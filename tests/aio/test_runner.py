@@ -817,6 +817,79 @@ class TestBatch:
         assert len(report.failures) == 3
         assert "one outcome per action" in str(report.failures[0].error)
 
+    async def test_batches_fill_across_the_phase(self) -> None:
+        """Creates separated by other objects' updates still share full batches."""
+        calls: list[list[str]] = []
+
+        class T(AsyncTemplate):
+            @batch(size=3)
+            async def new_students(self, actions: list[Action]) -> None:
+                calls.append([a.idnumber for a in actions])
+
+            async def update_students(self, action: Action) -> None:
+                calls.append([action.message])
+
+        source = students(6)
+        destination = {key: {"first": "old"} for key in ("1", "4")}
+        tree = make_tree(source, destination)
+        report = await ((tree.source > tree.destination) | T())
+        assert report.ok and len(report) == 6
+        creates = [c for c in calls if c != ["update_students"]]
+        assert sorted(len(c) for c in creates) == [1, 3]
+
+    async def test_a_big_batch_is_reported_per_action(self) -> None:
+        """Every action of a batch that succeeded whole has its Result, in order."""
+
+        class T(AsyncTemplate):
+            @batch(size=1000)
+            async def new_students(self, actions: list[Action]) -> list[None]:
+                return [None] * len(actions)
+
+            @batch(size=1000)
+            async def old_students(self, actions: list[Action]) -> None:
+                pass
+
+        gone = {str(i): {"first": "x"} for i in range(2500, 2600)}
+        tree = make_tree(students(2500), gone)
+        report = await (tree.source > tree.destination).run(T(), max_deletes=None)
+        assert len(report) == 2600 == len(report.results)
+        assert report.totals == {Outcome.SUCCEEDED: 2600} and report.ok and not report.failures
+        assert report.counts == {"new_students": {Outcome.SUCCEEDED: 2500},
+                                 "old_students": {Outcome.SUCCEEDED: 100}}  # fmt: skip
+        olds = [r for r in report.results if r.action.message == "old_students"]
+        assert [r.action.idnumber for r in olds] == [str(i) for i in range(2500, 2600)]
+        assert all(r.attempts == 1 and r.error is None and r.elapsed >= 0 for r in olds)
+
+    async def test_creates_without_a_method(self) -> None:
+        """Creates no method handles are not implemented, in a run and in a dry run."""
+        events: list[Event] = []
+        tree = make_tree(students(5), {})
+        for dry_run in (False, True):
+            report = await (tree.source > tree.destination).run(
+                AsyncTemplate(), dry_run=dry_run, observer=events.append
+            )
+            assert report.totals == {Outcome.NOT_IMPLEMENTED: 5}
+            assert len(report.results) == 5
+        finished = [e for e in events if e.kind is EventKind.FINISHED]
+        assert len(finished) == 10
+
+    async def test_dry_run_plans_creates(self) -> None:
+        """A dry run records every create as planned, with an event each."""
+        events: list[Event] = []
+
+        class T(AsyncTemplate):
+            @batch(size=2)
+            async def new_students(self, actions: list[Action]) -> None:
+                raise AssertionError("a dry run calls nothing")
+
+        tree = make_tree(students(5), {})
+        report = await (tree.source > tree.destination).run(
+            T(), dry_run=True, observer=events.append
+        )
+        assert report.totals == {Outcome.PLANNED: 5}
+        assert [e.kind for e in events].count(EventKind.FINISHED) == 5
+        assert events[0].kind is EventKind.PLANNED and events[0].total == 5
+
     def test_batch_size_is_validated(self) -> None:
         """@batch(size=0) is a ValueError naming 'size'."""
         with pytest.raises(ValueError, match="'size'"):
