@@ -49,6 +49,7 @@ from typing import Any, Protocol
 import anyio
 
 from .._exceptions import InputError
+from ._formulas import unneutralised
 
 __all__ = ["CSVReader"]
 
@@ -256,14 +257,24 @@ class _Plan:
         return len(self.labels)
 
 
-def _compile(width: int, keys: list[int], attrs: list[_Attr], key_sep: str) -> Callable[..., Any]:
-    """Generate ``build(rows)``: one list comprehension that makes every row dict."""
+def _compile(
+    width: int, keys: list[int], attrs: list[_Attr], key_sep: str, unquote: bool
+) -> Callable[..., Any]:
+    """Generate ``build(rows)``: one list comprehension that makes every row dict.
+
+    With ``unquote``, every cell starting with ``'`` goes through
+    :func:`unneutralised` first; without, the generated code has no such check.
+    """
     names = [f"_{i}" for i in range(width)]
     env: dict[str, Any] = {"_empty_key": _empty_key, "_ks": key_sep}
-    key_expr = " + _ks + ".join(names[k] for k in keys)
+    cells = names
+    if unquote:
+        env["_u"] = unneutralised
+        cells = [f'(_u({v}) if {v}[:1] == "\'" else {v})' for v in names]
+    key_expr = " + _ks + ".join(cells[k] for k in keys)
     items = [f"{_KEY!r}: {key_expr}"]
     for n, attr in enumerate(attrs):
-        value = names[attr.index]
+        value = cells[attr.index]
         if attr.conversion is not None:
             env[f"_c{n}"] = attr.conversion.fast
             value = "(" + attr.conversion.expr.format(v=value, f=f"_c{n}") + ")"
@@ -361,6 +372,12 @@ class CSVReader:
     :param keep_key: also keep the key columns as attributes.
     :param allow_empty: accept a file with no rows; by default that is an error,
         so that an empty export never looks like everyone left.
+    :param neutralised_formulas: the file was written by
+        ``CSVTemplate(neutralise_formulas=True)`` (the default): take off the
+        leading ``'`` it put before cells a spreadsheet could run as formulas,
+        before any conversion, in every column including the key, so that the
+        values read back as they were synced.  Other cells (``'hello``,
+        ``'-5``) are left as they are.
     :param chunk_size: bytes read at a time.
     """
 
@@ -382,6 +399,7 @@ class CSVReader:
         fieldnames: Sequence[str] | None = None,
         keep_key: bool = False,
         allow_empty: bool = False,
+        neutralised_formulas: bool = False,
         chunk_size: int = 1 << 20,
     ) -> None:
         if not isinstance(path, str | PathLike):
@@ -448,8 +466,11 @@ class CSVReader:
             raise ValueError(f"'keep_key' must be a bool, not {keep_key!r}")
         if not isinstance(allow_empty, bool):
             raise ValueError(f"'allow_empty' must be a bool, not {allow_empty!r}")
+        if not isinstance(neutralised_formulas, bool):
+            raise ValueError(f"'neutralised_formulas' must be a bool, not {neutralised_formulas!r}")
         self._keep_key = keep_key
         self._allow_empty = allow_empty
+        self._unquote = neutralised_formulas
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"'chunk_size' must be an int >= 1, not {chunk_size!r}")
         self._chunk_size = chunk_size
@@ -650,7 +671,7 @@ class CSVReader:
 
         width = len(labels)
         marker_row = [_MARK] * width
-        build = _compile(width, keys, attrs, self._key_separator)
+        build = _compile(width, keys, attrs, self._key_separator, self._unquote)
         marker_line = self._dialect.delimiter.join(marker_row) + "\n"
         return _Plan(labels, keys, attrs, build, marker_line, marker_row)
 
@@ -741,6 +762,8 @@ class CSVReader:
             return plan.build([row])[0]
         except Exception:
             pass
+        if self._unquote:
+            row = [unneutralised(cell) for cell in row]
         out: Row = {_KEY: self._key_separator.join(row[k] for k in plan.keys)}
         for attr in plan.attrs:
             value = row[attr.index]

@@ -17,7 +17,6 @@ import datetime as dt
 import io
 import itertools
 import os
-import re
 import secrets
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +34,7 @@ from .._leaf import _Missing, compared_values
 from .._report import Outcome, Report
 from .._template import Skip
 from ._csv import CSVReader
+from ._formulas import neutralised, unneutralised
 from ._template import AsyncRun, AsyncTemplate, batch
 
 if TYPE_CHECKING:
@@ -42,13 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CSVTemplate"]
 
-#: A cell starting with one of these may run as a formula in a spreadsheet
-#: (OWASP, "CSV Injection").
-_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-#: ... unless it is a plain number such as ``-5`` or ``+3.5e2``: a spreadsheet
-#: reads that as the number and runs nothing, and a quote would turn it into
-#: text that ``CSVReader(types={...: int})`` could no longer read back.
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _COLLECTIONS = (set, frozenset, list, tuple)
 #: Actions per call of a generic method: the runner's per-call cost is paid per
 #: batch, and a batch of in-memory changes holds the event loop for milliseconds.
@@ -76,13 +69,6 @@ class _Table:
     rows: dict[str, list[str]] = field(default_factory=dict)
     ending: str = _CRLF
     bom: bool = False
-
-
-def _neutralised(text: str) -> str:
-    """``text`` with a leading ``'`` if a spreadsheet could run it as a formula."""
-    if text.startswith(_TRIGGERS) and _NUMBER.fullmatch(text) is None:
-        return "'" + text
-    return text
 
 
 def _text(value: Any) -> str:
@@ -143,7 +129,10 @@ class CSVTemplate(AsyncTemplate):
     :param neutralise_formulas: prefix ``'`` to a written cell that starts
         with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return and is not a
         plain number, so that a spreadsheet shows it instead of running it
-        (OWASP, "CSV Injection").  Such values then read back with the quote.
+        (OWASP, "CSV Injection").  A value that is such text behind quotes
+        (``'=x``) gets one more, so that the quote can be told apart.  Read the
+        file with ``CSVReader(..., neutralised_formulas=True)`` to get the
+        values back without the quote (else they differ on every run).
     :param subbranch: the subbranch this file holds.  By default the only one
         in the tree, or else the only one with actions in this run (found with
         one more pass over the diff; more than one is a
@@ -298,10 +287,10 @@ class CSVTemplate(AsyncTemplate):
         key = action.idnumber
         if key in self._table.rows:
             raise LookupError(f"{self.path}: a row with key {key!r} already exists")
-        if self._neutralise and _neutralised(key) != key:
+        if self._neutralise and neutralised(key) != key:
             raise ValueError(
-                f"the key {key!r} would run as a spreadsheet formula; writing it "
-                "neutralised would change the key (neutralise_formulas=False allows it)"
+                f"the key {key!r} would get a leading ' against spreadsheet formulas, "
+                "which would change the key (neutralise_formulas=False allows it)"
             )
         if action.source is None:
             raise ValueError(f"{action.message} {key!r} has no source object")
@@ -363,7 +352,7 @@ class CSVTemplate(AsyncTemplate):
             text = _join((self._member_text(name, member) for member in value), self._separator)
         else:
             text = _text(value)
-        return _neutralised(text) if self._neutralise else text
+        return neutralised(text) if self._neutralise else text
 
     def _member_text(self, name: str, member: Any) -> str:
         """A collection member's text; one that would not read back the same is refused."""
@@ -546,14 +535,15 @@ class CSVTemplate(AsyncTemplate):
             else:
                 row = rows[key]
                 at = table.index[change.column]
-                members = _members(row[at], self._separator)
+                cell = unneutralised(row[at]) if self._neutralise else row[at]
+                members = _members(cell, self._separator)
                 if kind is Kind.ADD:
                     if change.member not in members:
                         members.append(change.member)
                 else:
                     members = [m for m in members if m != change.member]
                 text = _join(members, self._separator)
-                row[at] = _neutralised(text) if self._neutralise else text
+                row[at] = neutralised(text) if self._neutralise else text
         if table.header is None:  # a new file: the key, then attributes in first-seen order
             header = {self._key: None}
             for key in sorted(new):

@@ -396,6 +396,58 @@ class TestOptions:
         assert len(rows[0]) == 301
 
 
+class TestNeutralisedFormulas:
+    QUOTED = "id,a,b,c\n1,'=1+1,'+cmd,'-x\n2,'@SUM(A1),\"'\tx\",\"'\rx\"\n3,''=z,'''+y,'=A;B\n"
+    LOOK_ALIKES = "id,a,b,c,d,e\n1,'hello,'123,'-5,'+3.5e2,'\n2,'a=b,=x, '=x,x'=y,''\n"
+
+    @pytest.mark.parametrize("chunk_size", [1, 7, 1 << 20])
+    async def test_quote_taken_off(self, tmp_path: Path, chunk_size: int) -> None:
+        """A quote before text CSVTemplate neutralises is taken off, once, whatever the chunk."""
+        path = write(tmp_path, self.QUOTED)
+        reader = CSVReader(path, key="id", neutralised_formulas=True, chunk_size=chunk_size)
+        assert await read(reader) == [
+            {"idnumber": "1", "a": "=1+1", "b": "+cmd", "c": "-x"},
+            {"idnumber": "2", "a": "@SUM(A1)", "b": "\tx", "c": "\rx"},
+            {"idnumber": "3", "a": "'=z", "b": "''+y", "c": "=A;B"},
+        ]
+
+    async def test_look_alikes_left_alone(self, tmp_path: Path) -> None:
+        """A quote before a number, plain text or nothing stays, as does an unquoted formula."""
+        path = write(tmp_path, self.LOOK_ALIKES)
+        rows = await read(CSVReader(path, key="id", neutralised_formulas=True))
+        assert rows == [
+            {"idnumber": "1", "a": "'hello", "b": "'123", "c": "'-5", "d": "'+3.5e2", "e": "'"},
+            {"idnumber": "2", "a": "'a=b", "b": "=x", "c": " '=x", "d": "x'=y", "e": "''"},
+        ]
+
+    async def test_off_by_default(self, tmp_path: Path) -> None:
+        """Without the option every cell reads as written, quote and all."""
+        rows = await read(CSVReader(write(tmp_path, self.QUOTED), key="id"))
+        assert rows[0] == {"idnumber": "1", "a": "'=1+1", "b": "'+cmd", "c": "'-x"}
+        assert rows[2]["a"] == "''=z"
+
+    async def test_keys(self, tmp_path: Path) -> None:
+        """Key cells are unquoted too, each part of a composite key on its own."""
+        path = write(tmp_path, "id,sub,n\n'=k,'-x,'@n\n'-5,'+y,1\n")
+        rows = await read(
+            CSVReader(path, key=["id", "sub"], keep_key=True, neutralised_formulas=True)
+        )
+        assert rows == [
+            {"idnumber": "=k|-x", "id": "=k", "sub": "-x", "n": "@n"},
+            {"idnumber": "'-5|+y", "id": "'-5", "sub": "+y", "n": "1"},
+        ]
+
+    async def test_before_conversion(self, tmp_path: Path) -> None:
+        """Types see the cell without the quote, on the fast and the row-by-row path."""
+        path = write(tmp_path, "id,tags,code,ok\n1,'=a;b,'-x,yes\n2,'+c,'@y, no \n")
+        types: dict[str, Any] = {"tags": set, "code": str.upper, "ok": bool}
+        rows = await read(CSVReader(path, key="id", types=types, neutralised_formulas=True))
+        assert rows == [
+            {"idnumber": "1", "tags": {"=a", "b"}, "code": "-X", "ok": True},
+            {"idnumber": "2", "tags": {"+c"}, "code": "@Y", "ok": False},  # " no ": careful
+        ]
+
+
 class TestValidation:
     @pytest.mark.parametrize(
         ("options", "param"),
@@ -426,6 +478,7 @@ class TestValidation:
             ({"fieldnames": ["id"], "rename": {"x": "y"}}, "rename"),
             ({"keep_key": "yes"}, "keep_key"),
             ({"allow_empty": 1}, "allow_empty"),
+            ({"neutralised_formulas": "yes"}, "neutralised_formulas"),
             ({"chunk_size": 0}, "chunk_size"),
             ({"chunk_size": 1.5}, "chunk_size"),
         ],

@@ -10,11 +10,15 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from synctree import Action, ConfigError, InputError, Outcome, Report, SyncTree
+from synctree._config import Config
 from synctree.aio import batch
 from synctree.aio._csv import CSVReader
 from synctree.aio._csv_template import CSVTemplate
+from synctree.aio._formulas import neutralised, unneutralised
 
 pytestmark = pytest.mark.anyio
 
@@ -322,7 +326,7 @@ class TestFormulas:
         assert rows[1:-1] == [
             "0,'=1+1",
             "1,'+cmd",
-            "10,'=z",
+            "10,''=z",  # quoted again, so that the quote reads back
             "2,'-x",
             "3,'@SUM(A1)",
             "4,'\tx",
@@ -342,6 +346,22 @@ class TestFormulas:
         rows = text(dest).split("\r\n")
         assert rows[1:5] == ["0,=1+1", "1,+cmd", "10,'=z", "2,-x"]
         assert rows[-2] == "s,=A;B"
+
+    async def test_read_back(self, tmp_path: Path) -> None:
+        """CSVReader(neutralised_formulas=True) reads every value back as it was written."""
+        dest = tmp_path / "out.csv"
+        tree = self.tree()
+        await ((tree.source > tree.destination) | CSVTemplate(dest))
+        reader = CSVReader(dest, key="idnumber", neutralised_formulas=True)
+        rows = {row["idnumber"]: row["value"] async for row in reader}
+        assert rows == {**{str(n): value for n, value in enumerate(self.VALUES)}, "s": "=A;B"}
+
+    @given(st.text(alphabet=st.sampled_from("'=+-@\t\r5.eEa "), max_size=8))
+    def test_unneutralised_undoes_neutralised(self, value: str) -> None:
+        """Taking the quote off gives back any value; the written cell never runs."""
+        cell = neutralised(value)
+        assert unneutralised(cell) == value
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")) or cell == value
 
     async def test_formula_key_fails(self, tmp_path: Path) -> None:
         """A key that would need a quote cannot be written unchanged: that create fails."""
@@ -454,6 +474,65 @@ class TestConvergence:
         '1,"Lee, Ann",7,,,\n'
         '5,"multi\nline ""quoted""",6,A;B,true,\n'
     )
+
+    FORMULAS = (
+        "idnumber,first,note,classes\n"
+        '1,Ann,"=HYPERLINK(""http://x.test"",""x"")",=A;B\n'
+        "2,Bob,+1 555,C\n"
+        "3,Cid,@SUM(A1),\n"
+        "4,Dee,-x,+D;E\n"
+        "5,Eve,-5,\n"
+        "6,Fay,'=already,\n"
+        "7,Gus,'hello,\n"
+    )
+
+    async def test_formulas(self, tmp_path: Path) -> None:
+        """Neutralised cells read back with neutralised_formulas=True: no actions after a run."""
+        source = write(tmp_path / "src.csv", self.FORMULAS)
+        dest = tmp_path / "out.csv"
+        report = await sync(source, dest)
+        assert report.ok
+        assert text(dest).split("\r\n")[1:-1] == [
+            '1,Ann,"\'=HYPERLINK(""http://x.test"",""x"")",\'=A;B',
+            "2,Bob,'+1 555,C",
+            "3,Cid,'@SUM(A1),",
+            "4,Dee,'-x,'+D;E",
+            "5,Eve,-5,",
+            "6,Fay,''=already,",
+            "7,Gus,'hello,",
+        ]
+        tree = await load(source, dest, neutralised_formulas=True)
+        assert list(tree.source > tree.destination) == []
+        tree = await load(source, dest)  # the option off: the quotes look like changes
+        changed = {(a.kind, a.idnumber) for a in tree.source > tree.destination}
+        assert ("update", "1") in changed and ("update", "6") in changed
+        assert ("add", "1") in changed and ("remove", "4") in changed
+
+        write(source, self.FORMULAS.replace("=A;B", "B;=Z").replace("+D;E", "E"))
+        tree = await load(source, dest, neutralised_formulas=True)
+        assert {a.kind for a in tree.source > tree.destination} == {"add", "remove"}
+        report = await (tree.source > tree.destination).run(CSVTemplate(dest))
+        assert report.ok
+        assert '1,Ann,"\'=HYPERLINK(""http://x.test"",""x"")",\'=Z;B' in text(dest)
+        tree = await load(source, dest, neutralised_formulas=True)
+        assert list(tree.source > tree.destination) == []
+
+    async def test_formulas_through_a_config(self, tmp_path: Path) -> None:
+        """The option is a key of a csv reader's table in a TOML config."""
+        source = write(tmp_path / "src.csv", self.FORMULAS)
+        await sync(source, tmp_path / "out.csv")
+        config = write(
+            tmp_path / "sync.toml",
+            '[sync]\nsubbranches = ["students"]\n'
+            '[source.students]\nreader = "csv"\npath = "src.csv"\nkey = "idnumber"\n'
+            '[destination.students]\nreader = "csv"\npath = "out.csv"\nkey = "idnumber"\n'
+            "neutralised_formulas = true\n"
+            '[template]\nuse = "csv"\npath = "out.csv"\n',
+        )
+        parsed = Config(config)
+        tree = parsed.tree()
+        await tree.load(**parsed.build_readers())
+        assert list(tree.source > tree.destination) == []
 
     async def test_csv_to_csv(self, tmp_path: Path) -> None:
         """After each run, planning again from the written file shows no actions."""
