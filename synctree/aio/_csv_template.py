@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -35,10 +35,7 @@ from .._report import Outcome, Report
 from .._template import Skip
 from ._csv import CSVReader
 from ._formulas import neutralised, unneutralised
-from ._template import AsyncRun, AsyncTemplate, batch
-
-if TYPE_CHECKING:
-    from .._diff import Diff
+from ._template import AsyncTemplate, batch
 
 __all__ = ["CSVTemplate"]
 
@@ -191,17 +188,12 @@ class CSVTemplate(AsyncTemplate):
         self._separator = separator
         self._neutralise = neutralise_formulas
         self._subbranch = subbranch
-        self._diff: Diff | None = None
         self._target: str | None = subbranch
         self._table = _Table()
         self._staged: dict[int, _Change] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {str(self.path)!r} key={self._key!r}>"
-
-    def _run(self, diff: Diff, **overrides: Any) -> AsyncRun:
-        self._diff = diff  # before_all needs the plan's subbranches
-        return super()._run(diff, **overrides)
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -213,7 +205,6 @@ class CSVTemplate(AsyncTemplate):
 
     async def after_all(self, report: Report) -> None:  # type: ignore[override]
         """Apply the changes of the actions that succeeded and write the file."""
-        self._diff = None
         staged, self._staged = self._staged, {}
         changes = []
         for result in report.results:
@@ -385,7 +376,7 @@ class CSVTemplate(AsyncTemplate):
     # -- reading -----------------------------------------------------------------------------
 
     async def _resolve_subbranch(self) -> str | None:
-        diff = self._diff
+        diff = self.diff
         if diff is None:
             return self._subbranch
         names = diff.left.subbranches

@@ -73,6 +73,7 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
     """Compute the plan, check it against the safety limits, and execute it."""
     settings = Settings.of(template, overrides)
     report = Report()
+    template.diff = diff
     template.report = report
     actions = await _compute(diff)
     if not settings.dry_run:

@@ -30,10 +30,9 @@ from .._leaf import Leaf
 from .._report import Report
 from .._template import Skip
 from ._http import HTTPReader, Offset, redact_url, rows_of
-from ._template import AsyncRun, AsyncTemplate, idempotent
+from ._template import AsyncTemplate, idempotent
 
 if TYPE_CHECKING:
-    from .._diff import Diff
     from .._tree import Branch
 
 __all__ = [
@@ -459,12 +458,6 @@ class SCIMTemplate(AsyncTemplate):
 
     # -- run hooks --------------------------------------------------------------------------
 
-    def _run(self, diff: Diff, **overrides: Any) -> AsyncRun:
-        self._ids = {"Users": {}, "Groups": {}}
-        self._tried = set()
-        self._remember(diff.right)
-        return super()._run(diff, **overrides)
-
     def _remember(self, branch: Branch) -> None:
         """Index the SCIM ids the reader carried (``_id``) on the destination's leaves."""
         for name, kind in self._resources.items():
@@ -476,6 +469,11 @@ class SCIMTemplate(AsyncTemplate):
                         ids[leaf.idnumber] = scim_id
 
     async def before_all(self) -> None:  # type: ignore[override]  # async, as AsyncTemplate's
+        """Open the client; index the SCIM ids on the destination's leaves."""
+        self._ids = {"Users": {}, "Groups": {}}
+        self._tried = set()
+        if self.diff is not None:
+            self._remember(self.diff.right)
         if self._client is None:
             assert isinstance(self._given, str)
             self._client = httpx.AsyncClient(base_url=self._given, timeout=30.0)

@@ -53,8 +53,10 @@ class AsyncTemplate(_Template):
 
     Settings are class attributes, each overridable per run with
     ``await diff.run(template, concurrency=2, ...)``.  Use it with
-    ``await (diff | Template())``.  While and after a run, ``self.report`` is
-    the report being built (it is there even when the run was cancelled).
+    ``await (diff | Template())``.  While and after a run, ``self.diff`` is
+    the diff being run (``self.diff.right`` is the destination branch, say, to
+    look up what its reader carried) and ``self.report`` the report being
+    built (it is there even when the run was cancelled).
     """
 
     #: Actions in flight at once.
@@ -74,6 +76,7 @@ class AsyncTemplate(_Template):
     #: Stop starting new actions after the first failure.
     fail_fast: ClassVar[bool] = False
 
+    diff: Diff | None = None
     report: Report | None = None
 
     async def before_all(self) -> None:  # type: ignore[override]

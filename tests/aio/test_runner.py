@@ -195,6 +195,28 @@ class TestBasics:
         assert log == ["before", "new", "new", "after 2"]
 
 
+    async def test_the_template_sees_the_diff(self) -> None:
+        """``self.diff`` is the diff being run, from before_all on (and after the run)."""
+        seen: list[str] = []
+
+        class T(AsyncTemplate):
+            max_deletes = None
+
+            async def before_all(self) -> None:
+                assert self.diff is not None
+                seen.extend(leaf.idnumber for leaf in self.diff.right.students)
+
+            async def old_students(self, action: Action) -> None:
+                assert self.diff is not None and action.idnumber in self.diff.right.students
+
+        tree = make_tree(students(1), students(3))
+        diff = tree.source > tree.destination
+        template = T()
+        report = await (diff | template)
+        assert report.ok and len(report) == 2
+        assert seen == ["0", "1", "2"] and template.diff is diff and template.report is report
+
+
 class TestConcurrency:
     async def test_never_above_the_limit(self) -> None:
         """No more than ``concurrency`` calls are in flight at once, and the limit is reached."""
