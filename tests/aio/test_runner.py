@@ -194,7 +194,6 @@ class TestBasics:
         await ((tree.source > tree.destination) | T())
         assert log == ["before", "new", "new", "after 2"]
 
-
     async def test_the_template_sees_the_diff(self) -> None:
         """``self.diff`` is the diff being run, from before_all on (and after the run)."""
         seen: list[str] = []
