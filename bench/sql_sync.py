@@ -2,6 +2,7 @@
 
     python bench/sql_sync.py [--rows 100000] [--repeat 3] [--batch-size N]
                              [--backend asyncio|trio] [--driver aiosqlite|pysqlite]
+                             [--no-gc]
 
 Each repetition uses fresh database files under ``bench/_data/`` holding the same
 empty table (6 columns, the key the primary key):
@@ -20,7 +21,8 @@ empty table (6 columns, the key the primary key):
 Times are the best of ``--repeat`` runs, in one process. The target is synctree
 <= 1.5x the baseline. ``--backend trio`` runs on trio (SQLite through ``sqlite3``
 in a worker thread); ``--driver pysqlite`` names the synchronous driver in the
-URL, which runs in a worker thread on asyncio too.
+URL, which runs in a worker thread on asyncio too.  ``--no-gc`` turns the garbage
+collector off while both sides run: a diagnostic, to see the figures without it.
 """
 
 from __future__ import annotations
@@ -160,12 +162,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: the template's")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--driver", choices=["aiosqlite", "pysqlite"], default="aiosqlite")
+    parser.add_argument("--no-gc", action="store_true", help="collector off (a diagnostic)")
     args = parser.parse_args()
 
     rows = make_rows(args.rows)
     tree = make_tree(rows)
     times: dict[str, list[float]] = {"baseline": [], "synctree": []}
     best: tuple[float, float, float] = (float("inf"), 0.0, 0.0)
+    if args.no_gc:
+        gc.disable()
     for _ in range(args.repeat):
         times["baseline"].append(baseline(rows))
         run: Any = with_synctree
@@ -179,7 +184,7 @@ def main() -> None:
     ratio = ours / base
     print(
         f"{args.rows:,} new rows into an empty SQLite table, best of {args.repeat} "
-        f"({args.backend}, sqlite+{args.driver})"
+        f"({args.backend}, sqlite+{args.driver}{', garbage collector off' if args.no_gc else ''})"
     )
     print(f"  sqlite3 executemany, one transaction  {base:8.3f} s")
     print(f"  tree + SQLTemplate (batch {batch_size:,})    {ours:8.3f} s")
