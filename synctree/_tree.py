@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from ._diff import Diff
 
 __all__ = ["Branch", "Subbranch", "SyncTree"]
+
+_idnumber = operator.itemgetter("idnumber")
 
 
 class Subbranch:
@@ -105,6 +108,14 @@ class Subbranch:
     ) -> None:
         """:meth:`_add` for a batch of rows: the loader's hot loop, inline."""
         table = self._rows
+        ids = list(map(_idnumber, rows))
+        if (
+            set(map(type, ids)) == {str}
+            and len(set(ids)) == len(ids)
+            and table.keys().isdisjoint(ids)
+        ):
+            table.update(zip(ids, rows, strict=True))  # all new, none twice: in bulk
+            return
         for row in rows:
             idnumber = row["idnumber"]
             if type(idnumber) is str and idnumber not in table:

@@ -87,6 +87,41 @@ class TestLoad:
         await t.load(source={"students": Batched()})
         assert list(t.source.students.keys()) == ["1", "2", "3"]
 
+    @pytest.mark.parametrize(
+        "batches",
+        [
+            [[{"idnumber": "1"}, {"idnumber": "2"}, {"idnumber": "1", "x": 1}]],  # in a batch
+            [[{"idnumber": "1"}, {"idnumber": "2"}], [{"idnumber": "1", "x": 1}]],  # across
+        ],
+        ids=["within", "across"],
+    )
+    async def test_batches_with_a_key_twice(self, batches: list[list[dict[str, Any]]]) -> None:
+        """A key met twice in batches follows the duplicate policy, wherever the rows are."""
+
+        class Batched:
+            async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+                for batch in batches:
+                    yield [dict(row) for row in batch]
+
+        t = tree()
+        with pytest.raises(ReaderError) as info:
+            await t.load(source={"students": Batched()})
+        assert isinstance(info.value.__cause__, DuplicateKeyError)
+        t = tree(duplicates={"students": "replace"})
+        await t.load(source={"students": Batched()})
+        assert list(t.source.students.keys()) == ["1", "2"]
+        assert t.source.students["1"].x == 1
+
+    async def test_batch_with_a_key_not_a_string(self) -> None:
+        """A batch holding a non-string idnumber is an error naming it."""
+
+        class Batched:
+            async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+                yield [{"idnumber": "1"}, {"idnumber": 2}]
+
+        with pytest.raises(ReaderError, match="idnumber must be a str, got int 2"):
+            await tree().load(source={"students": Batched()})
+
     async def test_merge_rows_sharing_a_key(self) -> None:
         """With the merge policy, one row per enrollment becomes one leaf with a set."""
         t = tree("enrollments", duplicates={"enrollments": "merge"})
