@@ -143,6 +143,18 @@ class Action(_Fields):
     def __reduce__(self) -> tuple[Any, ...]:
         return self.__class__, tuple(getattr(self, name) for name in _FIELDS)
 
+    def __replace__(self, **changes: Any) -> Action:
+        """A copy with some fields changed: ``copy.replace(action, value=8)`` (Python 3.13+)."""
+        unknown = changes.keys() - set(_FIELDS)
+        if unknown:
+            raise TypeError(f"Action has no field {sorted(unknown)[0]!r}")
+        fields = {name: getattr(self, name) for name in _FIELDS}
+        if "message" in changes and "kind" not in changes:
+            fields["kind"] = None  # derived again from the new message
+            fields["subbranch"] = changes.get("subbranch", "")
+        fields.update(changes)
+        return self.__class__(**fields)
+
     def __repr__(self) -> str:
         parts = [f"idnumber={self.idnumber!r}", f"message={self.message!r}"]
         for name in _OPTIONAL:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+import sys
 import types
 from typing import Any
 
@@ -193,6 +194,21 @@ class TestAction:
         again = pickle.loads(pickle.dumps(action))
         assert again == action and again.source is not None and again.source.grade == 7
         assert copy.copy(action) == action and copy.deepcopy(action) == action
+
+    def test_replace(self) -> None:
+        """``copy.replace`` (``__replace__``) gives a changed copy; the message's fields follow."""
+        leaf = Leaf("1", grade=7)
+        action = Action(idnumber="1", message="update_students_grade", attribute="grade",
+                        value=7, old_value=6, source=leaf)  # fmt: skip
+        changed = action.__replace__(value=8)
+        assert changed.value == 8 and changed.old_value == 6 and changed.source is leaf
+        assert action.value == 7
+        moved = action.__replace__(message="update_staff_grade")
+        assert (moved.subbranch, moved.kind) == ("staff", Kind.UPDATE)
+        with pytest.raises(TypeError, match="'colour'"):
+            action.__replace__(colour="red")
+        if sys.version_info >= (3, 13):
+            assert copy.replace(action, value=8) == changed  # type: ignore[attr-defined]
 
     def test_pattern_matching(self) -> None:
         """Actions match by position and by keyword."""
