@@ -247,6 +247,7 @@ def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any)
             {
                 "summary": {k: dict(v) for k, v in _summary(actions, cfg.subbranches).items()},
                 "actions": _plan_dicts(actions),
+                "outside_paths": cfg.outside_paths,
             }
         )
     elif not output.quiet:

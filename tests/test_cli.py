@@ -135,6 +135,19 @@ class TestPlanAndRun:
         code, out = invoke("plan", str(project / "sync.toml"), "--json")
         assert code == 0 and json.loads(out)["actions"] == []
 
+    def test_json_plan_names_paths_outside_the_folder(self, project: Path) -> None:
+        """plan --json lists the paths outside the config's folder, as the text output does."""
+        folder = project / "configs"
+        folder.mkdir()
+        text = (project / "sync.toml").read_text()
+        (folder / "sync.toml").write_text(text.replace('"students.csv"', '"../students.csv"'))
+        code, out = invoke("plan", str(folder / "sync.toml"), "--json")
+        plan = json.loads(out)
+        assert code == 0 and len(plan["actions"]) == 3
+        assert f"[source.students] path = {project / 'students.csv'}" in plan["outside_paths"]
+        code, out = invoke("plan", str(project / "sync.toml"), "--json")
+        assert json.loads(out)["outside_paths"] == []
+
     def test_changes_are_applied(self, project: Path) -> None:
         """A changed export gives exactly its updates, creates and removals."""
         invoke("run", str(project / "sync.toml"))
