@@ -42,7 +42,8 @@ class Changes(Mapping[str, Any]):
         return len(self._items)
 
     def __hash__(self) -> int:
-        return hash(tuple(self._items))
+        # Equal mappings in any order hash alike; values may be unhashable (sets).
+        return hash(frozenset(self._items))
 
     def __repr__(self) -> str:
         return f"Changes({self._items!r})"

@@ -357,7 +357,7 @@ def run(
     cfg = _load_config(config)
     overrides: dict[str, Any] = dict(cfg.run)
     if max_deletes is not None:
-        from .aio._settings import parse_max_deletes
+        from ._plan import parse_max_deletes
 
         limit = int(max_deletes) if max_deletes.isdigit() else max_deletes
         try:

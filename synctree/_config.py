@@ -298,10 +298,10 @@ class Config:
 
     def _template_class(self, spec: str) -> type[Any]:
         """The template class an import string names; anything else is refused uncalled."""
-        from ._template import _Template
+        from ._template import BaseTemplate
 
         target = self._import(spec, "template", "use")
-        if not (isinstance(target, type) and issubclass(target, _Template)):
+        if not (isinstance(target, type) and issubclass(target, BaseTemplate)):
             raise self._error(
                 f"{spec!r} is not a template class (a DefaultTemplate or AsyncTemplate "
                 f"subclass), it is {_kind(target)}",

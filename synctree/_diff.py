@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._action import Action, Kind, make_action
 from ._leaf import Leaf, _Missing, attribute_of, compared_values, derived_names, view
 
 if TYPE_CHECKING:
-    from ._report import Report
-    from ._template import DefaultTemplate, TemplateLike
+    from ._template import BaseTemplate, TemplateLike
     from ._tree import Branch, Subbranch
 
 __all__ = ["Diff"]
 
-#: How many actions ``async for`` yields between two checkpoints.
-_CHECKPOINT_EVERY = 1000
+R = TypeVar("R")
 NEW, OLD = Kind.NEW, Kind.OLD
 
 
@@ -60,24 +58,26 @@ class Diff:
         return Diff(self.left, self.right, predicate)
 
     async def __aiter__(self) -> AsyncIterator[Action]:
-        from anyio.lowlevel import checkpoint
+        """``async for action in diff``: the same actions as ``for``.
 
-        for count, action in enumerate(self, 1):
+        The core has no event loop of its own, so this does not yield to one
+        between actions; the awaits in the loop's body do (the runner, which
+        computes whole plans, checkpoints by itself).
+        """
+        for action in self:
             yield action
-            if count % _CHECKPOINT_EVERY == 0:
-                await checkpoint()
 
     @overload
-    def __or__(self, template: DefaultTemplate | type[DefaultTemplate]) -> Report: ...
+    def __or__(self, template: BaseTemplate[R] | type[BaseTemplate[R]]) -> R: ...
     @overload
-    def __or__(self, template: TemplateLike) -> Any: ...
+    def __or__(self, template: str) -> Any: ...
     def __or__(self, template: TemplateLike) -> Any:
         return self.run(template)
 
     @overload
-    def run(self, template: DefaultTemplate | type[DefaultTemplate], **options: Any) -> Report: ...
+    def run(self, template: BaseTemplate[R] | type[BaseTemplate[R]], **options: Any) -> R: ...
     @overload
-    def run(self, template: TemplateLike, **options: Any) -> Any: ...
+    def run(self, template: str, **options: Any) -> Any: ...
     def run(self, template: TemplateLike, **options: Any) -> Any:
         """Dispatch every action to ``template`` (a class, an instance or an import string).
 

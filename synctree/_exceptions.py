@@ -12,7 +12,7 @@ resembles, so ``except KeyError`` or ``except ValueError`` keep working::
     ├── UncomparableError (TypeError) ...... the diff cannot judge a difference
     ├── SafetyLimitExceeded ................ a run would delete more than allowed
     ├── Interrupted ........................ an action cut short by cancellation
-    └── NotAwaitedError (TypeError) ........ an async run used without ``await``
+    └── NotAwaitedError (TypeError, AttributeError) .. an async run used without ``await``
 """
 
 from __future__ import annotations
@@ -173,5 +173,8 @@ class Interrupted(SyncTreeError):
     """An action was cut short because the run was cancelled; its effect is unknown."""
 
 
-class NotAwaitedError(SyncTreeError, TypeError):
-    """An async template's run was used without being awaited."""
+class NotAwaitedError(SyncTreeError, TypeError, AttributeError):
+    """An async template's run was used without being awaited.
+
+    Also an :class:`AttributeError`, so ``hasattr(pending_run, name)`` is False.
+    """

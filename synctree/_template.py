@@ -6,16 +6,25 @@ import dataclasses
 import importlib
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 from ._action import Action, Changes, Kind
 from ._exceptions import TemplateImportError, UncomparableError
+from ._plan import (
+    DEFAULT_MAX_DELETES,
+    DEPENDENCY_FAILED,
+    Run,
+    Step,
+    check_safety,
+    parse_max_deletes,
+    steps,
+)
 from ._report import Outcome, Report, Result
 
 if TYPE_CHECKING:
     from ._diff import Diff
 
-__all__ = ["DefaultTemplate", "Skip", "TemplateLike", "resolve_template"]
+__all__ = ["BaseTemplate", "DefaultTemplate", "Skip", "TemplateLike", "resolve_template"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -25,8 +34,43 @@ class Skip:
     reason: str = ""
 
 
-class _Template:
-    """What every template shares: hooks and the method lookup."""
+#: The run options of a synchronous template.
+_SYNC_OPTIONS = frozenset({"dry_run", "fail_fast", "force", "max_deletes"})
+
+R = TypeVar("R", covariant=True)
+
+
+class BaseTemplate(Generic[R]):
+    """What every template shares: the plan settings and the method lookup.
+
+    It has no hooks: :class:`DefaultTemplate` declares synchronous ones and
+    :class:`synctree.aio.AsyncTemplate` coroutine ones, so that a user's
+    ``async def before_all(self) -> None`` type-checks.  ``R`` is what
+    ``diff | template`` gives: a :class:`Report`, or an awaitable of one.
+    """
+
+    #: Most removals (``old_``) per destination subbranch: a count, ``'N%'`` or None.
+    max_deletes: ClassVar[int | str | None] = DEFAULT_MAX_DELETES
+    #: Compute and report the plan, change nothing.
+    dry_run: ClassVar[bool] = False
+    #: Stop starting new actions after the first failure.
+    fail_fast: ClassVar[bool] = False
+
+    def _run(self, diff: Diff, **options: Any) -> R:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+class DefaultTemplate(BaseTemplate[Report]):
+    """A synchronous template: define a method per action message.
+
+    ``new_students(action)``, ``update_students_grade(action)``, or
+    ``update_students(action)`` to get every changed attribute of one object
+    in ``action.changes`` at once.  Returning normally is success, raising
+    fails that action only (and skips that object's later actions), returning
+    :class:`Skip` records a skip; an action without a method is counted as not
+    implemented.  The plan's rules are the async runner's (``synctree._plan``):
+    ``max_deletes`` is checked before the first call unless ``force=True``.
+    """
 
     def before_all(self) -> None:
         """Called once before the first action."""
@@ -34,45 +78,64 @@ class _Template:
     def after_all(self, report: Report) -> None:
         """Called once after the last action, with the report so far."""
 
-    def _run(self, diff: Diff, *, dry_run: bool = False, **options: Any) -> Any:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-
-class DefaultTemplate(_Template):
-    """A synchronous template: define a method per action message.
-
-    ``new_students(action)``, ``update_students_grade(action)``, or
-    ``update_students(action)`` to get every changed attribute of one object
-    in ``action.changes`` at once.  Returning normally is success, raising
-    fails that action only, returning :class:`Skip` records a skip; an action
-    without a method is counted as not implemented.
-    """
-
-    def _run(self, diff: Diff, *, dry_run: bool = False, **options: Any) -> Report:
-        if options:
-            raise TypeError(f"{type(self).__name__} has no option {next(iter(options))!r}")
+    def _run(self, diff: Diff, **options: Any) -> Report:
+        unknown = options.keys() - _SYNC_OPTIONS
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no option {sorted(unknown)[0]!r}")
+        dry_run = bool(options.get("dry_run", self.dry_run))
+        fail_fast = bool(options.get("fail_fast", self.fail_fast))
+        force = bool(options.get("force", False))
+        limit = options.get("max_deletes", self.max_deletes)
+        parse_max_deletes(limit)  # a bad setting fails before the plan is computed
+        actions = list(diff)
+        if not dry_run:
+            check_safety(diff, actions, max_deletes=limit, force=force)
         report = Report()
+        pairs = _pairs(steps(actions, Router(self)))
+        if dry_run:
+            for action, method in pairs:
+                report.record(call(action, method, dry_run=True))
+            report.finish()
+            return report
         self.before_all()
-        for action, method in route(diff, self):
-            report.record(call(action, method, dry_run=dry_run))
+        failed: set[tuple[str, str]] = set()
+        for action, method in pairs:
+            key = (action.subbranch, action.idnumber)
+            if key in failed or (fail_fast and failed):
+                reason = DEPENDENCY_FAILED if key in failed else "fail_fast"
+                report.record(Result(action, Outcome.SKIPPED, reason=reason, attempts=0))
+                continue
+            result = call(action, method)
+            if result.outcome is Outcome.FAILED:
+                failed.add(key)
+            report.record(result)
         report.finish()
         self.after_all(report)
         return report
 
 
-TemplateLike: TypeAlias = "_Template | type[_Template] | str"
+def _pairs(plan: Iterable[Step]) -> Iterator[tuple[Action, Method | None]]:
+    for step in plan:
+        if isinstance(step, Run):
+            for action in step.actions:
+                yield action, step.method
+        else:
+            yield step
 
 
-def resolve_template(template: TemplateLike) -> _Template:
+TemplateLike: TypeAlias = "BaseTemplate[Any] | type[BaseTemplate[Any]] | str"
+
+
+def resolve_template(template: TemplateLike) -> BaseTemplate[Any]:
     """An instance from a template class, an instance, or an import string.
 
     The string is ``'pkg.mod:Class'`` or ``'pkg.mod.Class'``.
     """
     if isinstance(template, str):
         template = _import(template)
-    if isinstance(template, type) and issubclass(template, _Template):
+    if isinstance(template, type) and issubclass(template, BaseTemplate):
         return template()
-    if isinstance(template, _Template):
+    if isinstance(template, BaseTemplate):
         return template
     raise TypeError(
         f"a template must be a DefaultTemplate or AsyncTemplate (class or instance) "

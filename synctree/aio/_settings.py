@@ -5,15 +5,28 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .._plan import DEFAULT_MAX_DELETES, parse_max_deletes
 from ._events import Observer
 
-__all__ = ["Settings", "parse_max_deletes"]
+__all__ = ["DEFAULTS", "TEMPLATE_SETTINGS", "Settings"]
 
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+#: The settings a template may declare as class attributes; the others
+#: (``force``, ``grace``, backoff, and the test hooks ``observer``, ``clock``,
+#: ``sleep``, ``random``) are run options only, so that a template's helper
+#: method that happens to share a name never becomes a setting.
+TEMPLATE_SETTINGS = (
+    "concurrency",
+    "rate",
+    "burst",
+    "retries",
+    "timeout",
+    "max_deletes",
+    "dry_run",
+    "fail_fast",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,7 +41,7 @@ class Settings:
     backoff_cap: float = 32.0
     max_retry_after: float = 300.0
     timeout: float | None = None
-    max_deletes: int | str | None = "10%"
+    max_deletes: int | str | None = DEFAULT_MAX_DELETES
     force: bool = False
     dry_run: bool = False
     fail_fast: bool = False
@@ -55,12 +68,12 @@ class Settings:
 
     @classmethod
     def of(cls, template: object, overrides: dict[str, Any]) -> Settings:
-        """The template's settings (class or instance attributes) with ``overrides`` on top."""
+        """The template's declared settings (:data:`TEMPLATE_SETTINGS`), ``overrides`` on top."""
         names = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise TypeError(f"unknown run setting(s): {', '.join(map(repr, unknown))}")
-        values = {name: getattr(template, name) for name in names if hasattr(template, name)}
+        values = {name: getattr(template, name) for name in TEMPLATE_SETTINGS}
         values.update(overrides)
         return cls(**values)
 
@@ -69,25 +82,10 @@ class Settings:
         return parse_max_deletes(self.max_deletes)(total)
 
 
-def parse_max_deletes(value: int | str | None) -> Callable[[int], float]:
-    """``max_deletes`` as ``total -> allowed``.
-
-    A count, ``'N%'`` of the subbranch (but at least 1), or None (no limit).
-    """
-    if value is None:
-        return lambda total: math.inf
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return lambda total: value
-    if isinstance(value, str):
-        match = _PERCENT.match(value)
-        if match and float(match[1]) <= 100:
-            share = float(match[1]) / 100
-            return lambda total: max(1.0, share * total)
-    raise ValueError(
-        f"'max_deletes' must be a count >= 0, a percentage like '10%' or None, got {value!r}"
-    )
-
-
 def _positive_int(value: object, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name!r} must be an int >= 1, got {value!r}")
+
+
+#: Every setting's default: the one place they are written down.
+DEFAULTS = Settings()

@@ -246,13 +246,13 @@ class SQLTemplate(AsyncTemplate):
 
     # -- hooks ---------------------------------------------------------------------------
 
-    async def before_all(self) -> None:  # type: ignore[override]
+    async def before_all(self) -> None:
         """Check the engine suits the event loop; forget what an earlier run reflected."""
         self._db.check()
         self._targets.clear()
         self._written.clear()
 
-    async def after_all(self, report: Report) -> None:  # type: ignore[override]
+    async def after_all(self, report: Report) -> None:
         """Dispose of an engine made from a URL."""
         self._targets.clear()
         await self._db.dispose()

@@ -2,53 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Awaitable, Generator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._action import Action
 from .._exceptions import NotAwaitedError
 from .._report import Report
-from .._template import _Template
+from .._template import BaseTemplate
+from ._markers import batch, idempotent
+from ._runner import run
+from ._settings import DEFAULTS
 
 if TYPE_CHECKING:
     from .._diff import Diff
 
-__all__ = ["AsyncRun", "AsyncTemplate", "batch", "batch_size", "idempotent"]
-
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["AsyncRun", "AsyncTemplate", "batch", "idempotent"]
 
 
-def idempotent(method: F) -> F:
-    """Mark a ``new_`` method safe to repeat, so it is retried even when a failed
-    attempt may have reached the server (a create by a client-chosen id, an upsert)."""
-    method.__synctree_idempotent__ = True  # type: ignore[attr-defined]
-    return method
-
-
-def batch(size: int = 500) -> Callable[[F], F]:
-    """Make a method take a list of up to ``size`` actions of one message per call.
-
-    For destinations with bulk calls (SQL executemany, an API creating many
-    users per request).  The method returns ``None`` (all succeeded) or one
-    outcome per action: an exception instance (that action failed), ``Skip``,
-    or anything else (succeeded).  Raising fails or retries the whole batch.
-    """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"'size' must be an int >= 1, got {size!r}")
-
-    def mark(method: F) -> F:
-        method.__synctree_batch__ = size  # type: ignore[attr-defined]
-        return method
-
-    return mark
-
-
-def batch_size(method: Callable[..., Any]) -> int | None:
-    """The batch size a method was marked with, or None."""
-    return getattr(method, "__synctree_batch__", None)
-
-
-class AsyncTemplate(_Template):
+class AsyncTemplate(BaseTemplate["AsyncRun"]):
     """An async template: ``async def new_students(self, action)`` and so on.
 
     Settings are class attributes, each overridable per run with
@@ -60,29 +31,23 @@ class AsyncTemplate(_Template):
     """
 
     #: Actions in flight at once.
-    concurrency: ClassVar[int] = 8
+    concurrency: ClassVar[int] = DEFAULTS.concurrency
     #: At most this many attempts start per second (None: unlimited).
-    rate: ClassVar[float | None] = None
+    rate: ClassVar[float | None] = DEFAULTS.rate
     #: Attempts that may start at once after an idle spell.
-    burst: ClassVar[int] = 1
+    burst: ClassVar[int] = DEFAULTS.burst
     #: Attempts after the first, for retryable failures (full-jitter backoff).
-    retries: ClassVar[int] = 5
+    retries: ClassVar[int] = DEFAULTS.retries
     #: Seconds one attempt may take (None: no limit).
-    timeout: ClassVar[float | None] = None
-    #: Most removals (``old_``) per destination subbranch: a count, ``'N%'`` or None.
-    max_deletes: ClassVar[int | str | None] = "10%"
-    #: Compute and report the plan, change nothing.
-    dry_run: ClassVar[bool] = False
-    #: Stop starting new actions after the first failure.
-    fail_fast: ClassVar[bool] = False
+    timeout: ClassVar[float | None] = DEFAULTS.timeout
 
     diff: Diff | None = None
     report: Report | None = None
 
-    async def before_all(self) -> None:  # type: ignore[override]
+    async def before_all(self) -> None:
         """Called once before the first action (open clients here)."""
 
-    async def after_all(self, report: Report) -> None:  # type: ignore[override]
+    async def after_all(self, report: Report) -> None:
         """Called once after the last action, even when the run failed or was cancelled."""
 
     def already_exists(self, action: Action, error: Exception) -> bool:
@@ -111,8 +76,6 @@ class AsyncRun(Awaitable[Report]):
         self._overrides = overrides
 
     def __await__(self) -> Generator[Any, None, Report]:
-        from ._runner import run
-
         return run(self._template, self._diff, self._overrides).__await__()
 
     def __getattr__(self, name: str) -> Any:

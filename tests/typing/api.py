@@ -31,6 +31,7 @@ from synctree import (
     SyncTreeError,
     UncomparableError,
 )
+from synctree.aio import AsyncRun, AsyncTemplate, batch
 
 
 class SISStudent(Leaf):
@@ -126,6 +127,33 @@ def template_usage(diff: Diff) -> None:
     assert_type(diff.run(Template, dry_run=True), Report)
     assert_type(diff | "mypkg.sync:Template", Any)
     diff | 42  # type: ignore[operator]
+
+
+class AsyncUserTemplate(AsyncTemplate):
+    """The README's async template: hooks are coroutines, no ``type: ignore`` needed."""
+
+    concurrency = 4
+    rate = 10.0
+
+    async def before_all(self) -> None:
+        pass
+
+    async def new_students(self, action: Action) -> None:
+        assert_type(action.idnumber, str)
+
+    @batch(size=100)
+    async def old_students(self, actions: list[Action]) -> list[Skip | None]:
+        return [None for _ in actions]
+
+    async def after_all(self, report: Report) -> None:
+        assert_type(report.ok, bool)
+
+
+async def async_template_usage(diff: Diff) -> None:
+    assert_type(await (diff | AsyncUserTemplate()), Report)
+    assert_type(await (diff | AsyncUserTemplate), Report)
+    assert_type(await diff.run(AsyncUserTemplate(), concurrency=2, dry_run=True), Report)
+    assert_type(diff | AsyncUserTemplate(), AsyncRun)
 
 
 def report_usage(report: Report) -> None:

@@ -1,0 +1,191 @@
+"""What a run means, whoever runs it: steps, phases, chains and the safety limit.
+
+:class:`~synctree.DefaultTemplate` and :class:`~synctree.aio.AsyncTemplate`
+share these rules, so the same diff gives the same outcomes through either:
+
+- The plan runs in *phases*, one per subbranch and direction, in the diff's
+  order (creates and updates in declared order, removals in reverse).
+- Inside a phase, the actions on one object form a *chain*, run in order; the
+  async runner runs chains concurrently, a *wave* (every chain's next action)
+  at a time.
+- A failed action fails its object: the object's later actions, in this phase
+  and later ones, are skipped ("dependency failed").
+- Before anything runs, a plan whose ``old_`` actions would remove more than
+  ``max_deletes`` of a destination subbranch, or all of it because the source
+  side is empty, is refused with :class:`~synctree.SafetyLimitExceeded`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, TypeAlias
+
+from ._action import Action, Kind
+from ._exceptions import SafetyLimitExceeded
+
+if TYPE_CHECKING:
+    from ._diff import Diff
+    from ._template import Method, Router
+
+__all__ = [
+    "DEFAULT_MAX_DELETES",
+    "DEPENDENCY_FAILED",
+    "Run",
+    "Step",
+    "actions_of",
+    "check_safety",
+    "parse_max_deletes",
+    "phases",
+    "steps",
+    "waves",
+]
+
+#: The default ``max_deletes``: a run may remove at most a tenth of a subbranch.
+DEFAULT_MAX_DELETES = "10%"
+#: The reason recorded for an action skipped because its object failed before.
+DEPENDENCY_FAILED = "dependency failed"
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_message = operator.attrgetter("message")
+
+
+class Run:
+    """Consecutive ``new`` (or ``old``) actions of one message, and their method.
+
+    They need neither waves nor dependency checks (an object created or
+    removed has no other action in its phase, nor one in an earlier phase),
+    so a runner may handle them a batch at a time, not an action at a time.
+    """
+
+    __slots__ = ("actions", "method")
+
+    def __init__(self, actions: list[Action], method: Method | None) -> None:
+        self.actions = actions
+        self.method = method
+
+
+#: What a runner executes: an action and its method, or a run of them.
+Step: TypeAlias = "tuple[Action, Method | None] | Run"
+
+
+def steps(actions: list[Action], router: Router) -> list[Step]:
+    """The plan's steps: runs of ``new``/``old`` actions, the others one by one."""
+    out: list[Step] = []
+    others: list[Action] = []
+    for _, group in itertools.groupby(actions, _message):
+        same = list(group)
+        kind = same[0].kind
+        if kind is Kind.NEW or kind is Kind.OLD:
+            if others:
+                out += router.steps(others)
+                others = []
+            out.append(Run(same, router.method(same[0])))
+        else:
+            others += same
+    out += router.steps(others)
+    return out
+
+
+def actions_of(plan: Iterable[Step]) -> Iterator[Action]:
+    """Every action of the steps, in order."""
+    for step in plan:
+        if isinstance(step, Run):
+            yield from step.actions
+        else:
+            yield step[0]
+
+
+def phases(plan: list[Step]) -> Iterator[list[Step]]:
+    """Consecutive steps of one subbranch and direction."""
+    phase: list[Step] = []
+    key: tuple[str, bool] | None = None
+    for step in plan:
+        action = step.actions[0] if isinstance(step, Run) else step[0]
+        step_key = (action.subbranch, action.kind in (Kind.REMOVE, Kind.OLD))
+        if step_key != key and phase:
+            yield phase
+            phase = []
+        key = step_key
+        phase.append(step)
+    if phase:
+        yield phase
+
+
+def waves(phase: list[Step]) -> list[list[Step]]:
+    """The phase as waves: the first action of every object, then the second, and so on.
+
+    Each wave finishes before the next starts, so one object's actions stay in
+    order while the actions of a wave run (and batch) together.  A phase holds
+    one subbranch, so the idnumber names the object.
+    """
+    out: list[list[Step]] = [[]]
+    depth_of: dict[str, int] = {}
+    first = out[0]
+    for step in phase:
+        if isinstance(step, Run):
+            first.append(step)
+            continue
+        idnumber = step[0].idnumber
+        depth = depth_of.get(idnumber, 0)
+        depth_of[idnumber] = depth + 1
+        if not depth:
+            first.append(step)
+        else:
+            if depth == len(out):
+                out.append([])
+            out[depth].append(step)
+    return out
+
+
+def check_safety(
+    diff: Diff, actions: Iterable[Action], *, max_deletes: int | str | None, force: bool = False
+) -> None:
+    """Raise :class:`SafetyLimitExceeded` if the plan removes too much of a subbranch."""
+    if force:
+        return
+    allowed_of = parse_max_deletes(max_deletes)
+    olds = Counter(action.subbranch for action in actions if action.kind is Kind.OLD)
+    for name, deletes in olds.items():
+        total = len(diff.right[name])
+        if len(diff.left[name]) == 0:
+            raise SafetyLimitExceeded(
+                f"{diff.left.name} {name} is empty but {diff.right.name} {name} has {total}: "
+                f"refusing to remove all of them (an empty export?); force=True to allow",
+                subbranch=name,
+                deletes=deletes,
+                total=total,
+            )
+        allowed = allowed_of(total)
+        if deletes > allowed:
+            raise SafetyLimitExceeded(
+                f"the plan removes {deletes} of {total} {name} from {diff.right.name}, more "
+                f"than max_deletes={max_deletes!r} allows ({math.floor(allowed)}); "
+                f"nothing was changed; force=True to allow",
+                subbranch=name,
+                deletes=deletes,
+                total=total,
+            )
+
+
+def parse_max_deletes(value: int | str | None) -> Callable[[int], float]:
+    """``max_deletes`` as ``total -> allowed``.
+
+    A count, ``'N%'`` of the subbranch (but at least 1), or None (no limit).
+    """
+    if value is None:
+        return lambda total: math.inf
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return lambda total: value
+    if isinstance(value, str):
+        match = _PERCENT.match(value)
+        if match and float(match[1]) <= 100:
+            share = float(match[1]) / 100
+            return lambda total: max(1.0, share * total)
+    raise ValueError(
+        f"'max_deletes' must be a count >= 0, a percentage like '10%' or None, got {value!r}"
+    )
