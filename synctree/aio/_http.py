@@ -13,10 +13,10 @@ shown without user info and with token-like query parameters redacted.
 
 from __future__ import annotations
 
+import dataclasses
 import random as _random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 

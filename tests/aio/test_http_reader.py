@@ -10,18 +10,18 @@ import httpx
 import pytest
 
 from synctree import InputError, ReaderError, SyncTree
-from synctree.aio._http import (
+from synctree.aio import (
     Cursor,
     HTTPReader,
     LinkHeader,
+    ListingError,
     NextLink,
     Offset,
     PageError,
     PageNumber,
     Pagination,
-    redact_url,
 )
-from synctree.aio import ListingError
+from synctree.aio._http import redact_url  # not public yet: the secrets tests use it
 from tests.http_server import make_app, serve
 
 pytestmark = pytest.mark.anyio
@@ -489,7 +489,8 @@ class TestTotals:
         api = counted(people(6), listed=4)
         tree = SyncTree(["source", "destination"], ["users"])
         async with api.client() as client:
-            reader = HTTPReader(client, "/users", items="users", pagination=NextLink(total="meta.total"))
+            pagination = NextLink(total="meta.total")
+            reader = HTTPReader(client, "/users", items="users", pagination=pagination)
             with pytest.raises(ReaderError, match="ended with 4 items, but it announced 6"):
                 await tree.load(source={"users": reader})
 
