@@ -59,13 +59,19 @@ class _Battery:
     urls: tuple[str, ...] = ()
     multi: bool = False  # gives a reader per subbranch via ``.readers()``
     subbranch_option: str | None = None  # filled with the subbranch name at branch level
+    #: option -> import string of a function turning its TOML value into the argument;
+    #: it raises ConfigError naming the key within the option's table.
+    convert: tuple[tuple[str, str], ...] = ()
 
 
 READERS: dict[str, _Battery] = {
     "csv": _Battery("synctree.aio._csv:CSVReader", paths=("path",)),
     "sql": _Battery("synctree.aio._sql_reader:SQLReader", urls=("url",), subbranch_option="table"),
     "oneroster": _Battery("synctree.aio._oneroster:OneRoster", paths=("path",), multi=True),
-    "http": _Battery("synctree.aio._http:HTTPReader"),
+    "http": _Battery(
+        "synctree.aio._http:HTTPReader",
+        convert=(("pagination", "synctree.aio._http:pagination_from_config"),),
+    ),
     "scim": _Battery("synctree.aio._scim:SCIMReader"),
 }
 TEMPLATES: dict[str, _Battery] = {
@@ -340,6 +346,7 @@ class Config:
             raise self._error(f"cannot load {battery.target}: {exc}", table) from exc
         parameters = inspect.signature(target).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        converters = dict(battery.convert)
         out = {}
         for key, value in options.items():
             if key not in parameters and not takes_any:
@@ -352,6 +359,8 @@ class Config:
                 value = self._url(value, table, key)
             elif key == "types" and isinstance(value, dict):
                 value = {column: self._type(t, table) for column, t in value.items()}
+            elif key in converters:
+                value = self._convert(converters[key], value, table, key)
             out[key] = value
         missing = [
             name
@@ -363,6 +372,13 @@ class Config:
         if missing:
             raise self._error("missing key", table, missing[0])
         return out
+
+    def _convert(self, spec: str, value: Any, table: str, key: str) -> Any:
+        """``value`` made into the option's argument (a pagination from its table)."""
+        try:
+            return _import_target(spec)(value)
+        except ConfigError as exc:
+            raise self._error(exc.problem, table, f"{key}.{exc.key}" if exc.key else key) from None
 
     def _value(self, value: Any, table: str, key: str) -> Any:
         if isinstance(value, str):

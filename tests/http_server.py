@@ -8,7 +8,9 @@ with uvicorn on loopback in a background thread and yields its base URL::
         httpx.post(f"{base_url}/users", json={"id": "1", "name": "Ann"})
         api.stats()["creates"]   # {"1": 1}
 
-Endpoints: ``GET /users?page=&per_page=`` (``{"users", "page", "total", "next"}``),
+Endpoints: ``GET /users?page=&per_page=`` (``{"users", "page", "total", "next",
+"next_cursor"}``, headers ``X-Total-Count`` and ``Link: <...>; rel="next"``), also as
+``?offset=&limit=`` and ``?cursor=&per_page=`` (the cursor is an offset),
 ``GET|PATCH|DELETE /users/{id}``, ``POST /users`` (201; 409 if the id exists),
 ``GET /stats`` (see :meth:`FakeUsersAPI.stats`) and ``POST /faults`` (``{"faults": [...]}``
 queues faults for the next API calls). Only ``/users`` calls count, are limited and fail.
@@ -24,6 +26,10 @@ delay-seconds or as an HTTP-date, ``fault_retry_after`` seconds ahead; ``"slow"`
 ``slow`` seconds, then does the work and answers (past a client's timeout, it is done
 anyway); ``"malformed"`` does the work, then answers its status with a truncated JSON body
 (200 in place of 204). The server can also demand ``Authorization: Bearer <token>``.
+
+A short listing: with ``list_limit`` set, ``GET /users`` lists only the first that many
+users (later pages come back empty) while ``total``, ``X-Total-Count`` and the next links
+still count them all, as an API whose listing broke off would.
 """
 
 from __future__ import annotations
@@ -107,6 +113,7 @@ class FakeUsersAPI:
         fault_retry_after: int = 1,
         slow: float = 1.0,
         token: str | None = None,
+        list_limit: int | None = None,
     ) -> None:
         if rate is not None and not rate > 0:
             raise ValueError(f"'rate' must be > 0, got {rate!r}")
@@ -130,6 +137,8 @@ class FakeUsersAPI:
         self._fault_retry_after = fault_retry_after
         self._slow = slow
         self._token = token
+        #: List only the first this many users (a short listing); may be set at any time.
+        self.list_limit = list_limit
         self._lock = threading.Lock()  # the server thread writes, tests read
         self._forced: list[str] = []
         self.users: dict[str, dict[str, Any]] = {}
@@ -281,21 +290,41 @@ class FakeUsersAPI:
         return str(max(1, math.ceil(wait)))  # RFC 9110 delay-seconds are whole numbers
 
     async def _list_users(self, request: Request) -> Response:
+        query = request.query_params
         try:
-            page = int(request.query_params.get("page", "1"))
-            per_page = int(request.query_params.get("per_page", "50"))
+            per_page = int(query.get("per_page", query.get("limit", "50")))
+            page = int(query.get("page", "1"))
+            if "offset" in query or "cursor" in query:
+                start = int(query.get("offset", query.get("cursor", "0")))
+            else:
+                start = (page - 1) * per_page
         except ValueError:
-            return JSONResponse({"error": "page and per_page must be integers"}, 400)
-        if page < 1 or not 1 <= per_page <= 1000:
-            return JSONResponse({"error": "page >= 1 and 1 <= per_page <= 1000"}, 400)
+            return JSONResponse({"error": "page, per_page and offset must be integers"}, 400)
+        if page < 1 or start < 0 or not 1 <= per_page <= 1000:
+            return JSONResponse({"error": "page >= 1, offset >= 0, 1 <= per_page <= 1000"}, 400)
         with self._lock:
             users = list(self.users.values())
-        chunk = users[(page - 1) * per_page : page * per_page]
-        more = page * per_page < len(users)
-        next_url = str(request.url.include_query_params(page=page + 1, per_page=per_page))
-        return JSONResponse(
-            {"users": chunk, "page": page, "total": len(users), "next": next_url if more else None}
-        )
+            listed = users if self.list_limit is None else users[: self.list_limit]
+        chunk = listed[start : start + per_page]
+        more = start + per_page < len(users)  # the total counts every user, listed or not
+        if "offset" in query:
+            following = {"offset": start + per_page, "limit": per_page}
+        elif "cursor" in query:
+            following = {"cursor": start + per_page, "per_page": per_page}
+        else:
+            following = {"page": page + 1, "per_page": per_page}
+        next_url = str(request.url.include_query_params(**following))
+        headers = {"X-Total-Count": str(len(users))}
+        if more:
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        body = {
+            "users": chunk,
+            "page": page,
+            "total": len(users),
+            "next": next_url if more else None,
+            "next_cursor": str(start + per_page) if more else None,
+        }
+        return JSONResponse(body, headers=headers)
 
     async def _create_user(self, request: Request) -> Response:
         body = await _json_object(request)
@@ -397,6 +426,7 @@ def make_app(
     fault_retry_after: int = 1,
     slow: float = 1.0,
     token: str | None = None,
+    list_limit: int | None = None,
 ) -> FakeUsersAPI:
     """Build the users API.
 
@@ -410,6 +440,7 @@ def make_app(
     :param fault_retry_after: whole seconds the ``429_seconds`` and ``429_date`` faults ask for.
     :param slow: seconds a ``slow`` fault waits before answering.
     :param token: if given, ``/users`` calls without ``Authorization: Bearer <token>`` get 401.
+    :param list_limit: list only the first this many users, totals counting all (see above).
     """
     return FakeUsersAPI(
         rate=rate,
@@ -424,6 +455,7 @@ def make_app(
         fault_retry_after=fault_retry_after,
         slow=slow,
         token=token,
+        list_limit=list_limit,
     )
 
 

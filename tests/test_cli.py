@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from synctree._cli import main
+from tests.http_server import make_app, serve
 
 # A destination kept in a JSON file: a custom reader and template by import string.
 STORE = """
@@ -255,6 +256,84 @@ class TestShow:
         assert invoke("show", str(project / "sync.toml"), "students", "404")[0] == 2
 
 
+HTTP_SOURCE = """\
+[sync]
+subbranches = ["users"]
+[source.users]
+reader = "http"
+client_or_url = "http://127.0.0.1:9"
+pagination = {pagination}
+[template]
+use = "x:Y"
+"""
+
+#: Every built-in pagination as a config names it, each with the server's total.
+PAGINATIONS = [
+    '{ style = "page", param = "page", size_param = "per_page", size = 10, total = "total" }',
+    '{ style = "offset", param = "offset", limit = 7, total_header = "X-Total-Count" }',
+    '{ style = "next", path = "next", total = "total" }',
+    '{ style = "link", total_header = "X-Total-Count" }',
+    '{ style = "cursor", param = "cursor", next = "next_cursor", total = "total" }',
+]
+
+
+class TestHTTPSource:
+    """A TOML config paginating a real HTTP server (127.0.0.1) in every style."""
+
+    def config(self, folder: Path, base_url: str, pagination: str) -> Path:
+        store = folder / "store.json"
+        config = folder / "http.toml"
+        config.write_text(
+            textwrap.dedent(
+                f"""\
+                [sync]
+                subbranches = ["users"]
+
+                [source.users]
+                reader = "http"
+                client_or_url = "{base_url}"
+                path = "/users"
+                items = "users"
+                params = {{ per_page = 10 }}
+                retries = 0
+                pagination = {pagination}
+
+                [destination.users]
+                reader = "jsonstore:StoreReader"
+                path = "{store}"
+
+                [template]
+                use = "jsonstore:StoreTemplate"
+                path = "{store}"
+                """
+            )
+        )
+        return config
+
+    @pytest.mark.parametrize("pagination", PAGINATIONS)
+    def test_whole_listing_then_short_listing(self, project: Path, pagination: str) -> None:
+        """Read whole, the 30 users match the store (nothing to do); when the listing
+        breaks off after 20 of its total 30, plan and run exit 2 and the store keeps
+        all 30: the short read never becomes 10 removals."""
+        users = [{"id": str(i), "name": f"U{i}"} for i in range(30)]
+        store = {user["id"]: {"name": user["name"]} for user in users}
+        (project / "store.json").write_text(json.dumps(store))
+        api = make_app(users=users)
+        with serve(api) as base_url:
+            config = str(self.config(project, base_url, pagination))
+            code, out = invoke("plan", config, "--json")
+            assert (code, json.loads(out)["actions"]) == (0, [])
+            api.list_limit = 20
+            for command in ("plan", "run"):
+                code, out = invoke(command, config)
+                flat = out.replace("\n", "")
+                assert code == 2, out
+                assert "the listing ended with 20 items, but it announced 30" in flat
+                assert f"{base_url}/users" in flat
+        assert json.loads((project / "store.json").read_text()) == store
+        assert api.stats()["deletes"] == api.stats()["updates"] == 0
+
+
 class TestBadConfig:
     @pytest.mark.parametrize(
         ("body", "message"),
@@ -270,6 +349,19 @@ class TestBadConfig:
             ('[sync]\nsubbranches = ["students"]\n[template]\nuse = "x:Y"\n'
              'token = "${SYNCTREE_NOT_SET}"', "SYNCTREE_NOT_SET is not set"),
             ("[sync\n", "not valid TOML"),
+            (HTTP_SOURCE.format(pagination='{ style = "pages" }'),
+             "[source.users], key 'pagination.style': unknown pagination style 'pages'"),
+            (HTTP_SOURCE.format(pagination="{ size = 10 }"),
+             "[source.users], key 'pagination.style': missing key"),
+            (HTTP_SOURCE.format(pagination='{ style = "page", sise = 10 }'),
+             "[source.users], key 'pagination.sise': unknown key for style 'page'"),
+            (HTTP_SOURCE.format(pagination='{ style = "page", size = 0 }'),
+             "[source.users], key 'pagination.size': 'size' must be an int >= 1, got 0"),
+            (HTTP_SOURCE.format(pagination='{ style = "cursor", next = 1 }'),
+             "[source.users], key 'pagination.next': 'next' must be a non-empty string"),
+            (HTTP_SOURCE.format(pagination='{ style = "offset", total = "n", total_header = "X" }'),
+             "[source.users], key 'pagination.total_header': 'total_header' cannot be given"),
+            (HTTP_SOURCE.format(pagination="7"), "[source.users], key 'pagination': must be"),
         ],
     )  # fmt: skip
     def test_exit_2_naming_file_table_key(self, tmp_path: Path, body: str, message: str) -> None:

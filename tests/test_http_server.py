@@ -53,6 +53,25 @@ class TestUsersAPI:
             assert client.get("/users?page=0").status_code == 400
         assert (seen, pages) == (["0", "1", "2", "3", "4"], 3)
 
+    def test_listing_styles_and_short_listing(self) -> None:
+        """Offsets, cursors, ``Link`` and ``X-Total-Count``; ``list_limit`` cuts the listing
+        short while the totals still count every user."""
+        api = make_app(users=[{"id": str(i)} for i in range(5)])
+        with client_for(api) as client:
+            by_offset = client.get("/users?offset=3&limit=2")
+            by_cursor = client.get("/users?cursor=2&per_page=2").json()
+            first = client.get("/users?per_page=2")
+            api.list_limit = 2
+            cut = client.get("/users?page=2&per_page=2")
+        assert [u["id"] for u in by_offset.json()["users"]] == ["3", "4"]
+        assert by_offset.json()["next"] is None and "link" not in by_offset.headers
+        assert [u["id"] for u in by_cursor["users"]] == ["2", "3"]
+        assert by_cursor["next_cursor"] == "4"
+        assert first.headers["X-Total-Count"] == "5"
+        assert first.links["next"]["url"].endswith("/users?page=2&per_page=2")
+        assert cut.json()["users"] == []
+        assert (cut.json()["total"], cut.headers["X-Total-Count"]) == (5, "5")
+
     def test_duplicates_applied_when_not_unique(self) -> None:
         """With ``unique=False`` a repeated create is applied again, and stats show it."""
         api = make_app(unique=False)

@@ -1,5 +1,10 @@
 """Read the objects of a paginated JSON HTTP API: :class:`HTTPReader` and its paginations.
 
+A listing that announces its size (a total in the body, an ``X-Total-Count`` header)
+must end with exactly that many items, and a key must not come again on a later page
+(offset or page paging over a list that shifted): otherwise the read fails with a
+:class:`ListingError`, so a short listing never reaches the diff as removals.
+
 Pages are fetched one after another with the runner's retry rules (see ``_attempts``):
 HTTP 429/5xx and transport errors are retried with backoff, ``Retry-After`` is honoured
 and a ``rate`` spaces the requests.  Credentials stay out of every message: URLs are
@@ -8,6 +13,7 @@ shown without user info and with token-like query parameters redacted.
 
 from __future__ import annotations
 
+import dataclasses
 import random as _random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
@@ -16,7 +22,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import httpx
 
-from .._exceptions import InputError
+from .._exceptions import ConfigError, InputError
 from .._redact import redact_url as _redact_url
 from ._attempts import retrying
 from ._limiter import RateLimiter
@@ -26,12 +32,14 @@ __all__ = [
     "Cursor",
     "HTTPReader",
     "LinkHeader",
+    "ListingError",
     "NextLink",
     "Offset",
     "Page",
     "PageError",
     "PageNumber",
     "Pagination",
+    "pagination_from_config",
     "redact_url",
 ]
 
@@ -83,6 +91,30 @@ class PageError(InputError):
         super().__init__(f"page {page}: {problem}", path=url)
 
 
+class ListingError(PageError):
+    """A listing that is not whole: it ended before (or went past) the total it announced,
+    the total changed between pages, or a key came again on a later page.
+
+    ``expected`` is the announced total (None if there is none), ``received`` the items
+    read up to ``page``, ``key`` the repeated key (None unless one came again).
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        url: str,
+        page: int,
+        expected: int | None,
+        received: int,
+        key: str | None = None,
+    ) -> None:
+        self.expected = expected
+        self.received = received
+        self.key = key
+        super().__init__(problem, url=url, page=page)
+
+
 # -- paginations ----------------------------------------------------------------------------
 
 
@@ -111,6 +143,10 @@ class Pagination(Protocol):
 
     An empty page always ends the listing, before :meth:`after` is asked.  ``after``
     may raise :class:`ValueError` for a page it cannot use; the reader names URL and page.
+
+    A pagination may also define ``expected(page) -> int | None``, the item count the
+    listing announces on that page (every built-in one does, given ``total`` or
+    ``total_header``): the reader then fails a listing that ends with another count.
     """
 
     def first(self) -> dict[str, str | int]:
@@ -122,37 +158,60 @@ class Pagination(Protocol):
         ...
 
 
+class _OptionError(ValueError):
+    """A bad option of a pagination; ``name`` says which (the config names its key)."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        super().__init__(f"{name!r} {problem}")
+
+
 def _positive(value: object, name: str, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name!r} must be an int >= {minimum}, got {value!r}")
+        raise _OptionError(name, f"must be an int >= {minimum}, got {value!r}")
 
 
 def _name(value: object, name: str) -> None:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{name!r} must be a non-empty string, got {value!r}")
+        raise _OptionError(name, f"must be a non-empty string, got {value!r}")
 
 
-def _total(body: Any, path: str | None) -> int | None:
-    if path is None:
+def _totals(total: str | None, total_header: str | None) -> None:
+    """Check where a pagination finds the total: a body key path or a header, not both."""
+    if total is not None:
+        _name(total, "total")
+    if total_header is not None:
+        _name(total_header, "total_header")
+        if total is not None:
+            raise _OptionError("total_header", "cannot be given with 'total': choose one")
+
+
+def _total(page: Page, path: str | None, header: str | None) -> int | None:
+    """The total item count ``page`` announces at ``path`` or in ``header``, if asked."""
+    if path is not None:
+        value, what = dig(page.body, path), f"the total {path!r}"
+        if value is _MISSING:
+            raise ValueError(f"no total {path!r} in the body")
+    elif header is not None:
+        value, what = page.response.headers.get(header, _MISSING), f"the header {header!r}"
+        if value is _MISSING:
+            raise ValueError(f"no total header {header!r} in the response")
+    else:
         return None
-    value = dig(body, path)
-    if value is _MISSING:
-        raise ValueError(f"no total {path!r} in the body")
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"the total {path!r} is not a count: {value!r}")
+        raise ValueError(f"{what} is not a count: {value!r}")
     return value
 
 
-def _last(page: Page, size: int, total: str | None) -> bool:
-    """Whether ``page`` ends a numbered or offset listing.
+def _last(page: Page, size: int, count: int | None) -> bool:
+    """Whether ``page`` ends a numbered or offset listing whose total is ``count``.
 
     A known total decides.  Without one, a page shorter than ``size`` and than the
     pages before it is the last; a short first page is not trusted, since the server
     may cap the page size below ``size`` (one more request tells).
     """
-    count = _total(page.body, total)
     if count is not None:
         return page.seen >= count
     return page.largest > 0 and len(page.items) < min(size, page.largest)
@@ -160,15 +219,25 @@ def _last(page: Page, size: int, total: str | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class NextLink:
-    """The body names the next page's URL at a key path (``'next'``, ``'links.next'``)."""
+    """The body names the next page's URL at a key path (``'next'``, ``'links.next'``).
+
+    :param total: a key path to the total item count in the body, if the API gives one.
+    :param total_header: or the header holding it (``'X-Total-Count'``).
+    """
 
     path: str = "next"
+    total: str | None = None
+    total_header: str | None = None
 
     def __post_init__(self) -> None:
         _name(self.path, "path")
+        _totals(self.total, self.total_header)
 
     def first(self) -> dict[str, str | int]:
         return {}
+
+    def expected(self, page: Page) -> int | None:
+        return _total(page, self.total, self.total_header)
 
     def after(self, page: Page) -> NextPage:
         link = dig(page.body, self.path)
@@ -181,10 +250,23 @@ class NextLink:
 
 @dataclass(frozen=True, slots=True)
 class LinkHeader:
-    """The ``Link`` header names the next page (``rel="next"``, RFC 8288), as GitHub does."""
+    """The ``Link`` header names the next page (``rel="next"``, RFC 8288), as GitHub does.
+
+    :param total: a key path to the total item count in the body, if the API gives one.
+    :param total_header: or the header holding it (``'X-Total-Count'``).
+    """
+
+    total: str | None = None
+    total_header: str | None = None
+
+    def __post_init__(self) -> None:
+        _totals(self.total, self.total_header)
 
     def first(self) -> dict[str, str | int]:
         return {}
+
+    def expected(self, page: Page) -> int | None:
+        return _total(page, self.total, self.total_header)
 
     def after(self, page: Page) -> NextPage:
         link = page.response.links.get("next", {}).get("url")
@@ -198,6 +280,7 @@ class PageNumber:
     :param size_param: the page size parameter, or ``None`` to send none (``size``
         is then the server's page size).
     :param total: a key path to the total item count in the body, if the API gives one.
+    :param total_header: or the header holding it (``'X-Total-Count'``).
     """
 
     param: str = "page"
@@ -205,6 +288,7 @@ class PageNumber:
     size: int = 100
     start: int = 1
     total: str | None = None
+    total_header: str | None = None
 
     def __post_init__(self) -> None:
         _name(self.param, "param")
@@ -212,8 +296,10 @@ class PageNumber:
             _name(self.size_param, "size_param")
         _positive(self.size, "size")
         _positive(self.start, "start", 0)
-        if self.total is not None:
-            _name(self.total, "total")
+        _totals(self.total, self.total_header)
+
+    def expected(self, page: Page) -> int | None:
+        return _total(page, self.total, self.total_header)
 
     def first(self) -> dict[str, str | int]:
         params: dict[str, str | int] = {self.param: self.start}
@@ -222,7 +308,7 @@ class PageNumber:
         return params
 
     def after(self, page: Page) -> NextPage:
-        if _last(page, self.size, self.total):
+        if _last(page, self.size, self.expected(page)):
             return None
         return {**page.params, self.param: int(page.params[self.param]) + 1}
 
@@ -231,13 +317,18 @@ class PageNumber:
 class Offset:
     """Offset pages: ``?offset=0&limit=100``; the offset advances by the items returned,
     so a server that caps ``limit`` loses nothing.  SCIM is ``Offset('startIndex',
-    'count', start=1, total='totalResults')``."""
+    'count', start=1, total='totalResults')``.
+
+    :param total: a key path to the total item count in the body, if the API gives one.
+    :param total_header: or the header holding it (``'X-Total-Count'``).
+    """
 
     param: str = "offset"
     limit_param: str | None = "limit"
     limit: int = 100
     start: int = 0
     total: str | None = None
+    total_header: str | None = None
 
     def __post_init__(self) -> None:
         _name(self.param, "param")
@@ -245,8 +336,10 @@ class Offset:
             _name(self.limit_param, "limit_param")
         _positive(self.limit, "limit")
         _positive(self.start, "start", 0)
-        if self.total is not None:
-            _name(self.total, "total")
+        _totals(self.total, self.total_header)
+
+    def expected(self, page: Page) -> int | None:
+        return _total(page, self.total, self.total_header)
 
     def first(self) -> dict[str, str | int]:
         params: dict[str, str | int] = {self.param: self.start}
@@ -255,24 +348,34 @@ class Offset:
         return params
 
     def after(self, page: Page) -> NextPage:
-        if _last(page, self.limit, self.total):
+        if _last(page, self.limit, self.expected(page)):
             return None
         return {**page.params, self.param: int(page.params[self.param]) + len(page.items)}
 
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """An opaque cursor: the body gives the next one at ``next``, sent back as ``param``."""
+    """An opaque cursor: the body gives the next one at ``next``, sent back as ``param``.
+
+    :param total: a key path to the total item count in the body, if the API gives one.
+    :param total_header: or the header holding it (``'X-Total-Count'``).
+    """
 
     param: str = "cursor"
     next: str = "meta.next_cursor"
+    total: str | None = None
+    total_header: str | None = None
 
     def __post_init__(self) -> None:
         _name(self.param, "param")
         _name(self.next, "next")
+        _totals(self.total, self.total_header)
 
     def first(self) -> dict[str, str | int]:
         return {}
+
+    def expected(self, page: Page) -> int | None:
+        return _total(page, self.total, self.total_header)
 
     def after(self, page: Page) -> NextPage:
         value = dig(page.body, self.next)
@@ -281,6 +384,54 @@ class Cursor:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValueError(f"the cursor {self.next!r} is not a string: {value!r}")
         return {self.param: value}
+
+
+#: The pagination styles a config names: ``pagination = { style = "page", size = 100 }``.
+PAGINATIONS: Mapping[str, type[NextLink | LinkHeader | PageNumber | Offset | Cursor]] = {
+    "next": NextLink,
+    "link": LinkHeader,
+    "page": PageNumber,
+    "offset": Offset,
+    "cursor": Cursor,
+}
+
+
+def pagination_from_config(value: object) -> Pagination:
+    """The built-in pagination a config describes: a table with a ``style`` (see
+    :data:`PAGINATIONS`) and that pagination's options, or just the style's name.
+
+    TOML has no null: ``size_param = false`` (or ``limit_param``) sends no page size.
+
+    :raises ConfigError: naming the key within the table (``style``, ``size``...).
+    """
+    styles = ", ".join(repr(name) for name in PAGINATIONS)
+    if isinstance(value, str):
+        value = {"style": value}
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"must be a pagination style ({styles}) or a table with a 'style', got {value!r}"
+        )
+    options = dict(value)
+    if "style" not in options:
+        raise ConfigError(f"missing key (the pagination style: {styles})", key="style")
+    style = options.pop("style")
+    cls = PAGINATIONS.get(style) if isinstance(style, str) else None
+    if cls is None:
+        raise ConfigError(f"unknown pagination style {style!r} (known: {styles})", key="style")
+    accepted = [field.name for field in dataclasses.fields(cls)]
+    for key in options:
+        if key not in accepted:
+            raise ConfigError(
+                f"unknown key for style {style!r} (accepted: {', '.join(['style', *accepted])})",
+                key=key,
+            )
+    for key in ("size_param", "limit_param"):
+        if options.get(key) is False:
+            options[key] = None
+    try:
+        return cls(**options)
+    except _OptionError as exc:
+        raise ConfigError(str(exc), key=exc.name) from None
 
 
 # -- the reader -----------------------------------------------------------------------------
@@ -309,6 +460,10 @@ class HTTPReader:
         first; name one ``'_id'`` to carry the API's own id without comparing it.
     :param fields: keep only these attributes (after renaming; missing ones are ``None``).
     :param keep_key: also keep the key fields as attributes.
+    :param unique: a key that comes again on a later page fails the read (a
+        :class:`ListingError`: offset or page paging over a list that shifted skips
+        as many items as it repeats); ``False`` leaves repeats to the tree's
+        duplicates policy.
     :param timeout: seconds per request, for a client made from a URL.
     :param sleep: waits between attempts (default :func:`anyio.sleep`); for tests,
         like ``clock`` and ``random``.
@@ -329,6 +484,7 @@ class HTTPReader:
         rename: Mapping[str, str] | None = None,
         fields: Sequence[str] | None = None,
         keep_key: bool = False,
+        unique: bool = True,
         key_separator: str = "|",
         timeout: float | None = 30.0,
         sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -374,6 +530,9 @@ class HTTPReader:
             raise ValueError(f"'fields' must be a list of names, got {fields!r}")
         self._fields = None if fields is None else list(fields)
         self._keep_key = bool(keep_key)
+        if not isinstance(unique, bool):
+            raise ValueError(f"'unique' must be True or False, got {unique!r}")
+        self._unique = unique
         _name(key_separator, "key_separator")
         self._key_separator = key_separator
         if timeout is not None and not timeout > 0:
@@ -410,11 +569,18 @@ class HTTPReader:
             yield client
 
     async def pages(self) -> AsyncGenerator[Page, None]:
-        """Yield the pages as fetched, each with its items (raw JSON values)."""
+        """Yield the pages as fetched, each with its items (raw JSON values).
+
+        :raises ListingError: before the last page, when the listing is not whole (see
+            the module docstring).
+        """
         limiter = RateLimiter(self._rate, clock=self._clock, sleep=self._sleep)
         pagination = self._pagination
         target: str | Params = pagination.first() if pagination is not None else {}
+        expected = getattr(pagination, "expected", None)
         number, seen, largest = 0, 0, 0
+        total: int | None = None
+        first_pages: dict[str, int] | None = {} if self._unique and pagination else None
         self.path, self.page = self._start, None
         async with self._open() as client:
             while True:
@@ -428,13 +594,75 @@ class HTTPReader:
                 params = {} if isinstance(target, str) else target
                 page = Page(number, url, params, response, body, items, seen, largest)
                 largest = max(largest, len(items))
+                if expected is not None:
+                    total = self._announced(expected, page, total)
                 following = None
                 if items and pagination is not None:
                     following = self._following(pagination, page)
+                if first_pages is not None:
+                    self._no_repeats(page, first_pages, total)
+                if total is not None and (seen > total or (following is None and seen != total)):
+                    raise self._short(page, total)
                 yield page
                 if following is None:
                     return
                 target = following
+
+    def _announced(
+        self, expected: Callable[[Page], int | None], page: Page, total: int | None
+    ) -> int | None:
+        """The total ``page`` announces; it must be the one the pages before announced."""
+        try:
+            announced = expected(page)
+        except ValueError as exc:
+            raise self._error(str(exc), page.url, page.number) from None
+        if announced is None:
+            return total
+        if total is not None and announced != total:
+            raise self._listing_error(
+                f"the total changed from {total} to {announced}: "
+                "the listing shifted while it was read",
+                page,
+                total,
+            )
+        return announced
+
+    def _no_repeats(self, page: Page, first_pages: dict[str, int], total: int | None) -> None:
+        """Fail on a key an earlier page had; remember this page's keys."""
+        number = page.number
+        for item in page.items:
+            key = self._key_of(item)
+            if key is None:
+                continue  # not a row: ``_row`` says why, in order
+            first = first_pages.setdefault(key, number)
+            if first != number:
+                raise self._listing_error(
+                    f"key {key!r} came again (first on page {first}): "
+                    "the listing shifted while it was read",
+                    page,
+                    total,
+                    key=key,
+                )
+
+    def _short(self, page: Page, total: int) -> ListingError:
+        if page.seen > total:
+            problem = f"the listing has {page.seen} items, more than the {total} it announced"
+        else:
+            problem = f"the listing ended with {page.seen} items, but it announced {total}"
+        return self._listing_error(problem, page, total)
+
+    @staticmethod
+    def _listing_error(
+        problem: str, page: Page, total: int | None, *, key: str | None = None
+    ) -> ListingError:
+        return ListingError(
+            problem,
+            url=redact_url(page.url),
+            page=page.number,
+            expected=total,
+            received=page.seen,
+            key=key,
+        )
 
     def _following(self, pagination: Pagination, page: Page) -> str | Params | None:
         """What comes after ``page``: an absolute URL, query parameters or None."""
@@ -526,6 +754,18 @@ class HTTPReader:
             kind = type(found).__name__
             raise self._error(f"{what} is not a list (it is {kind})", url, number)
         return found
+
+    def _key_of(self, item: Any) -> str | None:
+        """The key of an item, or None when it has no usable one."""
+        if not isinstance(item, dict):
+            return None
+        parts = []
+        for name in self._keys:
+            value = dig(item, name)
+            if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+                return None
+            parts.append(value if isinstance(value, str) else str(value))
+        return parts[0] if len(parts) == 1 else self._key_separator.join(parts)
 
     def _row(self, item: Any, page: Page) -> Row:
         """The row of one item; the item (fresh from the JSON) becomes the row."""

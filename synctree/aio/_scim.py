@@ -281,7 +281,9 @@ def _listing(
     **options: Any,
 ) -> HTTPReader:
     """An index-paginated listing: ``startIndex`` advances by the resources returned,
-    since servers cap ``count``, up to ``totalResults`` (RFC 7644 section 3.4.2.4)."""
+    since servers cap ``count``, up to ``totalResults`` (RFC 7644 section 3.4.2.4).  A
+    listing that ends short of it, or whose ``totalResults`` changes between pages (a
+    resource created or deleted meanwhile shifts the indexes), fails: a ListingError."""
     params: dict[str, str] = {}
     if filter is not None:
         params["filter"] = filter

@@ -19,6 +19,7 @@ PUBLIC = [
     "EventKind",
     "HTTPReader",
     "LinkHeader",
+    "ListingError",
     "NextLink",
     "Observer",
     "Offset",

@@ -10,17 +10,18 @@ import httpx
 import pytest
 
 from synctree import InputError, ReaderError, SyncTree
-from synctree.aio._http import (
+from synctree.aio import (
     Cursor,
     HTTPReader,
     LinkHeader,
+    ListingError,
     NextLink,
     Offset,
     PageError,
     PageNumber,
     Pagination,
-    redact_url,
 )
+from synctree.aio._http import redact_url  # not public yet: the secrets tests use it
 from tests.http_server import make_app, serve
 
 pytestmark = pytest.mark.anyio
@@ -345,6 +346,155 @@ class TestRows:
         assert tree.destination.users["3"].name == "P3"
 
 
+def counted(
+    items: list[dict[str, Any]], *, listed: int | None = None, total: int | None = None
+) -> API:
+    """Every pagination style over ``items``, two a page unless asked: ``?page=``,
+    ``?offset=&limit=``, ``?cursor=``, body ``next``, ``Link`` header, body ``meta.total``
+    and ``X-Total-Count``.  Only the first ``listed`` items are listed (later pages come
+    back empty); the total says ``total`` (default: every item)."""
+
+    def handle(api: API, request: httpx.Request) -> httpx.Response:
+        query = request.url.params
+        size = int(query.get("per_page", query.get("limit", "2")))
+        if "offset" in query or "cursor" in query:
+            start = int(query.get("offset", query.get("cursor", "0")))
+        else:
+            start = (int(query.get("page", "1")) - 1) * size
+        shown = items if listed is None else items[:listed]
+        count = len(items) if total is None else total
+        more = start + size < len(items)
+        link = f"{BASE}/users?offset={start + size}&limit={size}"
+        headers = {"X-Total-Count": str(count)}
+        if more:
+            headers["Link"] = f'<{link}>; rel="next"'
+        body = {
+            "users": shown[start : start + size],
+            "meta": {"total": count, "next_cursor": str(start + size) if more else None},
+            "next": link if more else None,
+        }
+        return httpx.Response(200, json=body, headers=headers)
+
+    return API(handle)
+
+
+COUNTED = [
+    PageNumber(size=2, total="meta.total"),
+    PageNumber(size=2, total_header="X-Total-Count"),
+    Offset(limit=2, total="meta.total"),
+    Offset(limit=2, total_header="X-Total-Count"),
+    NextLink(total="meta.total"),
+    NextLink(total_header="X-Total-Count"),
+    LinkHeader(total="meta.total"),
+    LinkHeader(total_header="X-Total-Count"),
+    Cursor(next="meta.next_cursor", total="meta.total"),
+    Cursor(next="meta.next_cursor", total_header="X-Total-Count"),
+]
+
+
+class TestTotals:
+    @pytest.mark.parametrize("pagination", COUNTED, ids=repr)
+    async def test_complete_listing(self, pagination: Pagination) -> None:
+        """A listing that reaches its total, by any pagination, reads every item."""
+        api = counted(people(5))
+        async with api.client() as client:
+            rows = await read(HTTPReader(client, "/users", items="users", pagination=pagination))
+        assert keys(rows) == ["1", "2", "3", "4", "5"]
+
+    @pytest.mark.parametrize("pagination", COUNTED, ids=repr)
+    async def test_listing_that_ends_before_its_total_fails(self, pagination: Pagination) -> None:
+        """Pages that stop early (page 2 empty, the total says 6) fail the read, naming the
+        URL and both counts, whatever the pagination."""
+        api = counted(people(6), listed=2)
+        async with api.client() as client:
+            reader = HTTPReader(client, "/users", items="users", pagination=pagination)
+            with pytest.raises(PageError) as info:
+                await read(reader)
+        error = info.value
+        assert isinstance(error, ListingError) and isinstance(error, InputError)
+        assert (error.expected, error.received, error.page) == (6, 2, 2)
+        assert str(error).startswith(f"{BASE}/users")
+        assert "page 2: the listing ended with 2 items, but it announced 6" in str(error)
+
+    @pytest.mark.parametrize("pagination", COUNTED, ids=repr)
+    async def test_listing_longer_than_its_total_fails(self, pagination: Pagination) -> None:
+        """More items than the total announced is no complete listing either."""
+        api = counted(people(5), total=3)
+        async with api.client() as client:
+            reader = HTTPReader(client, "/users", items="users", pagination=pagination)
+            with pytest.raises(ListingError, match=r"items, more than the 3 it announced") as info:
+                await read(reader)
+        assert info.value.expected == 3
+        assert info.value.received > 3
+
+    async def test_total_that_changes_fails(self) -> None:
+        """A total that changes between pages means the listing shifted while it was read."""
+        totals = iter([6, 5, 5])
+
+        def handle(api: API, request: httpx.Request) -> httpx.Response:
+            offset = int(request.url.params["offset"])
+            body = {"users": people(6)[offset : offset + 2], "total": next(totals)}
+            return httpx.Response(200, json=body)
+
+        api = API(handle)
+        async with api.client() as client:
+            pagination = Offset(limit=2, total="total")
+            reader = HTTPReader(client, "/users", items="users", pagination=pagination)
+            with pytest.raises(ListingError, match=r"page 2: the total changed from 6 to 5"):
+                await read(reader)
+
+    async def test_shifted_offset_listing_fails_on_a_repeated_key(self) -> None:
+        """Offset paging over a list that shifted (one added at the front after page 1)
+        repeats a key on page 2: the read fails, even without a total."""
+        listing = people(4)
+
+        def handle(api: API, request: httpx.Request) -> httpx.Response:
+            offset = int(request.url.params["offset"])
+            if offset > 0 and listing[0]["id"] != 0:
+                listing.insert(0, {"id": 0, "name": "New"})
+            return httpx.Response(200, json=listing[offset : offset + 2])
+
+        api = API(handle)
+        async with api.client() as client:
+            reader = HTTPReader(client, "/users", pagination=Offset(limit=2))
+            with pytest.raises(ListingError) as info:
+                await read(reader)
+        assert info.value.key == "2"
+        assert "page 2: key '2' came again (first on page 1)" in str(info.value)
+
+    async def test_repeats_may_be_allowed(self) -> None:
+        """``unique=False``: a key on two pages is left to the tree's duplicates policy."""
+
+        def handle(api: API, request: httpx.Request) -> httpx.Response:
+            page = int(request.url.params["page"])
+            return httpx.Response(200, json=[people(2), [{"id": 2}], []][page - 1])
+
+        api = API(handle)
+        async with api.client() as client:
+            pagination = PageNumber(size=2)
+            rows = await read(HTTPReader(client, "/users", pagination=pagination, unique=False))
+        assert keys(rows) == ["1", "2", "2"]
+
+    async def test_missing_total_header(self) -> None:
+        """A total header the response lacks is an error naming it."""
+        api = numbered(people(3))
+        async with api.client() as client:
+            pagination = PageNumber(total_header="X-Total-Count")
+            reader = HTTPReader(client, "/users", items="users", pagination=pagination)
+            with pytest.raises(PageError, match="page 1: no total header 'X-Total-Count'"):
+                await read(reader)
+
+    async def test_short_listing_never_reaches_the_tree(self) -> None:
+        """Through ``tree.load`` a short listing is a ReaderError: no tree to diff."""
+        api = counted(people(6), listed=4)
+        tree = SyncTree(["source", "destination"], ["users"])
+        async with api.client() as client:
+            pagination = NextLink(total="meta.total")
+            reader = HTTPReader(client, "/users", items="users", pagination=pagination)
+            with pytest.raises(ReaderError, match="ended with 4 items, but it announced 6"):
+                await tree.load(source={"users": reader})
+
+
 def flaky(*failures: httpx.Response | Exception) -> API:
     """Answers the given failures first, then one page of two people."""
     queue = list(failures)
@@ -592,6 +742,10 @@ class TestClient:
             (lambda: Offset(limit=-1), "'limit'"),
             (lambda: Cursor(param=""), "'param'"),
             (lambda: NextLink(""), "'path'"),
+            (lambda: LinkHeader(total=""), "'total'"),
+            (lambda: Cursor(total_header=""), "'total_header'"),
+            (lambda: PageNumber(total="n", total_header="X-Total-Count"), "'total_header'"),
+            (lambda: HTTPReader(BASE, unique=1), "'unique'"),  # type: ignore[arg-type]
             (lambda: HTTPReader(BASE, key=""), "'key'"),
             (lambda: HTTPReader(BASE, rate=0), "'rate'"),
             (lambda: HTTPReader(BASE, retries=-1), "'retries'"),

@@ -28,6 +28,7 @@ from scim2_server.utils import (
 )
 
 from synctree import Outcome, Report, SyncTree, SyncTreeError
+from synctree.aio import ListingError
 from synctree.aio._retry import classify
 from synctree.aio._scim import (
     SCIMError,
@@ -257,6 +258,58 @@ class TestReader:
         assert [len(batch) for batch in batches] == [2, 2, 1]
         starts = [r.url.params["startIndex"] for r in recorder.calls("GET")]
         assert starts == ["1", "3", "5"]
+
+    @pytest.mark.parametrize("resource", ["Users", "Groups"])
+    async def test_listing_short_of_total_results_fails(self, resource: Any) -> None:
+        """A page that comes back empty before ``totalResults`` fails the read, naming the
+        URL and the counts (for Groups, through the member listing of the Users)."""
+
+        async def empty_second_page(request: httpx.Request, calls: int) -> httpx.Response | None:
+            if request.method == "GET" and request.url.params.get("startIndex") == "3":
+                listing = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+                body = {"schemas": [listing], "totalResults": 5, "Resources": []}
+                return httpx.Response(200, json=body)
+            return None
+
+        async with httpx.ASGITransport(app=scim_app(max_results=2)) as inner:
+            recorder = Recorder(inner)
+            async with httpx.AsyncClient(transport=recorder, base_url=ROOT) as client:
+                for i in range(5):
+                    await client.post(
+                        "/Users",
+                        json={"schemas": [USER], "userName": f"u{i}", "externalId": str(i)},
+                    )
+                recorder.fault = empty_second_page
+                with pytest.raises(ListingError) as info:
+                    [row async for row in SCIMReader(client, resource)]
+        assert (info.value.expected, info.value.received, info.value.page) == (5, 2, 2)
+        assert str(info.value).startswith(f"{ROOT}/Users?")
+        assert "the listing ended with 2 items, but it announced 5" in str(info.value)
+
+    async def test_users_deleted_while_listing_fail_the_read(self) -> None:
+        """A user deleted between pages shifts ``startIndex`` past one that is still there:
+        ``totalResults`` changes, and the read fails instead of losing that user."""
+        async with httpx.ASGITransport(app=scim_app(max_results=2)) as inner:
+            recorder = Recorder(inner)
+            async with httpx.AsyncClient(transport=recorder, base_url=ROOT) as client:
+                ids = [
+                    (
+                        await client.post(
+                            "/Users",
+                            json={"schemas": [USER], "userName": f"u{i}", "externalId": str(i)},
+                        )
+                    ).json()["id"]
+                    for i in range(5)
+                ]
+
+                async def delete_first(request: httpx.Request, calls: int) -> None:
+                    if request.url.params.get("startIndex") == "3":
+                        gone = httpx.Request("DELETE", f"{ROOT}/Users/{ids[0]}")
+                        await inner.handle_async_request(gone)
+
+                recorder.fault = delete_first
+                with pytest.raises(ListingError, match="the total changed from 5 to 4"):
+                    [row async for row in SCIMReader(client, "Users")]
 
     async def test_filter_scopes_the_listing(self, client: httpx.AsyncClient) -> None:
         """``filter`` is passed to the server: only matching users are read."""
