@@ -1,8 +1,12 @@
 """The ``synctree`` command: plan, run and show a sync described by a config file.
 
-Exit codes: 0 all done, 1 some actions failed, 2 bad configuration or input,
-3 stopped by a safety limit (or a saved plan that no longer holds), 130
-interrupted.
+Exit codes: 0 all done, 1 some actions failed, 2 bad configuration or input
+(or another run of the config in progress), 3 stopped by a safety limit (or a
+saved plan that no longer holds), 130 interrupted.
+
+Everything the command prints or writes (messages, tables, JSON, the run log,
+a saved plan) goes through the config's :class:`~synctree._redact.Redactor`,
+so no value read from a ``${VAR}`` reaches any of them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -24,7 +29,8 @@ import click
 from ._action import Action, Kind
 from ._config import Config
 from ._exceptions import SafetyLimitExceeded, SyncTreeError
-from ._redact import error_text, redact
+from ._lock import RunLock, RunLocked
+from ._redact import Redactor, error_text, redact
 from ._report import Outcome, Report
 
 __all__ = ["main"]
@@ -44,8 +50,26 @@ class _Stop(Exception):
         self.code = code
 
 
+class _Masked:
+    """A text stream (stdout or stderr, looked up when written to, as click's test
+    runner swaps them) that masks secrets in everything written to it."""
+
+    def __init__(self, stream: Callable[[], IO[str]], mask: Callable[[str], str]) -> None:
+        self._stream = stream
+        self._mask = mask
+
+    def write(self, text: str) -> int:
+        return self._stream().write(self._mask(text))
+
+    def __getattr__(self, name: str) -> Any:  # isatty, flush, encoding, fileno...
+        return getattr(self._stream(), name)
+
+
 class Output:
-    """Where the command writes: rich on a terminal, plain text or JSON otherwise."""
+    """Where the command writes: rich on a terminal, plain text or JSON otherwise.
+
+    Every byte goes through :attr:`redactor` (the config's secrets, once loaded).
+    """
 
     def __init__(self, *, quiet: bool, verbose: bool, as_json: bool) -> None:
         from rich.console import Console
@@ -53,8 +77,15 @@ class Output:
         self.quiet = quiet
         self.verbose = verbose
         self.json = as_json
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.redactor = Redactor()
+        out = _Masked(lambda: sys.stdout, self.mask)
+        err = _Masked(lambda: sys.stderr, self.mask)
+        self.out = Console(file=out, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+        self.err = Console(file=err, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+
+    def mask(self, text: str) -> str:
+        """``text`` with the config's secrets (and credentials in URLs) masked."""
+        return self.redactor(text)
 
     @property
     def live(self) -> bool:
@@ -69,7 +100,10 @@ class Output:
         self.err.print(f"[bold red]error:[/] {_escape(message)}")
 
     def data(self, value: Any) -> None:
-        click.echo(json.dumps(value, indent=2, default=str))
+        click.echo(self.mask(json.dumps(value, indent=2, default=str)))
+
+    def echo(self, text: str) -> None:
+        click.echo(self.mask(text), nl=False)
 
 
 def _escape(text: str) -> str:
@@ -125,13 +159,18 @@ def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
         except KeyboardInterrupt:
             output.error("interrupted")
             code = EXIT_INTERRUPTED
+        except Exception:  # a bug, or an error nobody translated: its traceback, masked
+            output.err.print(traceback.format_exc(), markup=False, end="")
+            code = EXIT_FAILED  # as Python's own traceback exit
         sys.exit(code)
 
     return wrapper
 
 
-def _load_config(path: Path) -> Config:
-    return Config(path)
+def _load_config(path: Path, output: Output) -> Config:
+    config = Config(path)
+    output.redactor = config.secrets  # from now on, nothing printed holds a ${VAR} value
+    return config
 
 
 async def _load_tree(config: Config, output: Output) -> Any:
@@ -232,7 +271,7 @@ def _run_async(backend: str, fn: Callable[[], Awaitable[T]]) -> T:
 @_guarded
 def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any) -> int:
     """Show what a run would change."""
-    cfg = _load_config(config)
+    cfg = _load_config(config, output)
     cfg.build_template()  # its options are checked as a run would check them (no I/O)
 
     async def compute() -> list[Action]:
@@ -241,7 +280,7 @@ def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any)
 
     actions = _run_async(backend, compute)
     if out is not None:
-        _write_json(out, {"config": str(config), "actions": _plan_dicts(actions)})
+        _write_json(out, {"config": str(config), "actions": _plan_dicts(actions)}, output.mask)
     if output.json:
         output.data(
             {
@@ -255,9 +294,9 @@ def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any)
     return EXIT_OK
 
 
-def _write_json(path: Path, value: Any) -> None:
+def _write_json(path: Path, value: Any, mask: Callable[[str], str]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(value, indent=1, default=str), encoding="utf-8")
+    temporary.write_text(mask(json.dumps(value, indent=1, default=str)), encoding="utf-8")
     temporary.replace(path)
 
 
@@ -279,7 +318,7 @@ def show(
     **_: Any,
 ) -> int:
     """Print the tree, a subbranch, or one object on every branch side by side."""
-    cfg = _load_config(config)
+    cfg = _load_config(config, output)
     if subbranch is not None and subbranch not in cfg.subbranches:
         known = ", ".join(cfg.subbranches)
         raise _Stop(EXIT_INPUT, f"{config}: unknown subbranch {subbranch!r} (the sync has {known})")
@@ -302,7 +341,7 @@ def show(
         raise _Stop(EXIT_INPUT, f"no {subbranch} {idnumber!r} on any branch")
     buffer = _Capture()
     tree.show(subbranch, idnumber, limit=limit, file=buffer)
-    click.echo(buffer.text, nl=False)
+    output.echo(buffer.text)
     return EXIT_OK
 
 
@@ -338,6 +377,13 @@ class _Capture:
 @click.option("--concurrency", type=click.IntRange(min=1), help="Actions in flight at once.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Calls per second.")
 @click.option("--dry-run", is_flag=True, help="Plan and report; change nothing.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="If another run of this config is in progress, wait this long for it (default: exit 2).",
+)
 @_guarded
 def run(
     output: Output,
@@ -350,11 +396,16 @@ def run(
     concurrency: int | None,
     rate: float | None,
     dry_run: bool,
+    wait: float,
     backend: str,
     **_: Any,
 ) -> int:
-    """Sync: load both sides, then change the destination."""
-    cfg = _load_config(config)
+    """Sync: load both sides, then change the destination.
+
+    One run of a config at a time: a run holds a lock on the config until it
+    ends (a dry run, like plan and show, needs none).
+    """
+    cfg = _load_config(config, output)
     overrides: dict[str, Any] = dict(cfg.run)
     if max_deletes is not None:
         from ._plan import parse_max_deletes
@@ -374,6 +425,46 @@ def run(
         overrides["dry_run"] = True
     saved = _read_plan(plan_file) if plan_file is not None else None
     template = cfg.build_template()
+    lock = None if dry_run else _lock_run(config, wait, output)
+    try:
+        return _run(output, cfg, template, overrides, log, saved, only, backend)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _lock_run(config: Path, wait: float, output: Output) -> RunLock:
+    """The config's run lock, held; or exit 2 when another run holds it past ``wait``."""
+    lock = RunLock(config)
+
+    def waiting(holder: str) -> None:
+        if not output.quiet:
+            output.err.print(
+                f"waiting for another synctree run of {_escape(str(config))}{holder} "
+                f"(up to {wait:g}s)"
+            )
+
+    try:
+        lock.acquire(wait=wait, on_wait=waiting)
+    except RunLocked as exc:
+        raise _Stop(
+            EXIT_INPUT,
+            f"another synctree run of {config} is in progress{exc.holder}; nothing was done. "
+            "Let it finish, or pass --wait SECONDS to wait for it.",
+        ) from None
+    return lock
+
+
+def _run(
+    output: Output,
+    cfg: Config,
+    template: Any,
+    overrides: dict[str, Any],
+    log: Path | None,
+    saved: list[dict[str, Any]] | None,
+    only: tuple[str, ...],
+    backend: str,
+) -> int:
     session = _RunSession(output, cfg, template, overrides, log, saved, only)
     report = _run_async(backend, session.main)
     if report is None:  # interrupted before the run began
@@ -510,7 +601,8 @@ class _RunSession:
         from .aio._events import EventKind
 
         if event.kind is EventKind.FINISHED and self.log_file is not None:
-            self.log_file.write(json.dumps(event.result.to_dict(), default=str) + "\n")
+            line = json.dumps(event.result.to_dict(), default=str)
+            self.log_file.write(self.output.mask(line) + "\n")
             self.log_file.flush()
 
 
@@ -580,6 +672,8 @@ class _Progress:
                     + (f" ({_escape(redact(str(result.error)))})" if result.error else "")
                 )
             return
+        # a note is cut to the terminal's width: masked before, lest a secret's start shows
+        reason = self.output.mask(str(event.reason)) if event.reason is not None else ""
         action = event.action
         task = self.tasks.get(action.subbranch) if action is not None else None
         if task is None:
@@ -587,6 +681,6 @@ class _Progress:
         if kind is EventKind.FINISHED:
             self.bars.update(task, advance=1)
         elif kind is EventKind.RETRYING:
-            self.bars.update(task, note=f"retrying in {event.delay:.1f}s: {event.reason}")
+            self.bars.update(task, note=f"retrying in {event.delay:.1f}s: {_escape(reason)}")
         elif kind is EventKind.THROTTLED:
-            self.bars.update(task, note=f"throttled {event.delay:.1f}s: {event.reason}")
+            self.bars.update(task, note=f"throttled {event.delay:.1f}s: {_escape(reason)}")

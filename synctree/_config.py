@@ -28,8 +28,12 @@ config as powerful as code: only run configs you trust.
     max_deletes = "10%"
 
 ``${NAME}`` in a string is read from the environment (``${NAME:-default}``
-when it may be unset).  Relative paths (and
-SQLite database files in URLs) resolve against the config file's folder.
+when it may be unset).  What comes from the environment is a secret: every
+error the config raises masks it (``Config.secrets``, which the command line
+applies to all it prints), a value with a stray CR, LF or surrounding
+whitespace is refused, and so is one with URL-special characters put unencoded
+into a URL.  Relative paths (and SQLite database files in URLs) resolve
+against the config file's folder.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import ConfigError
+from ._redact import Redactor, error_text
 
 __all__ = ["Config"]
 
@@ -134,6 +139,9 @@ class Config:
         self._environ = os.environ if environ is None else environ
         #: Paths that point outside the config's folder (allowed; shown in plans).
         self.outside_paths: list[str] = []
+        #: Masks the values this config reads from ``${VAR}``s: its own errors go
+        #: through it, and the command line applies it to everything it prints.
+        self.secrets = Redactor()
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -147,11 +155,12 @@ class Config:
         self._parse(data)
 
     def _error(self, problem: str, table: str | None = None, key: str | None = None) -> ConfigError:
-        return ConfigError(problem, path=self.path, table=table, key=key)
+        return ConfigError(self.secrets(problem), path=self.path, table=table, key=key)
 
     # -- parsing -----------------------------------------------------------
 
     def _parse(self, data: dict[str, Any]) -> None:
+        self._register_secrets(data)
         sync = self._table(data, "sync", required=True)
         self._known(sync, "sync", {"subbranches", "branches", "duplicates", "models"})
         self.subbranches = self._names(sync, "subbranches", None)
@@ -380,22 +389,40 @@ class Config:
         except ConfigError as exc:
             raise self._error(exc.problem, table, f"{key}.{exc.key}" if exc.key else key) from None
 
+    def _register_secrets(self, data: Any) -> None:
+        """Every ``${VAR}`` value the file names, masked from the start: an error
+        raised before (or without) its substitution may quote it too."""
+        if isinstance(data, str):
+            for match in _ENV.finditer(data):
+                if match[1] in self._environ:
+                    self.secrets.add(self._environ[match[1]])
+        elif isinstance(data, list | dict):
+            for item in data.values() if isinstance(data, dict) else data:
+                self._register_secrets(item)
+
     def _value(self, value: Any, table: str, key: str) -> Any:
         if isinstance(value, str):
-            return _ENV.sub(lambda m: self._env(m[1], m[2], table, key), value)
+            return _ENV.sub(lambda m: self._substitute(m, value, table, key), value)
         if isinstance(value, list):
             return [self._value(v, table, key) for v in value]
         if isinstance(value, dict):
             return {k: self._value(v, table, key) for k, v in value.items()}
         return value
 
-    def _env(self, name: str, default: str | None, table: str, key: str) -> str:
-        try:
-            return self._environ[name]
-        except KeyError:
+    def _substitute(self, match: re.Match[str], text: str, table: str, key: str) -> str:
+        name, default = match[1], match[2]
+        if name not in self._environ:
             if default is not None:
-                return default
-            raise self._error(f"environment variable {name} is not set", table, key) from None
+                return default  # written in the file: not a secret
+            raise self._error(f"environment variable {name} is not set", table, key)
+        value = self._environ[name]
+        self.secrets.add(value)
+        problem = _stray_whitespace(value)
+        if problem is None and text != match[0]:
+            problem = _unencoded_in_url(value, text[: match.start()], text[match.end() :])
+        if problem is not None:  # the message names the variable, never the value
+            raise self._error(f"environment variable {name} {problem}", table, key)
+        return value
 
     def _path(self, value: Any, table: str, key: str) -> Path:
         if not isinstance(value, str):
@@ -480,6 +507,43 @@ class Config:
             return _import_target(spec)
         except (ImportError, AttributeError, ValueError) as exc:
             raise self._error(f"cannot import {spec!r}: {exc}", table, key) from None
+        except Exception as exc:  # the module raised, or does not compile: say so, in one line
+            raise self._error(f"cannot import {spec!r}: {error_text(exc)}", table, key) from None
+
+
+def _stray_whitespace(value: str) -> str | None:
+    """Why an environment value cannot be meant as it is (a CRLF ``.env`` file), if so."""
+    if value.endswith("\r\n") or value.endswith("\r"):
+        return "ends with a carriage return (a .env file with Windows line endings?); remove it"
+    if "\r" in value or "\n" in value:
+        return "contains a line break; remove it"
+    if value != value.strip():
+        return "starts or ends with whitespace; remove it"
+    return None
+
+
+#: Characters that change how a URL parses, by the part a ``${VAR}`` sits in.
+_URL_SPECIAL = {"user info": "@/#?:[]", "host": "@/#?", "path": "#?", "query": "#&+"}
+
+
+def _unencoded_in_url(value: str, before: str, after: str) -> str | None:
+    """Why ``value`` cannot go unencoded between ``before`` and ``after`` in a URL, if so."""
+    scheme, sep, rest = before.partition("://")
+    if not sep or not scheme or any(c in scheme for c in "/?# "):
+        return None  # not a URL
+    if "?" in rest:
+        part = "query"
+    elif "/" in rest:
+        part = "path"
+    else:  # in the authority: user info when an "@" follows before the path
+        part = "user info" if "@" in after.partition("/")[0].partition("?")[0] else "host"
+    special = sorted({c for c in value if c in _URL_SPECIAL[part] or c.isspace()})
+    if not special:
+        return None
+    return (
+        f"has {' '.join(repr(c) for c in special)} in the {part} of a URL, where it must be "
+        "URL-encoded: URL-encode the value (e.g. urllib.parse.quote(value, safe=''))"
+    )
 
 
 def _is_reader_factory(target: object) -> bool:

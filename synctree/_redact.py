@@ -1,15 +1,31 @@
 """Keeping credentials out of what synctree prints: errors, reports, logs, reprs.
 
 URLs are the usual carrier: httpx and SQLAlchemy quote the URL a request was
-made to, user info and query tokens included.
+made to, user info and query tokens included.  :func:`redact` masks what looks
+like a credential in any URL; a :class:`Redactor` also masks values known to be
+secret (those a config read from ``${VAR}``), in whatever text carries them.
+A redactor is owned by whoever registered the values (a ``Config``, and the
+command-line session that prints through it): the library keeps no global
+registry.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
+from collections.abc import Iterable
 
-__all__ = ["error_text", "redact", "redact_url"]
+__all__ = ["MASK", "Redactor", "error_text", "redact", "redact_url", "secret_pieces"]
+
+#: What a secret value (or a piece of one) is replaced by.
+MASK = "***"
+#: Pieces shorter than this are not masked: they identify nothing, and masking
+#: them would garble every message ("ab" inside words).
+MIN_PIECE = 3
+#: Where a value is cut into fragments: URL delimiters, whitespace, quotes and
+#: backslashes (a parser or a repr may print any run of the pieces in between).
+_DELIMITERS = re.compile(r"""[@/#?:&\s'"\\]+""")
 
 #: A URL inside an error message (httpx's and SQLAlchemy's quote the request's URL).
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
@@ -53,3 +69,69 @@ def redact_url(url: str) -> str:
 def error_text(error: BaseException) -> str:
     """``'TypeName: message'`` with credentials in quoted URLs masked (see :func:`redact`)."""
     return redact(f"{type(error).__name__}: {error}")
+
+
+def secret_pieces(value: str) -> set[str]:
+    """The substrings of a secret ``value`` that identify it, so none may be printed.
+
+    The value as it is, stripped, URL-encoded and -decoded, escaped as JSON and as
+    a Python repr show it; and every fragment of those between URL delimiters
+    (``@ / # ? : &``, whitespace, quotes), since a URL parser splits an unencoded
+    password there and prints the parts (``dor/3`` of ``p@ss@dor/3``).  A value
+    that is itself a URL (``${DATABASE_URL}``) is secret in its password and query
+    values only: its scheme, host and path are what error messages need to say.
+    Pieces shorter than :data:`MIN_PIECE` are left out.
+    """
+    secrets = _url_secrets(value) if "://" in value else [value]
+    forms: set[str] = {value}
+    for secret in secrets:
+        decoded = {secret, secret.strip(), urllib.parse.unquote(secret)}
+        decoded.add(urllib.parse.unquote_plus(secret))
+        for one in list(decoded):
+            forms |= {one, urllib.parse.quote(one, safe=""), urllib.parse.quote_plus(one)}
+            forms |= {json.dumps(one)[1:-1], repr(one)[1:-1]}
+            forms |= set(_DELIMITERS.split(one))
+    return {form for form in forms if len(form) >= MIN_PIECE}
+
+
+def _url_secrets(url: str) -> list[str]:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:  # not parseable: all of it is secret
+        return [url]
+    values = [v for _, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
+    return [p for p in (password, *values) if p]
+
+
+class Redactor:
+    """Masks registered secret values, and the pieces of them that identify them
+    (see :func:`secret_pieces`), in any text; then credentials in URLs (:func:`redact`).
+
+    >>> mask = Redactor(["p@ss/word"])
+    >>> mask("login failed for 'p@ss/word' at host/word")
+    "login failed for '***' at host/***"
+    """
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._pieces: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str) -> None:
+        """Mask ``value`` (and its pieces) from now on."""
+        new = secret_pieces(value) - self._pieces
+        if new:
+            self._pieces |= new
+            # longest first, so a whole value is masked before its fragments
+            ordered = sorted(self._pieces, key=lambda piece: (-len(piece), piece))
+            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        return redact(text)
+
+    def __repr__(self) -> str:  # never the values
+        return f"<Redactor of {len(self._pieces)} pieces>"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,12 @@ class StoreTemplate(AsyncTemplate):
         self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
 
     async def after_all(self, report):
-        self.path.write_text(json.dumps(self.data))
+        await self._save()
 
-    async def _save(self):
-        self.path.write_text(json.dumps(self.data))
+    async def _save(self):  # atomically: another process may read the store meanwhile
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.data))
+        temporary.replace(self.path)
 
     async def new(self, action):
         if self.delay:
@@ -334,6 +337,9 @@ class TestHTTPSource:
         assert api.stats()["deletes"] == api.stats()["updates"] == 0
 
 
+RAISES = 'raise RuntimeError("no database configured")\n'
+
+
 class TestBadConfig:
     @pytest.mark.parametrize(
         ("body", "message"),
@@ -373,6 +379,46 @@ class TestBadConfig:
         assert str(config) in out.replace("\n", "")
         assert message in out.replace("\n", "")
 
+    @pytest.mark.parametrize(
+        ("module", "table", "key", "error"),
+        [
+            pytest.param(RAISES, "template", "use", "RuntimeError: no database configured",
+                         id="template-raises"),
+            pytest.param("def broken(:\n", "template", "use", "SyntaxError: ",
+                         id="template-syntax-error"),
+            pytest.param(RAISES, "source.students", "reader",
+                         "RuntimeError: no database configured", id="reader-raises"),
+            pytest.param("def broken(:\n", "source.students", "reader", "SyntaxError: ",
+                         id="reader-syntax-error"),
+        ],
+    )  # fmt: skip
+    def test_import_string_whose_module_fails(
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        module: str,
+        table: str,
+        key: str,
+        error: str,
+    ) -> None:
+        """A module that raises at import or does not compile: exit 2 naming file, table, key."""
+        name = f"broken_{table.replace('.', '_')}_{len(module)}"
+        (tmp_path / f"{name}.py").write_text(module)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        reader = f"{name}:Reader" if key == "reader" else "csv"
+        use = f"{name}:Template" if table == "template" else "csv"
+        config = tmp_path / "bad.toml"
+        config.write_text(
+            '[sync]\nsubbranches = ["students"]\n'
+            f'[source.students]\nreader = "{reader}"\npath = "s.csv"\nkey = "id"\n'
+            f'[template]\nuse = "{use}"\npath = "out.csv"\nkey = "id"\n'
+        )
+        code, out = invoke("plan", str(config))
+        flat = out.replace("\n", "")
+        assert code == 2, out
+        assert f"{config}, [{table}], key '{key}': cannot import '{name}:" in flat
+        assert error in flat
+
     def test_missing_config(self, tmp_path: Path) -> None:
         """A config that does not exist is exit code 2."""
         code, out = invoke("plan", str(tmp_path / "nope.toml"))
@@ -410,3 +456,93 @@ def test_ctrl_c_finishes_in_flight_and_exits_130(project: Path) -> None:
     assert code == 0
     code, out = invoke("plan", str(project / "sync.toml"), "--json")
     assert json.loads(out)["actions"] == []
+
+
+class TestOneRunAtATime:
+    @pytest.fixture(autouse=True)
+    def processes(self) -> Iterator[list[subprocess.Popen[str]]]:
+        """The `synctree run` processes a test started; none outlives it."""
+        started: list[subprocess.Popen[str]] = []
+        self.started = started
+        yield started
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+
+    def start(self, project: Path, *args: str) -> subprocess.Popen[str]:
+        path = f"{project}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "synctree", "run", str(project / "sync.toml"), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path},
+            text=True,
+        )  # fmt: skip
+        self.started.append(process)
+        return process
+
+    def wait_for_lines(self, log: Path, count: int) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if log.exists() and log.read_text().count("\n") >= count:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"{log} never had {count} lines")
+
+    def test_a_second_run_exits_2_at_once(self, project: Path) -> None:
+        """Two `synctree run`s of one config: the second exits 2 at once; creates are done once."""
+        write_csv(project, [(str(i), f"N{i}", 7) for i in range(200)])
+        write_config(project, template_extra="delay = 0.05")
+        first = self.start(project, "--log", str(project / "first.jsonl"))
+        self.wait_for_lines(project / "first.jsonl", 2)
+        started = time.monotonic()
+        second = self.start(project, "--log", str(project / "second.jsonl"), "--json")
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 2, err
+        assert time.monotonic() - started < 20
+        assert "another synctree run" in err and str(project / "sync.toml") in err
+        assert f"pid {first.pid}" in err
+        assert out == "" and not (project / "second.jsonl").exists()
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        assert len(json.loads((project / "store.json").read_text())) == 200
+        # The lock went with the process: the next run runs (and has nothing to do).
+        code, out = invoke("run", str(project / "sync.toml"), "--json")
+        assert code == 0 and json.loads(out)["totals"] == {}
+
+    def test_wait_runs_after_the_first(self, project: Path) -> None:
+        """--wait SECONDS: the second run waits for the first, then finds nothing to create."""
+        write_csv(project, [(str(i), f"N{i}", 7) for i in range(200)])
+        write_config(project, template_extra="delay = 0.05")
+        first = self.start(project, "--log", str(project / "first.jsonl"))
+        self.wait_for_lines(project / "first.jsonl", 2)
+        second = self.start(project, "--wait", "60", "--log", str(project / "second.jsonl"))
+        out2, err2 = second.communicate(timeout=90)
+        out1, err1 = first.communicate(timeout=60)
+        assert (first.returncode, second.returncode) == (0, 0), err1 + err2
+        assert "waiting for another synctree run" in err2
+        assert len((project / "first.jsonl").read_text().splitlines()) == 200
+        assert (project / "second.jsonl").read_text() == ""
+
+    def test_wait_gives_up(self, project: Path) -> None:
+        """--wait SECONDS that runs out exits 2 with the same message."""
+        write_csv(project, [(str(i), f"N{i}", 7) for i in range(200)])
+        write_config(project, template_extra="delay = 0.05")
+        first = self.start(project, "--log", str(project / "first.jsonl"))
+        self.wait_for_lines(project / "first.jsonl", 2)
+        second = self.start(project, "--wait", "0.2")
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 2 and "another synctree run" in err, err
+        _, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+
+    def test_plan_and_show_need_no_lock(self, project: Path) -> None:
+        """plan, show and run --dry-run work while a run holds the lock."""
+        write_csv(project, [(str(i), f"N{i}", 7) for i in range(200)])
+        write_config(project, template_extra="delay = 0.05")
+        first = self.start(project, "--log", str(project / "first.jsonl"))
+        self.wait_for_lines(project / "first.jsonl", 2)
+        assert invoke("plan", str(project / "sync.toml"))[0] == 0
+        assert invoke("show", str(project / "sync.toml"))[0] == 0
+        assert invoke("run", str(project / "sync.toml"), "--dry-run")[0] == 0
+        _, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
