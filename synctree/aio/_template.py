@@ -9,6 +9,7 @@ from .._action import Action
 from .._exceptions import NotAwaitedError
 from .._report import Report
 from .._template import _Template
+from ._retry import Verdict
 
 if TYPE_CHECKING:
     from .._diff import Diff
@@ -67,6 +68,10 @@ class AsyncTemplate(_Template):
     burst: ClassVar[int] = 1
     #: Attempts after the first, for retryable failures (full-jitter backoff).
     retries: ClassVar[int] = 5
+    #: Seconds one action may spend waiting out throttles (429 and kin) before it fails.
+    max_throttle_time: ClassVar[float] = 300.0
+    #: Seconds the whole run may spend paused by throttles before it stops (None: no limit).
+    max_run_throttle_time: ClassVar[float | None] = 3600.0
     #: Seconds one attempt may take (None: no limit).
     timeout: ClassVar[float | None] = None
     #: Most removals (``old_``) per destination subbranch: a count, ``'N%'`` or None.
@@ -92,6 +97,14 @@ class AsyncTemplate(_Template):
         may have reached the server is repeated, and "already exists" counts as done.
         """
         return False
+
+    def classify(self, error: Exception) -> Verdict | None:
+        """This destination's judgement of ``error``, or ``None`` to use the built-in rules.
+
+        Override it to say what your API's errors mean: retryable or not, a throttle,
+        or ``fatal`` (a failure of the destination as a whole, which stops the run).
+        """
+        return None
 
     def _maps_existing(self) -> bool:
         return type(self).already_exists is not AsyncTemplate.already_exists
