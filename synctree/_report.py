@@ -235,7 +235,9 @@ class Report:
     @property
     def ok(self) -> bool:
         """True when no action failed (and the run was not stopped)."""
-        return self.stopped is None and not any(entry.outcome is Outcome.FAILED for entry in self._entries)
+        return self.stopped is None and not any(
+            entry.outcome is Outcome.FAILED for entry in self._entries
+        )
 
     def __len__(self) -> int:
         return sum(len(e.actions) if isinstance(e, _Same) else 1 for e in self._entries)

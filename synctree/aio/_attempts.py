@@ -3,8 +3,8 @@
 The runner retries template methods; readers (an HTTP API's pages) need the same rules
 for a single call: :func:`classify` decides what is worth another attempt,
 :class:`Backoff` how long to wait (failures spend the retry budget, throttles back off
-even at ``Retry-After: 0`` and are bounded by time), and a throttling answer (HTTP 429) pauses the :class:`RateLimiter` instead of
-sleeping on the side.
+even at ``Retry-After: 0`` and are bounded by time), and a throttling answer (HTTP 429)
+pauses the :class:`RateLimiter` instead of sleeping on the side.
 """
 
 from __future__ import annotations
@@ -57,8 +57,6 @@ async def retrying(
         if verdict.throttle:
             # The next acquire() waits out the pause, as the runner's workers do.
             budget = backoff.budget
-            limiter.pause_until(
-                now() + delay if budget is None else budget.pause(now(), delay)
-            )
+            limiter.pause_until(now() + delay if budget is None else budget.pause(now(), delay))
         elif delay > 0:
             await pause(delay)

@@ -36,6 +36,7 @@ PUBLIC = [
     "SCIMTemplate",
     "SQLReader",
     "SQLTemplate",
+    "Verdict",
     "batch",
     "idempotent",
     "load",

@@ -97,7 +97,9 @@ class TestZeroRetryAfter:
             assert not report.ok
 
         anyio.run(
-            main_, backend="trio", backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)}
+            main_,
+            backend="trio",
+            backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
         )
         assert all(w > 0 for w in waits)
         assert waits[:8] == sorted(waits[:8]) and waits[7] >= 8 * waits[0]
@@ -119,7 +121,9 @@ class TestZeroRetryAfter:
             return await ((tree.source > tree.destination) | T())
 
         report = anyio.run(
-            main_, backend="trio", backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)}
+            main_,
+            backend="trio",
+            backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
         )
         assert report.stopped is not None and "max_run_throttle_time=60" in report.stopped
         assert 60.0 <= report.throttle_wait <= 60.0 + 32.0
