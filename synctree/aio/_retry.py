@@ -20,7 +20,6 @@ import httpx
 
 __all__ = [
     "Backoff",
-    "Classifier",
     "Retry",
     "RetryPolicy",
     "Sent",
@@ -158,10 +157,6 @@ class Verdict:
     throttle: bool = False
     reason: str = ""
     fatal: bool = False
-
-
-#: A connector's judgement of an error, or ``None`` to leave it to :func:`classify`.
-Classifier: TypeAlias = Callable[[BaseException], "Verdict | None"]
 
 
 class ThrottleBudget:
