@@ -1,8 +1,10 @@
 """The ``synctree`` command: plan, run and show a sync described by a config file.
 
-Exit codes: 0 all done, 1 some actions failed, 2 bad configuration or input
-(or another run of the config in progress), 3 stopped by a safety limit (or a
-saved plan that no longer holds), 130 interrupted.
+Exit codes: 0 all done, 1 some actions failed (or the run stopped for a failure
+of the destination as a whole), 2 bad configuration or input (a run stopped by a
+configuration error, such as a missing table, included; or another run of the
+config in progress), 3 stopped by a safety limit (or a saved plan that no longer
+holds), 130 interrupted.
 
 Everything the command prints or writes (messages, tables, JSON, the run log,
 a saved plan) goes through the config's :class:`~synctree._redact.Redactor`,
@@ -28,10 +30,10 @@ import click
 
 from ._action import Action, Kind
 from ._config import Config
-from ._exceptions import SafetyLimitExceeded, SyncTreeError
+from ._exceptions import ConfigError, SafetyLimitExceeded, SyncTreeError
 from ._lock import RunLock, RunLocked
-from ._redact import Redactor, error_text, redact
-from ._report import Outcome, Report
+from ._redact import Redactor, redact
+from ._report import Outcome, Report, failure_lines, shorten
 
 __all__ = ["main"]
 
@@ -472,6 +474,8 @@ def _run(
     _print_report(output, report)
     if session.interrupted:
         return EXIT_INTERRUPTED
+    if report.stopped is not None and isinstance(report.stop_error, ConfigError):
+        return EXIT_INPUT
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -490,9 +494,11 @@ def _print_report(output: Output, report: Report) -> None:
     if output.json:
         output.data(report.to_dict())
         return
+    if report.stopped is not None:
+        output.error(f"the run stopped: {shorten(report.stopped)}")
     if output.quiet:
-        for failure in report.failures:
-            output.err.print(_escape(_failure_line(failure)))
+        for line in failure_lines(report, with_value=True):
+            output.err.print(_escape(line))
         return
     from rich.table import Table
 
@@ -505,16 +511,12 @@ def _print_report(output: Output, report: Report) -> None:
         table.add_row(message, *(str(counter[o]) for o in columns))
     table.add_row("total", *(str(report.totals[o]) for o in columns), style="bold")
     output.out.print(table)
-    for failure in report.failures:
-        output.out.print(f"[red]failed[/] {_escape(_failure_line(failure))}")
-
-
-def _failure_line(result: Any) -> str:
-    action = result.action
-    what = f" {action.attribute}={action.value!r}" if action.attribute else ""
-    reason = f" ({result.reason})" if result.reason else ""
-    error = error_text(result.error) if result.error is not None else "None"
-    return f"{action.message} {action.idnumber!r}{what}: {error}{reason}"
+    if report.throttles:
+        output.out.print(
+            f"[yellow]throttled[/] {report.throttles} times, paused {report.throttle_wait:.1f}s"
+        )
+    for line in failure_lines(report, with_value=True):
+        output.out.print(f"[red]failed[/] {_escape(line)}")
 
 
 class _RunSession:

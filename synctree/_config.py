@@ -98,6 +98,8 @@ RUN_SETTINGS = frozenset(
         "backoff_base",
         "backoff_cap",
         "max_retry_after",
+        "max_throttle_time",
+        "max_run_throttle_time",
         "grace",
     }
 )

@@ -14,7 +14,10 @@ from typing import Any
 from ._action import Action
 from ._redact import error_text, redact
 
-__all__ = ["Outcome", "Report", "Result"]
+__all__ = ["Outcome", "Report", "Result", "group_failures", "shorten"]
+
+#: How much of an error's text a summary line shows.
+SHOWN_CHARS = 300
 
 
 class Outcome(enum.StrEnum):
@@ -90,10 +93,76 @@ class _Same:
         return [Result(a, outcome, error, reason, attempts, elapsed) for a in self.actions]
 
 
+def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` on one line, cut to about ``limit`` characters, saying how much was left out."""
+    if len(text) > limit or "\n" in text:
+        text = " ".join(text[: limit * 4].split()) + text[limit * 4 :]
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+def group_failures(failures: list[Result]) -> list[tuple[str, list[Result]]]:
+    """Failures that read alike (message, error text, reason) together, first seen first.
+
+    Each group is ``(error text, results)``: a summary prints one line per group
+    ("300 × new_users ...") instead of one per action.
+    """
+    texts: dict[int, str] = {}  # one error object is often shared by a batch's results
+    groups: dict[tuple[str, str, str | None], tuple[str, list[Result]]] = {}
+    for result in failures:
+        error = result.error
+        if error is None:
+            text = "None"
+        else:
+            text = texts.get(id(error)) or texts.setdefault(id(error), error_text(error))
+        key = (result.action.message, text, result.reason)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = (text, [result])
+        else:
+            group[1].append(result)
+    return list(groups.values())
+
+
+def _failure_line(text: str, results: list[Result], *, with_value: bool) -> str:
+    """One summary line for a group of failures that read alike."""
+    first = results[0]
+    action = first.action
+    if with_value:
+        what = f" {action.attribute}={action.value!r}" if action.attribute else ""
+    else:
+        what = f" {action.attribute}" if action.attribute else ""
+    reason = f" ({shorten(first.reason)})" if first.reason else ""
+    if len(results) == 1:
+        return f"{action.message} {action.idnumber!r}{what}: {shorten(text)}{reason}"
+    keys = ", ".join(repr(r.action.idnumber) for r in results[:3])
+    more = f", … {len(results) - 3} more" if len(results) > 3 else ""
+    return f"{len(results)} × {action.message} ({keys}{more}){what}: {shorten(text)}{reason}"
+
+
+def failure_lines(report: Report, *, with_value: bool = False) -> list[str]:
+    """The report's failures as summary lines, alike ones grouped with a count."""
+    return [
+        _failure_line(text, results, with_value=with_value)
+        for text, results in group_failures(report.failures)
+    ]
+
+
 class Report:
-    """What a run did: one :class:`Result` per action, in the order they finished."""
+    """What a run did: one :class:`Result` per action, in the order they finished.
+
+    ``stopped`` says why the run stopped early (a failure of the destination as a
+    whole, or the run's throttle budget spent), ``None`` when it did not;
+    ``throttles`` and ``throttle_wait`` count the throttling answers and the seconds
+    the run was paused by them.
+    """
 
     def __init__(self) -> None:
+        self.stopped: str | None = None
+        self.stop_error: BaseException | None = None
+        self.throttles = 0
+        self.throttle_wait = 0.0
         self._entries: list[Result | _Same] = []
         self._results: list[Result] | None = []
         self.started_at = datetime.datetime.now(datetime.UTC)
@@ -165,8 +234,10 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """True when no action failed."""
-        return not any(entry.outcome is Outcome.FAILED for entry in self._entries)
+        """True when no action failed (and the run was not stopped)."""
+        return self.stopped is None and not any(
+            entry.outcome is Outcome.FAILED for entry in self._entries
+        )
 
     def __len__(self) -> int:
         return sum(len(e.actions) if isinstance(e, _Same) else 1 for e in self._entries)
@@ -193,11 +264,11 @@ class Report:
         out = [line(header), line(["-" * w for w in widths]), *map(line, rows[:-1])]
         out += [line(["-" * w for w in widths]), line(rows[-1])]
         out.append(f"{len(self)} actions in {self.duration:.2f}s")
-        for failure in self.failures:
-            action = failure.action
-            what = f" {action.attribute}" if action.attribute else ""
-            error = error_text(failure.error) if failure.error is not None else "None"
-            out.append(f"FAILED {action.message} {action.idnumber!r}{what}: {error}")
+        if self.throttles:
+            out.append(f"throttled {self.throttles} times, paused {self.throttle_wait:.1f}s")
+        if self.stopped is not None:
+            out.append(f"STOPPED {shorten(self.stopped)}")
+        out += [f"FAILED {line}" for line in failure_lines(self)]
         return "\n".join(out) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,6 +280,8 @@ class Report:
             "totals": {str(o): n for o, n in self.totals.items()},
             "counts": {m: {str(o): n for o, n in c.items()} for m, c in self.counts.items()},
             "failures": [r.to_dict() for r in self.failures],
+            "stopped": self.stopped,
+            "throttles": {"count": self.throttles, "seconds": round(self.throttle_wait, 6)},
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:

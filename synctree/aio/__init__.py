@@ -19,7 +19,7 @@ from ._http import (
 from ._limiter import RateLimiter
 from ._load import Derived, Pipeline, Reader, load
 from ._oneroster import OneRoster, OneRosterReader
-from ._retry import Retry
+from ._retry import Retry, Verdict
 from ._scim import SCIMError, SCIMReader, SCIMTemplate
 from ._sql_reader import SQLReader
 from ._sql_template import SQLTemplate
@@ -54,6 +54,7 @@ __all__ = [
     "SCIMTemplate",
     "SQLReader",
     "SQLTemplate",
+    "Verdict",
     "batch",
     "idempotent",
     "load",

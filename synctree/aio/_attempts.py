@@ -2,9 +2,9 @@
 
 The runner retries template methods; readers (an HTTP API's pages) need the same rules
 for a single call: :func:`classify` decides what is worth another attempt,
-:class:`Backoff` how long to wait (failures spend the retry budget, throttles are bounded
-by time), and a throttling answer (HTTP 429) pauses the :class:`RateLimiter` instead of
-sleeping on the side.
+:class:`Backoff` how long to wait (failures spend the retry budget, throttles back off
+even at ``Retry-After: 0`` and are bounded by time), and a throttling answer (HTTP 429)
+pauses the :class:`RateLimiter` instead of sleeping on the side.
 """
 
 from __future__ import annotations
@@ -31,17 +31,20 @@ async def retrying(
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
     random: Callable[[], float] = _random.random,
+    backoff: Backoff | None = None,
 ) -> T:
     """Await ``call()`` until it succeeds; retry what :func:`classify` calls retryable.
 
     Every attempt first takes a token from ``limiter``.  The last error is raised as is
     when it is permanent, or when :class:`Backoff` gives up (retries used up, throttled
-    longer than ``policy.max_retry_after``).  Only for idempotent calls (reads): a failed
-    attempt may have reached the server.
+    longer than ``policy.max_throttle_time``).  Only for idempotent calls (reads): a failed
+    attempt may have reached the server.  Pass your own ``backoff`` (with a shared
+    :class:`ThrottleBudget`, say) to read its ``stopped_because`` after a failure.
     """
     now = clock or anyio.current_time
     pause = sleep or anyio.sleep
-    backoff = Backoff(policy, random)
+    if backoff is None:
+        backoff = Backoff(policy, random)
     while True:
         await limiter.acquire()
         try:
@@ -53,6 +56,7 @@ async def retrying(
                 raise
         if verdict.throttle:
             # The next acquire() waits out the pause, as the runner's workers do.
-            limiter.pause_until(now() + delay)
+            budget = backoff.budget
+            limiter.pause_until(now() + delay if budget is None else budget.pause(now(), delay))
         elif delay > 0:
             await pause(delay)

@@ -26,7 +26,7 @@ from .._exceptions import ConfigError, InputError
 from .._redact import redact_url as _redact_url
 from ._attempts import retrying
 from ._limiter import RateLimiter
-from ._retry import RetryPolicy
+from ._retry import Backoff, RetryPolicy
 
 __all__ = [
     "Cursor",
@@ -456,6 +456,8 @@ class HTTPReader:
     :param headers: headers sent with every page (they are never shown).
     :param rate: at most this many pages per second.
     :param retries: attempts after the first for a page that failed retryably.
+    :param max_throttle_time: the most seconds one page waits out throttles (429 and
+        kin) in all before it fails; throttles back off even at ``Retry-After: 0``.
     :param rename: new names for fields (or key paths such as ``'name.first'``), applied
         first; name one ``'_id'`` to carry the API's own id without comparing it.
     :param fields: keep only these attributes (after renaming; missing ones are ``None``).
@@ -481,6 +483,7 @@ class HTTPReader:
         headers: Mapping[str, str] | None = None,
         rate: float | None = None,
         retries: int = 5,
+        max_throttle_time: float = 300.0,
         rename: Mapping[str, str] | None = None,
         fields: Sequence[str] | None = None,
         keep_key: bool = False,
@@ -517,7 +520,7 @@ class HTTPReader:
         self._pagination = pagination
         self._params = dict(params or {})
         self._headers = dict(headers or {})
-        self._policy = RetryPolicy(retries=retries)
+        self._policy = RetryPolicy(retries=retries, max_throttle_time=max_throttle_time)
         self._rate = rate
         RateLimiter(rate)  # validates 'rate' now, not at the first page
         self._rename = dict(rename or {})
@@ -698,6 +701,7 @@ class HTTPReader:
             "GET", url.copy_with(query=None), params=params, headers=self._headers
         )
         attempts = 0
+        backoff = Backoff(self._policy, self._random)
 
         async def get() -> httpx.Response:
             nonlocal attempts
@@ -714,11 +718,14 @@ class HTTPReader:
                 clock=self._clock,
                 sleep=self._sleep,
                 random=self._random,
+                backoff=backoff,
             )
         except httpx.HTTPStatusError as exc:
             status = exc.response
-            problem = f"HTTP {status.status_code} {status.reason_phrase}".rstrip()
-            raise self._error(_tried(problem, attempts), request.url, number) from None
+            problem = _tried(f"HTTP {status.status_code} {status.reason_phrase}".rstrip(), attempts)
+            if backoff.stopped_because.startswith("throttled"):
+                problem += f"; {backoff.stopped_because}"
+            raise self._error(problem, request.url, number) from None
         except httpx.HTTPError as exc:
             # A transport error's text may quote the URL: never with its secrets.
             text = str(exc).replace(str(request.url), redact_url(request.url))

@@ -23,6 +23,7 @@ __all__ = [
     "Retry",
     "RetryPolicy",
     "Sent",
+    "ThrottleBudget",
     "Verdict",
     "classify",
     "classify_response",
@@ -39,6 +40,8 @@ server refused it unprocessed (429, 503, Google's rate-limit 403, a :class:`Retr
 ``"yes"``: the server got it and answered; behind a 500, 502 or 504 the change may be done.
 """
 
+#: The shortest wait a throttle gets, so even ``base=0`` cannot make a busy loop.
+_MIN_THROTTLE_WAIT = 0.001
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Google APIs answer 403 (not 429) when a rate quota runs out; these mark that case.
 _GOOGLE_THROTTLE_REASONS = frozenset(
@@ -75,20 +78,23 @@ class RetryPolicy:
     """How often and how long to retry: ``retries`` attempts after the first, full-jitter backoff.
 
     :param max_retry_after: the longest wait a server's ``Retry-After`` gets (longer
-        requests are capped), and the most time one call spends waiting out throttles.
+        requests are capped).
+    :param max_throttle_time: the most seconds one call spends waiting out throttles
+        (429 and kin) in all; it gives up once it has waited that long.
     """
 
     retries: int = 5
     base: float = 1.0
     cap: float = 32.0
     max_retry_after: float = 300.0
+    max_throttle_time: float = 300.0
 
     def __post_init__(self) -> None:
         if isinstance(self.retries, bool) or not isinstance(self.retries, int):
             raise TypeError(f"'retries' must be an int, got {self.retries!r}")
         if self.retries < 0:
             raise ValueError(f"'retries' must be >= 0, got {self.retries!r}")
-        for name in ("base", "cap", "max_retry_after"):
+        for name in ("base", "cap", "max_retry_after", "max_throttle_time"):
             value = getattr(self, name)
             if not value >= 0:  # also rejects NaN
                 raise ValueError(f"{name!r} must be >= 0, got {value!r}")
@@ -105,6 +111,19 @@ class RetryPolicy:
         # 2.0 ** 1024 overflows; far before that the cap has won anyway.
         ceiling = min(self.cap, self.base * 2.0 ** min(attempt - 1, 1000))
         return random() * ceiling
+
+    def throttle_floor(self, streak: int) -> float:
+        """The least wait for the ``streak``-th throttle in a row of one call, whatever the
+        server's ``Retry-After`` says (``0`` included): ``base * 2 ** (streak - 5)``,
+        a sixteenth of ``base`` at first, doubling up to ``cap``, never under 1 ms.
+
+        An honest ``Retry-After`` wins for the first few throttles; a server repeating
+        "retry now" gets an exponential backoff, so a call runs out of
+        ``max_throttle_time`` after a few dozen requests rather than thousands.
+        """
+        if streak < 1:
+            raise ValueError(f"'streak' must be >= 1, got {streak!r}")
+        return max(_MIN_THROTTLE_WAIT, min(self.cap, self.base * 2.0 ** min(streak - 5, 1000)))
 
     def delay(
         self, attempt: int, retry_after: float | None, random: Callable[[], float]
@@ -127,6 +146,9 @@ class Verdict:
 
     ``sent`` tells whether the request may have taken effect (see :data:`Sent`); ``throttle``
     asks to pause every worker, not just this one; ``reason`` is a short text for reports.
+    ``fatal``: once the failure is final (at once, or after the retries), it is a failure
+    of the destination as a whole (bad credentials, a table it cannot create, a server
+    that refuses connections), not of this action: the runner stops the run.
     """
 
     retryable: bool
@@ -134,6 +156,40 @@ class Verdict:
     retry_after: float | None = None
     throttle: bool = False
     reason: str = ""
+    fatal: bool = False
+
+
+class ThrottleBudget:
+    """The throttle time of a whole run (or of a reader): how often, how long, how much allowed.
+
+    Calls share one; each throttle pauses every worker, so the time counted is the
+    wall-clock time the pauses add (overlapping pauses count once), not their sum.
+    """
+
+    __slots__ = ("count", "limit", "paused_until", "waited")
+
+    def __init__(self, limit: float | None = None) -> None:
+        if limit is not None and not limit >= 0:  # also rejects NaN
+            raise ValueError(f"'limit' must be >= 0 or None, got {limit!r}")
+        self.limit = limit
+        self.count = 0
+        self.waited = 0.0
+        self.paused_until = -math.inf
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the run has waited on throttles as long as it may."""
+        return self.limit is not None and self.waited >= self.limit
+
+    def pause(self, now: float, delay: float) -> float:
+        """Count a throttle whose pause lasts ``delay`` seconds from ``now``; its deadline."""
+        until = now + delay
+        self.count += 1
+        start = max(now, self.paused_until)
+        if until > start:
+            self.waited += until - start
+            self.paused_until = until
+        return until
 
 
 class Backoff:
@@ -141,19 +197,38 @@ class Backoff:
 
     Failures spend the ``retries`` budget and wait the full-jitter backoff (or the
     server's ``Retry-After``, capped at ``max_retry_after``).  Throttles (HTTP 429
-    and kin) are flow control, not failures: they do not spend the budget, but a
-    call gives up once it has waited ``max_retry_after`` seconds on throttles.
+    and kin) are flow control, not failures: they do not spend the budget, but each
+    waits at least :meth:`RetryPolicy.throttle_floor` (growing with the streak, even
+    when the server says ``Retry-After: 0``), and a call gives up once it has waited
+    ``max_throttle_time`` seconds on throttles, or once the run's ``budget`` is spent
+    (``run_exhausted`` then tells the caller to stop the whole run).
     """
 
-    __slots__ = ("failures", "policy", "random", "stopped_because", "throttled", "throttles")
+    __slots__ = (
+        "budget",
+        "failures",
+        "policy",
+        "random",
+        "run_exhausted",
+        "stopped_because",
+        "throttled",
+        "throttles",
+    )
 
-    def __init__(self, policy: RetryPolicy, random: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        random: Callable[[], float],
+        budget: ThrottleBudget | None = None,
+    ) -> None:
         self.policy = policy
         self.random = random
+        self.budget = budget
         self.failures = 0
         self.throttles = 0
         self.throttled = 0.0
         self.stopped_because = ""
+        self.run_exhausted = False
 
     def after(self, verdict: Verdict) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` (see ``stopped_because``)."""
@@ -162,16 +237,25 @@ class Backoff:
             self.stopped_because = "not retryable"
             return None
         if verdict.throttle:
-            if self.throttled >= policy.max_retry_after:
+            budget = self.budget
+            if budget is not None and budget.exhausted:
+                self.run_exhausted = True
                 self.stopped_because = (
-                    f"throttled for {self.throttled:.1f}s, more than max_retry_after"
+                    f"the run was throttled {budget.count} times for {budget.waited:.1f}s "
+                    f"in all, past max_run_throttle_time={budget.limit:g}"
+                )
+                return None
+            if self.throttled >= policy.max_throttle_time:
+                self.stopped_because = (
+                    f"throttled {self.throttles} times for {self.throttled:.1f}s, past "
+                    f"max_throttle_time={policy.max_throttle_time:g}"
                 )
                 return None
             self.throttles += 1
             delay = verdict.retry_after
             if delay is None:
                 delay = policy.backoff(min(self.throttles, 64), self.random)
-            delay = min(delay, policy.max_retry_after)
+            delay = min(max(delay, policy.throttle_floor(self.throttles)), policy.max_retry_after)
             self.throttled += delay
             return delay
         self.failures += 1
@@ -189,6 +273,7 @@ _NOT_SENT: tuple[type[Exception], ...] = (
     httpx.ConnectTimeout,
     httpx.PoolTimeout,
 )
+_UNREACHABLE: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout)
 _MAYBE_SENT: tuple[type[Exception], ...] = (
     httpx.ReadTimeout,
     httpx.WriteTimeout,
@@ -212,6 +297,10 @@ def classify(exc: BaseException) -> Verdict:
     if isinstance(exc, httpx.HTTPStatusError):
         verdict = classify_response(exc.response)
         return verdict or Verdict(False, "yes", reason=f"HTTP {exc.response.status_code}")
+    if isinstance(exc, _UNREACHABLE):
+        # Unreachable: worth retrying, but once the retries are spent the whole
+        # destination is down, not this action.
+        return Verdict(True, "no", reason=name, fatal=True)
     if isinstance(exc, _NOT_SENT):
         return Verdict(True, "no", reason=name)
     if isinstance(exc, _MAYBE_SENT):
@@ -220,7 +309,7 @@ def classify(exc: BaseException) -> Verdict:
     if isinstance(exc, TimeoutError):
         return Verdict(True, "maybe", reason=name)
     if isinstance(exc, ConnectionRefusedError):
-        return Verdict(True, "no", reason=name)
+        return Verdict(True, "no", reason=name, fatal=True)
     if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe
         return Verdict(True, "maybe", reason=name)
     return Verdict(False, "maybe", reason=name)
@@ -244,6 +333,9 @@ def classify_response(response: httpx.Response) -> Verdict | None:
         if google_reason is not None:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             return Verdict(True, "no", retry_after, True, f"{reason} {google_reason}")
+    if status in (401, 403):
+        # Bad or missing credentials: every other call would get the same answer.
+        return Verdict(False, "yes", reason=reason, fatal=True)
     return Verdict(False, "yes", reason=reason)
 
 

@@ -8,6 +8,12 @@ different objects run concurrently, a wave at a time.
 Concurrency slots and rate tokens are taken per attempt, so a chain sleeping
 in backoff holds neither.  On cancellation (or ``fail_fast``), no new attempt
 starts; attempts in flight get ``grace`` seconds to finish and be recorded.
+
+A failure the classifier chain (the template's :meth:`AsyncTemplate.classify`,
+then :func:`classify`) calls ``fatal`` is about the destination as a whole (a
+401, a table it cannot create, a server refusing connections): the run stops
+as under ``fail_fast``, once, with ``Report.stopped`` saying why; so does a run
+throttled longer than ``max_run_throttle_time`` in all.
 """
 
 from __future__ import annotations
@@ -26,12 +32,12 @@ from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 from .._action import Action, Kind
 from .._exceptions import Interrupted
 from .._plan import DEPENDENCY_FAILED, Run, Step, actions_of, check_safety, phases, steps, waves
-from .._report import Outcome, Report, Result, _Same
+from .._report import Outcome, Report, Result, _Same, shorten
 from .._template import Method, Router, call, outcome_of
 from ._events import Event, EventKind
 from ._limiter import RateLimiter
 from ._markers import batch_size, is_idempotent
-from ._retry import Backoff, RetryPolicy, Verdict, classify
+from ._retry import Backoff, RetryPolicy, ThrottleBudget, Verdict, classify
 from ._settings import Settings
 
 if TYPE_CHECKING:
@@ -64,9 +70,12 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
         _plan_only(plan, report, observer)
         return report
     await template.before_all()
+    execution = _Execution(template, settings, report)
     try:
-        await _Execution(template, settings, report).run(plan)
+        await execution.run(plan)
     finally:
+        report.throttles = execution.throttling.count
+        report.throttle_wait = execution.throttling.waited
         report.finish()
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + settings.grace
@@ -171,11 +180,14 @@ class _Execution:
             base=settings.backoff_base,
             cap=settings.backoff_cap,
             max_retry_after=settings.max_retry_after,
+            max_throttle_time=settings.max_throttle_time,
         )
+        self.throttling = ThrottleBudget(settings.max_run_throttle_time)
         self.failed: set[ObjectKey] = set()
         self.in_flight: set[anyio.CancelScope] = set()
         self.grace_deadline = math.inf
         self.stopped = False
+        self.stop_reason = "fail_fast"
         self.units_scope: anyio.CancelScope | None = None
 
     async def run(self, plan: list[Step]) -> None:
@@ -188,7 +200,9 @@ class _Execution:
             recorded = {id(result.action) for result in self.report.results}
             for action in actions_of(plan):
                 if id(action) not in recorded:
-                    self._record(Result(action, Outcome.SKIPPED, reason="fail_fast", attempts=0))
+                    self._record(
+                        Result(action, Outcome.SKIPPED, reason=self.stop_reason, attempts=0)
+                    )
 
     def _units(self, wave: list[Step]) -> list[_Unit]:
         """Record what needs no call; group the rest into single and batched calls."""
@@ -265,6 +279,8 @@ class _Execution:
 
     def stop(self) -> None:
         """``fail_fast``: start no new attempt, let in-flight ones finish."""
+        if self.stopped:
+            return
         self.stopped = True
         self._start_grace()
         if self.units_scope is not None:
@@ -295,6 +311,15 @@ class _Execution:
         if failed and self.settings.fail_fast and not self.stopped:
             self.stop()
 
+    def halt(self, why: str, error: BaseException | None) -> None:
+        """Stop the run for a failure of the destination as a whole: said once, in the report."""
+        if self.stopped:
+            return
+        self.report.stopped = why
+        self.report.stop_error = error
+        self.stop_reason = f"not run: the run stopped ({shorten(why, 200)})"
+        self.stop()
+
     def _emit_finished(self, results: list[Result]) -> None:
         if self.observer is not None:
             for result in results:
@@ -315,7 +340,7 @@ class _Execution:
         attempt = 0
         error: Exception | None = None
         first = unit.actions[0]
-        backoff = Backoff(self.policy, self.settings.random)
+        backoff = Backoff(self.policy, self.settings.random, self.throttling)
 
         def results(outcome: Outcome, reason: str | None = None) -> _Same:
             elapsed = time.perf_counter() - started
@@ -339,7 +364,7 @@ class _Execution:
                 raise
             if self.stopped:  # fail_fast fired while we waited for the slot
                 self.slots.release()
-                return results(Outcome.SKIPPED, "fail_fast")
+                return results(Outcome.SKIPPED, self.stop_reason)
             attempt += 1
             error, returned, interrupted = await self._attempt(unit, attempt)
             if interrupted:
@@ -350,7 +375,7 @@ class _Execution:
                 if not unit.batched:
                     return [outcome_of(first, returned, elapsed, attempt)]
                 return _batch_results(unit.actions, returned, elapsed, attempt)
-            verdict = classify(error)
+            verdict = self._classify(error)
             if attempt > 1 and first.kind is Kind.NEW and self._exists(first, error):
                 return results(
                     Outcome.SUCCEEDED, "already existed (an earlier attempt reached the server)"
@@ -358,10 +383,21 @@ class _Execution:
             why_not = self._unsafe_to_repeat(first, unit.method, verdict)
             delay = None if why_not else backoff.after(verdict)
             if delay is None:
-                return results(Outcome.FAILED, why_not or backoff.stopped_because)
+                why = why_not or backoff.stopped_because
+                if backoff.run_exhausted:
+                    self.halt(f"{why}; stopping", error)
+                elif verdict.fatal and not why_not:
+                    self.halt(
+                        f"{first.message} {first.idnumber!r} failed with "
+                        f"{verdict.reason or type(error).__name__}, a failure of the "
+                        f"destination as a whole, not of this action; the actions "
+                        f"not yet run were skipped",
+                        error,
+                    )
+                return results(Outcome.FAILED, why)
             reason = verdict.reason or type(error).__name__
             if verdict.throttle:
-                self.limiter.pause_until(self.clock() + delay)
+                self.limiter.pause_until(self.throttling.pause(self.clock(), delay))
                 self._emit(Event(EventKind.THROTTLED, action=first, delay=delay, reason=reason))
             for action in unit.actions:
                 self._emit(
@@ -418,6 +454,14 @@ class _Execution:
             return None, returned, scope.cancelled_caught
         finally:
             self.slots.release()
+
+    def _classify(self, error: Exception) -> Verdict:
+        """The classifier chain: the template's (its connector's) judgement, then the built-in."""
+        try:
+            verdict = self.template.classify(error)
+        except Exception:  # a broken hook must not hide the error it was asked about
+            verdict = None
+        return verdict if isinstance(verdict, Verdict) else classify(error)
 
     def _exists(self, action: Action, error: Exception) -> bool:
         try:

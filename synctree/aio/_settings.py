@@ -23,6 +23,8 @@ TEMPLATE_SETTINGS = (
     "burst",
     "retries",
     "timeout",
+    "max_throttle_time",
+    "max_run_throttle_time",
     "max_deletes",
     "dry_run",
     "fail_fast",
@@ -40,6 +42,8 @@ class Settings:
     backoff_base: float = 1.0
     backoff_cap: float = 32.0
     max_retry_after: float = 300.0
+    max_throttle_time: float = 300.0
+    max_run_throttle_time: float | None = 3600.0
     timeout: float | None = None
     max_deletes: int | str | None = DEFAULT_MAX_DELETES
     force: bool = False
@@ -56,11 +60,20 @@ class Settings:
         _positive_int(self.burst, "burst")
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             raise ValueError(f"'retries' must be an int >= 0, got {self.retries!r}")
+        value = self.max_run_throttle_time
+        if value is not None and not (isinstance(value, int | float) and value >= 0):
+            raise ValueError(f"'max_run_throttle_time' must be >= 0 or None, got {value!r}")
         for name in ("rate", "timeout"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int | float) and value > 0):
                 raise ValueError(f"{name!r} must be > 0 or None, got {value!r}")
-        for name in ("backoff_base", "backoff_cap", "max_retry_after", "grace"):
+        for name in (
+            "backoff_base",
+            "backoff_cap",
+            "max_retry_after",
+            "max_throttle_time",
+            "grace",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and value >= 0 and not math.isnan(value)):
                 raise ValueError(f"{name!r} must be >= 0, got {value!r}")

@@ -21,7 +21,7 @@ from .._exceptions import ConfigError
 from .._leaf import _Missing, compared_values, derived_names
 from .._report import Report
 from .._template import Skip
-from ._retry import Retry
+from ._retry import Retry, Verdict
 from ._sql import Database, EngineLike, encode_members
 from ._sql_tables import KEY, Statement, Target, getter, new_table
 from ._template import AsyncTemplate, batch, idempotent
@@ -130,6 +130,21 @@ def _transient(error: sa_exc.DBAPIError) -> bool:
         return True
     args: tuple[Any, ...] = getattr(orig, "args", ())
     return bool(args) and args[0] in _TRANSIENT_MYSQL
+
+
+def _destination_failure(error: BaseException) -> Verdict | None:
+    """The SQL errors that fail the whole destination, not one row: the rest is left to
+    the runner's rules (and to the per-row outcomes of a batch)."""
+    if isinstance(error, ConfigError):  # no such table, no key column...
+        return Verdict(False, "no", reason="ConfigError", fatal=True)
+    if not isinstance(error, sa_exc.DBAPIError) or isinstance(error, sa_exc.IntegrityError):
+        return None
+    reason = type(error.orig or error).__name__
+    if error.statement is None:  # no statement: connecting failed; retried, then fatal
+        return Verdict(True, "no", reason=reason, fatal=True)
+    if error.statement.lstrip()[:6].upper() in ("CREATE", "ALTER ", "DROP T"):
+        return Verdict(False, "no", reason=f"{reason} (DDL)", fatal=True)
+    return None
 
 
 class SQLTemplate(AsyncTemplate):
@@ -245,6 +260,10 @@ class SQLTemplate(AsyncTemplate):
         return f"<{type(self).__name__} {self._db.name!r} on_old={self._on_old!r}>"
 
     # -- hooks ---------------------------------------------------------------------------
+
+    def classify(self, error: Exception) -> Verdict | None:
+        """A missing table, DDL the database refuses, or no connection stop the run once."""
+        return _destination_failure(error)
 
     async def before_all(self) -> None:
         """Check the engine suits the event loop; forget what an earlier run reflected."""

@@ -10,6 +10,7 @@ from .._exceptions import NotAwaitedError
 from .._report import Report
 from .._template import BaseTemplate
 from ._markers import batch, idempotent
+from ._retry import Verdict
 from ._runner import run
 from ._settings import DEFAULTS
 
@@ -38,6 +39,10 @@ class AsyncTemplate(BaseTemplate["AsyncRun"]):
     burst: ClassVar[int] = DEFAULTS.burst
     #: Attempts after the first, for retryable failures (full-jitter backoff).
     retries: ClassVar[int] = DEFAULTS.retries
+    #: Seconds one action may spend waiting out throttles (429 and kin) before it fails.
+    max_throttle_time: ClassVar[float] = DEFAULTS.max_throttle_time
+    #: Seconds the whole run may spend paused by throttles before it stops (None: no limit).
+    max_run_throttle_time: ClassVar[float | None] = DEFAULTS.max_run_throttle_time
     #: Seconds one attempt may take (None: no limit).
     timeout: ClassVar[float | None] = DEFAULTS.timeout
 
@@ -57,6 +62,14 @@ class AsyncTemplate(BaseTemplate["AsyncRun"]):
         may have reached the server is repeated, and "already exists" counts as done.
         """
         return False
+
+    def classify(self, error: Exception) -> Verdict | None:
+        """This destination's judgement of ``error``, or ``None`` to use the built-in rules.
+
+        Override it to say what your API's errors mean: retryable or not, a throttle,
+        or ``fatal`` (a failure of the destination as a whole, which stops the run).
+        """
+        return None
 
     def _maps_existing(self) -> bool:
         return type(self).already_exists is not AsyncTemplate.already_exists

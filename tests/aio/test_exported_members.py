@@ -37,6 +37,7 @@ PUBLIC = [
     "SCIMTemplate",
     "SQLReader",
     "SQLTemplate",
+    "Verdict",
     "batch",
     "idempotent",
     "load",

@@ -229,11 +229,17 @@ class TestClassifyResponse:
             True, "yes", None, False, f"HTTP {status}"
         )
 
-    @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 410, 422, 501, 505])
+    @pytest.mark.parametrize("status", [400, 404, 409, 410, 422, 501, 505])
     def test_other_errors_are_permanent(self, status: int) -> None:
         """Other 4xx and 5xx answers will not change on a retry."""
         verdict = classify_response(respond(status, headers={"Retry-After": "5"}))
         assert verdict == Verdict(False, "yes", None, False, f"HTTP {status}")
+
+    @pytest.mark.parametrize("status", [401, 403])
+    def test_auth_errors_are_fatal(self, status: int) -> None:
+        """401 and 403 are permanent and fail the destination as a whole (bad credentials)."""
+        verdict = classify_response(respond(status, headers={"Retry-After": "5"}))
+        assert verdict == Verdict(False, "yes", None, False, f"HTTP {status}", fatal=True)
 
     def test_429_throttles(self) -> None:
         """429 pauses every worker (Retry-After seconds if given); it was refused unprocessed."""
@@ -297,8 +303,10 @@ class TestClassifyResponse:
         ],
     )
     def test_other_403_is_permanent(self, response: Any) -> None:
-        """Any other 403 body, JSON or not, is a permanent failure."""
-        assert classify_response(response()) == Verdict(False, "yes", None, False, "HTTP 403")
+        """Any other 403 body, JSON or not, is a permanent failure of the whole destination."""
+        assert classify_response(response()) == Verdict(
+            False, "yes", None, False, "HTTP 403", fatal=True
+        )
 
     def test_unread_stream_is_not_read(self) -> None:
         """A streamed 403 whose body was not read is judged by status alone, without raising."""
@@ -311,7 +319,9 @@ class TestClassifyResponse:
             httpx.Client(transport=httpx.MockTransport(handler)) as client,
             client.stream("GET", URL) as response,
         ):
-            assert classify_response(response) == Verdict(False, "yes", None, False, "HTTP 403")
+            assert classify_response(response) == Verdict(
+                False, "yes", None, False, "HTTP 403", fatal=True
+            )
             response.read()
             assert classify_response(response) == Verdict(
                 True, "no", None, True, "HTTP 403 RESOURCE_EXHAUSTED"
@@ -353,8 +363,12 @@ class TestClassify:
         ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else value,
     )
     def test_transient_errors(self, exc: BaseException, sent: Sent) -> None:
-        """Connection errors and timeouts are retryable; ``sent``: may the server have acted."""
-        assert classify(exc) == Verdict(True, sent, None, False, type(exc).__name__)
+        """Connection errors and timeouts are retryable; ``sent``: may the server have acted.
+
+        A server that cannot be reached at all is, once the retries are spent, ``fatal``.
+        """
+        fatal = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | ConnectionRefusedError)
+        assert classify(exc) == Verdict(True, sent, None, False, type(exc).__name__, fatal)
 
     @pytest.mark.parametrize(
         "exc",
@@ -391,13 +405,14 @@ class TestClassify:
         assert classify(info.value) == Verdict(True, "maybe", None, False, "TimeoutError")
 
     def test_real_connection_refused(self) -> None:
-        """A real refused connection surfaces as ``httpx.ConnectError``: not sent, retryable."""
+        """A real refused connection surfaces as ``httpx.ConnectError``: not sent, retryable,
+        and fatal for the destination once the retries are spent."""
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         with pytest.raises(httpx.ConnectError) as info:
             httpx.get(f"http://127.0.0.1:{port}/")
-        assert classify(info.value) == Verdict(True, "no", None, False, "ConnectError")
+        assert classify(info.value) == Verdict(True, "no", None, False, "ConnectError", True)
 
     def test_verdict_is_frozen(self) -> None:
         """A verdict is an immutable record."""
@@ -415,19 +430,31 @@ class TestBackoff:
         assert backoff.stopped_because == "gave up after 3 failed attempts"
 
     def test_throttles_do_not_spend_the_budget(self) -> None:
-        """Throttles wait their Retry-After without using up the retries."""
-        backoff = Backoff(RetryPolicy(retries=1, max_retry_after=100), lambda: 0.5)
+        """Throttles wait their Retry-After without using up the retries (until, deep in a
+        streak, the throttle floor outgrows it)."""
+        backoff = Backoff(RetryPolicy(retries=1, max_throttle_time=100), lambda: 0.5)
         throttle = Verdict(True, "no", retry_after=2.0, throttle=True, reason="HTTP 429")
-        assert [backoff.after(throttle) for _ in range(20)] == [2.0] * 20
+        assert [backoff.after(throttle) for _ in range(6)] == [2.0] * 6
         assert backoff.after(Verdict(True, "yes", reason="HTTP 500")) == 0.5
 
     def test_throttled_time_is_bounded(self) -> None:
-        """A call stops once it has waited ``max_retry_after`` seconds on throttles."""
-        backoff = Backoff(RetryPolicy(max_retry_after=10), lambda: 0.5)
+        """A call stops once it has waited ``max_throttle_time`` seconds on throttles."""
+        backoff = Backoff(RetryPolicy(max_throttle_time=10), lambda: 0.5)
         throttle = Verdict(True, "no", retry_after=4.0, throttle=True)
         assert [backoff.after(throttle) for _ in range(3)] == [4.0, 4.0, 4.0]
         assert backoff.after(throttle) is None
-        assert "throttled for 12.0s" in backoff.stopped_because
+        assert "throttled 3 times for 12.0s" in backoff.stopped_because
+        assert "max_throttle_time=10" in backoff.stopped_because
+
+    def test_zero_retry_after_still_backs_off(self) -> None:
+        """``Retry-After: 0`` again and again: the waits double and the time budget runs out."""
+        backoff = Backoff(RetryPolicy(max_throttle_time=300), lambda: 0.5)
+        throttle = Verdict(True, "no", retry_after=0.0, throttle=True)
+        waits = []
+        while (delay := backoff.after(throttle)) is not None:
+            waits.append(delay)
+        assert waits[:6] == [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0]
+        assert max(waits) == 32.0 and len(waits) < 20
 
     def test_retry_after_is_capped(self) -> None:
         """A Retry-After longer than ``max_retry_after`` is capped, not obeyed."""
