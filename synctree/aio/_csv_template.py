@@ -105,7 +105,11 @@ class CSVTemplate(AsyncTemplate):
     cells no action touches are kept as they are, and so are the file's line
     endings and UTF-8 byte order mark.  Values are written as ``CSVReader``
     reads them back: None as an empty cell, bools as ``true``/``false``, dates
-    in ISO 8601, collections joined with ``separator``.
+    in ISO 8601, collections joined with ``separator``.  A value that no CSV
+    file gives back as written fails its action before the file changes: a NUL,
+    a member that holds the separator or has surrounding spaces, a new column
+    name with surrounding spaces, and an update whose cell text stays the same
+    (None over ``''`` in a text column), which would otherwise repeat every run.
 
     The file is written once, after the last action, and only if an action
     succeeded (never on a dry run); see the module docstring.  The generic
