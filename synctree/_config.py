@@ -183,10 +183,28 @@ class Config:
             spec for branch in self.branches for spec in self._branch(data.get(branch), branch)
         ]
         self.template = self._template(self._table(data, "template", required=True))
+        self._own_csv_file_may_be_missing()
         run = self._table(data, "run", required=False)
         self._known(run, "run", RUN_SETTINGS)
         self.run = {key: self._value(value, "run", key) for key, value in run.items()}
         self._check_run(self.run)
+
+    def _own_csv_file_may_be_missing(self) -> None:
+        """A destination csv reader of the file the csv template writes defaults to missing_ok.
+
+        The first run creates that file.  Any other file, above all a source
+        export, stays an error when missing: it must never read as empty.
+        """
+        use, options = self.template
+        if use != "csv":
+            return
+        for spec in self.readers:
+            if (
+                spec.branch == self.branches[1]
+                and spec.battery == "csv"
+                and spec.options.get("path") == options.get("path")
+            ):
+                spec.options.setdefault("missing_ok", True)
 
     def _check_run(self, run: dict[str, Any]) -> None:
         """Each run setting's type and range, now, rather than as a traceback at run time."""

@@ -237,6 +237,80 @@ class TestPlanAndRun:
         assert json.loads(out)["totals"] == {"succeeded": 3}
 
 
+CSV_TO_CSV = """\
+[sync]
+subbranches = ["students"]
+
+[source.students]
+reader = "csv"
+path = "students.csv"
+key = "student_id"
+types = { grade = "int" }
+
+[destination.students]
+reader = "csv"
+path = "out/students.csv"
+key = "idnumber"
+types = { grade = "int" }
+neutralised_formulas = true
+{destination}
+[template]
+use = "csv"
+path = "out/students.csv"
+"""
+
+
+class TestCSVDestination:
+    """A CSV file as the destination: the template creates it on the first run."""
+
+    def config(self, project: Path, destination: str = "") -> str:
+        (project / "out").mkdir(exist_ok=True)
+        path = project / "csv.toml"
+        path.write_text(CSV_TO_CSV.replace("{destination}", destination))
+        return str(path)
+
+    def test_first_run_creates_the_file_and_converges(self, project: Path) -> None:
+        """No destination file yet: run creates it (exit 0), then plan shows 0 actions."""
+        config = self.config(project)
+        code, out = invoke("plan", config)
+        assert code == 0 and "new (3)" in out, out
+        code, out = invoke("run", config)
+        assert code == 0, out
+        assert (project / "out" / "students.csv").read_text().splitlines()[0] == (
+            "idnumber,first,grade"
+        )
+        code, out = invoke("plan", config, "--json")
+        assert code == 0 and json.loads(out)["actions"] == [], out
+
+    def test_missing_ok_from_the_config(self, project: Path) -> None:
+        """missing_ok = true (or false) in the reader's table reaches CSVReader."""
+        code, out = invoke("run", self.config(project, "missing_ok = false"))
+        assert code == 2 and "file not found" in out, out
+        assert not (project / "out" / "students.csv").exists()
+        code, out = invoke("run", self.config(project, "missing_ok = true"))
+        assert code == 0, out
+
+    def test_missing_source_still_fails(self, project: Path) -> None:
+        """A missing source export is exit 2, never 'everyone left'; the destination is kept."""
+        config = self.config(project)
+        invoke("run", config)
+        before = (project / "out" / "students.csv").read_bytes()
+        (project / "students.csv").unlink()
+        code, out = invoke("run", config)
+        assert code == 2 and "file not found" in out, out
+        assert (project / "out" / "students.csv").read_bytes() == before
+
+    def test_only_the_templates_own_file_may_be_missing(self, project: Path) -> None:
+        """A destination CSV that another program writes stays an error when missing."""
+        text = CSV_TO_CSV.replace("{destination}", "").replace(
+            'use = "csv"\npath = "out/students.csv"',
+            f'use = "jsonstore:StoreTemplate"\npath = "{project / "store.json"}"',
+        )
+        (project / "other.toml").write_text(text)
+        code, out = invoke("run", str(project / "other.toml"))
+        assert code == 2 and "file not found" in out, out
+
+
 class TestShow:
     def test_show_tree(self, project: Path) -> None:
         """show prints every branch with counts."""

@@ -115,7 +115,7 @@ class _ByteSource(Protocol):
         """Close without awaiting, when an abandoned iterator is collected."""
 
 
-_Opener = Callable[[], Awaitable[_ByteSource]]
+_Opener = Callable[[], Awaitable[_ByteSource | None]]  # None: missing, and that is fine
 
 
 class _FileSource:
@@ -141,10 +141,12 @@ class _FileSource:
         self._file.wrapped.close()
 
 
-async def _open_file(path: Path) -> _ByteSource:
+async def _open_file(path: Path, missing_ok: bool = False) -> _ByteSource | None:
     try:
         return _FileSource(await anyio.open_file(path, "rb"), path)
     except FileNotFoundError:
+        if missing_ok:
+            return None
         raise InputError("file not found", path=path) from None
     except IsADirectoryError:
         raise InputError("is a directory, not a CSV file", path=path) from None
@@ -372,6 +374,9 @@ class CSVReader:
     :param keep_key: also keep the key columns as attributes.
     :param allow_empty: accept a file with no rows; by default that is an error,
         so that an empty export never looks like everyone left.
+    :param missing_ok: read a missing file as no rows (whatever ``allow_empty``
+        says): a destination file that ``CSVTemplate`` is about to create.  By
+        default a missing file is an error; never set it for a source export.
     :param neutralised_formulas: the file was written by
         ``CSVTemplate(neutralise_formulas=True)`` (the default): take off the
         leading ``'`` it put before cells a spreadsheet could run as formulas,
@@ -399,13 +404,16 @@ class CSVReader:
         fieldnames: Sequence[str] | None = None,
         keep_key: bool = False,
         allow_empty: bool = False,
+        missing_ok: bool = False,
         neutralised_formulas: bool = False,
         chunk_size: int = 1 << 20,
     ) -> None:
         if not isinstance(path, str | PathLike):
             raise ValueError(f"'path' must be a str or path, not {path!r}")
+        if not isinstance(missing_ok, bool):
+            raise ValueError(f"'missing_ok' must be a bool, not {missing_ok!r}")
         self.path = Path(path)
-        self._open: _Opener = partial(_open_file, self.path)
+        self._open: _Opener = partial(_open_file, self.path, missing_ok)
 
         self._keys = [key] if isinstance(key, str) else _names(key, "key")
         if not all(self._keys):
@@ -889,6 +897,8 @@ class _Batches:
                 if item is _NEED:
                     if self._source is None:
                         self._source = await reader._open()
+                        if self._source is None:  # missing, and missing_ok: no rows
+                            raise StopAsyncIteration  # closed below
                     self._reply = await self._source.read(reader._chunk_size)
                     continue
                 batch: list[Row]

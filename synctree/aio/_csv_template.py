@@ -105,7 +105,11 @@ class CSVTemplate(AsyncTemplate):
     cells no action touches are kept as they are, and so are the file's line
     endings and UTF-8 byte order mark.  Values are written as ``CSVReader``
     reads them back: None as an empty cell, bools as ``true``/``false``, dates
-    in ISO 8601, collections joined with ``separator``.
+    in ISO 8601, collections joined with ``separator``.  A value that no CSV
+    file gives back as written fails its action before the file changes: a NUL,
+    a member that holds the separator or has surrounding spaces, a new column
+    name with surrounding spaces, and an update whose cell text stays the same
+    (None over ``''`` in a text column), which would otherwise repeat every run.
 
     The file is written once, after the last action, and only if an action
     succeeded (never on a dry run); see the module docstring.  The generic
@@ -278,6 +282,7 @@ class CSVTemplate(AsyncTemplate):
         key = action.idnumber
         if key in self._table.rows:
             raise LookupError(f"{self.path}: a row with key {key!r} already exists")
+        self._check_text(action, self._key, key)
         if self._neutralise and neutralised(key) != key:
             raise ValueError(
                 f"the key {key!r} would get a leading ' against spreadsheet formulas, "
@@ -292,7 +297,9 @@ class CSVTemplate(AsyncTemplate):
                 continue
             if isinstance(value, _Missing):
                 raise ValueError(f"attribute {name!r}: {value.reason}")
-            cells[name] = self._cell(name, value)
+            if known is None:
+                _check_column_name(action, name)
+            cells[name] = self._cell(action, name, value)
         self._check_encoding({self._key: key, **cells})
         self._stage(_Change(action, cells))
 
@@ -304,9 +311,20 @@ class CSVTemplate(AsyncTemplate):
             changes = {action.attribute: action.value}
         else:
             raise ValueError(f"{action.message} {action.idnumber!r} names no attribute")
-        cells = {name: self._cell(name, value) for name, value in changes.items()}
-        for name in cells:
+        row = self._table.rows[action.idnumber]
+        cells: dict[str, str] = {}
+        for name, value in changes.items():
             self._column(name)
+            text = self._cell(action, name, value)
+            if text == row[self._table.index[name]]:
+                raise ValueError(
+                    f"{_where(action, name)}: {value!r} is written as {text!r}, the text the "
+                    "cell already holds, which the destination reader read as "
+                    f"{_old_value(action, name)!r}: this update would repeat on every run "
+                    "(a CSV cell cannot tell None from '' in a text column; do the reader's "
+                    "'types' and 'neutralised_formulas' match what is written?)"
+                )
+            cells[name] = text
         self._check_encoding(cells)
         self._stage(_Change(action, cells))
 
@@ -328,36 +346,61 @@ class CSVTemplate(AsyncTemplate):
         self._row(action)
         column = action.attribute or ""
         self._column(column)
-        member = self._member_text(column, action.value)
+        member = self._member_text(action, column, action.value)
         self._check_encoding({column: member})
         self._stage(_Change(action, column=column, member=member))
 
     def _stage(self, change: _Change) -> None:
         self._staged[id(change.action)] = change  # the change keeps its action alive
 
-    def _cell(self, name: str, value: Any) -> str:
-        """The text of the cell for ``value``, neutralised if need be."""
+    def _cell(self, action: Action, name: str, value: Any) -> str:
+        """The text of the cell for ``value``, neutralised if need be.
+
+        Text that ``CSVReader`` could not read back as written is refused.
+        """
         if type(value) is str:
             text = value
         elif isinstance(value, _COLLECTIONS):
-            text = _join((self._member_text(name, member) for member in value), self._separator)
+            members = (self._member_text(action, name, member) for member in value)
+            text = _join(members, self._separator)
         else:
             text = _text(value)
+        self._check_text(action, name, text)
         return neutralised(text) if self._neutralise else text
 
-    def _member_text(self, name: str, member: Any) -> str:
+    def _member_text(self, action: Action, name: str, member: Any) -> str:
         """A collection member's text; one that would not read back the same is refused."""
         text = _text(member)
-        if self._separator in text:
+        separator = self._separator
+        # Also a separator made of the member's edge and a neighbouring separator
+        # (members "a:" and "b" joined by "::" split as "a", ":b").
+        if separator in separator[1:] + text + separator[:-1]:
             raise ValueError(
-                f"attribute {name!r}: member {text!r} holds the separator {self._separator!r}"
+                f"{_where(action, name)}: member {text!r} holds the separator {separator!r} "
+                "(or makes one with a neighbouring separator)"
             )
         if not text or text.strip() != text:
             raise ValueError(
-                f"attribute {name!r}: member {text!r} is empty or has surrounding spaces, "
+                f"{_where(action, name)}: member {text!r} is empty or has surrounding spaces, "
                 "which reading the file back would drop"
             )
+        self._check_text(action, name, text)
         return text
+
+    @staticmethod
+    def _check_text(action: Action, name: str, text: str) -> None:
+        """Refuse text no CSV file can hold for ``CSVReader``: a NUL, a cell too long."""
+        if "\x00" in text:
+            raise ValueError(
+                f"{_where(action, name)}: the value holds a NUL character (\\x00), which a "
+                "CSV file cannot hold (CSVReader refuses a file with one); nothing was written"
+            )
+        limit = csv.field_size_limit()
+        if len(text) > limit:
+            raise ValueError(
+                f"{_where(action, name)}: the value is {len(text)} characters long, more than "
+                f"a CSV field may be (csv.field_size_limit() is {limit})"
+            )
 
     def _check_encoding(self, cells: Mapping[str, str]) -> None:
         try:
@@ -556,6 +599,26 @@ class CSVTemplate(AsyncTemplate):
         )
 
 
+def _where(action: Action, name: str) -> str:
+    """Where a refused value is: subbranch, key and attribute."""
+    return f"{action.subbranch} {action.idnumber!r}, attribute {name!r}"
+
+
+def _old_value(action: Action, name: str) -> Any:
+    if action.dest is None:
+        return action.old_value
+    return compared_values(action.dest).get(name, action.old_value)
+
+
+def _check_column_name(action: Action, name: str) -> None:
+    """A new file's column name must read back as itself (CSVReader strips header names)."""
+    if not name or name.strip() != name or "\x00" in name:
+        raise ValueError(
+            f"{_where(action, name)}: a column named {name!r} would not read back as "
+            "itself (empty, surrounding spaces or a NUL); pass columns=... to leave it out"
+        )
+
+
 def _column_names(columns: object) -> list[str]:
     if isinstance(columns, str) or not isinstance(columns, Sequence):
         raise ValueError(f"'columns' must be a sequence of column names, not {columns!r}")
@@ -622,7 +685,12 @@ def _replace(
     fd = os.open(temp, flags, 0o666 if mode is None else mode)
     try:
         with open(fd, "w", encoding=encoding, newline="") as file:
-            writer = csv.writer(file, delimiter=delimiter, lineterminator=ending)
+            # The csv writer quotes only the line-end characters of its own
+            # lineterminator; a lone CR (or LF) in a cell of an LF (or CR) file
+            # would be written bare and end the row.  So it writes CRLF, which
+            # quotes both, and each row's CRLF becomes the file's line ending.
+            out: Any = file if ending == _CRLF else _Ending(file, ending)
+            writer = csv.writer(out, delimiter=delimiter, lineterminator=_CRLF)
             writer.writerows(rows)
             file.flush()
             os.fsync(file.fileno())
@@ -634,6 +702,19 @@ def _replace(
             os.unlink(temp)
         raise
     _fsync_folder(target.parent)
+
+
+class _Ending:
+    """A file for ``csv.writer``: each row it writes ends in ``ending`` instead of CRLF."""
+
+    __slots__ = ("_ending", "_write")
+
+    def __init__(self, file: io.TextIOBase, ending: str) -> None:
+        self._write = file.write
+        self._ending = ending
+
+    def write(self, row: str) -> int:
+        return self._write(row[:-2] + self._ending)  # csv.writer writes one row per call
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -387,6 +387,21 @@ class TestOptions:
         path = write(tmp_path, "")
         assert await read(CSVReader(path, key="id", fieldnames=["id"], allow_empty=True)) == []
 
+    async def test_missing_ok(self, tmp_path: Path) -> None:
+        """missing_ok=True reads a missing file as no rows, even without allow_empty."""
+        missing = tmp_path / "missing.csv"
+        assert await read(CSVReader(missing, key="id", missing_ok=True)) == []
+        async with aclosing(CSVReader(missing, key="id", missing_ok=True).batches()) as batches:
+            assert [batch async for batch in batches] == []
+
+    async def test_missing_ok_is_only_about_a_missing_file(self, tmp_path: Path) -> None:
+        """An existing empty file is still an error without allow_empty; rows still read."""
+        exc = await error(CSVReader(write(tmp_path, "id,name\n"), key="id", missing_ok=True))
+        assert "no rows" in str(exc)
+        path = write(tmp_path, STUDENTS)
+        rows = await read(CSVReader(path, key="id", missing_ok=True))
+        assert [row["idnumber"] for row in rows] == ["1", "2", "3"]
+
     async def test_wide_file(self, tmp_path: Path) -> None:
         """Many columns work like few."""
         header = ",".join(["id"] + [f"c{i}" for i in range(300)])
@@ -478,6 +493,7 @@ class TestValidation:
             ({"fieldnames": ["id"], "rename": {"x": "y"}}, "rename"),
             ({"keep_key": "yes"}, "keep_key"),
             ({"allow_empty": 1}, "allow_empty"),
+            ({"missing_ok": 1}, "missing_ok"),
             ({"neutralised_formulas": "yes"}, "neutralised_formulas"),
             ({"chunk_size": 0}, "chunk_size"),
             ({"chunk_size": 1.5}, "chunk_size"),
@@ -509,6 +525,8 @@ class TestErrors:
         path = tmp_path / "missing.csv"
         exc = await error(CSVReader(path, key="id"))
         assert_names(exc, path, None, None)
+        assert "file not found" in str(exc)
+        exc = await error(CSVReader(path, key="id", missing_ok=False, allow_empty=True))
         assert "file not found" in str(exc)
 
     async def test_directory(self, tmp_path: Path) -> None:
