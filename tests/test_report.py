@@ -28,7 +28,7 @@ def run() -> Report:
     tree.new("source", "students", "4", grade=7, tags={"b", "a"})
     tree.new("destination", "students", "4", grade=6, tags=set())
     tree.new("destination", "staff", "9")
-    return (tree.source > tree.destination) | Template
+    return (tree.source > tree.destination).run(Template, force=True)  # staff: all removed
 
 
 class TestReport:
