@@ -22,6 +22,7 @@ PUBLIC = [
     "NotAwaitedError",
     "Outcome",
     "ReaderError",
+    "RoundTripError",
     "Report",
     "Result",
     "SafetyLimitExceeded",

@@ -23,6 +23,7 @@ from .._report import Report
 from .._template import Skip
 from ._retry import Retry
 from ._sql import Database, EngineLike, encode_members
+from ._sql_keys import created_rule, key_rule
 from ._sql_tables import KEY, Statement, Target, getter, new_table
 from ._template import AsyncTemplate, batch, idempotent
 
@@ -247,10 +248,45 @@ class SQLTemplate(AsyncTemplate):
     # -- hooks ---------------------------------------------------------------------------
 
     async def before_all(self) -> None:  # type: ignore[override]
-        """Check the engine suits the event loop; forget what an earlier run reflected."""
+        """Check the engine suits the event loop and every table keeps the keys exactly.
+
+        Forgets what an earlier run reflected.
+        """
         self._db.check()
         self._targets.clear()
         self._written.clear()
+        diff = self.diff
+        if diff is None:
+            return
+        try:
+            for name in diff.left.subbranches:
+                keys = set(diff.left[name].keys()).union(diff.right[name].keys())
+                if keys:
+                    await self._check_keys(name, keys)
+        except BaseException:
+            await self._db.dispose()  # after_all is not called when before_all fails
+            raise
+
+    async def _check_keys(self, subbranch: str, keys: set[str]) -> None:
+        """Raise :class:`RoundTripError` if the subbranch's key column would change a key."""
+        name = self._tables.get(subbranch, subbranch)
+        key_name = self._key_name(subbranch)
+        schema, path = self._schema, self._db.name
+
+        def check(conn: sa.Connection) -> None:
+            table, _ = _reflect(conn, name, schema)
+            if table is None:
+                if self._create_tables:
+                    qualified = f"{schema}.{name}" if schema else name
+                    created_rule(qualified, key_name, conn.dialect.name).check(keys, path=path)
+                return
+            if key_name in table.columns:  # else the first action says so
+                key_rule(conn, table, table.columns[key_name]).check(keys, conn, path)
+
+        await self._db.transaction(check)
+
+    def _key_name(self, subbranch: str) -> str:
+        return self._keys.get(subbranch) or self._keys.get("") or "idnumber"
 
     async def after_all(self, report: Report) -> None:  # type: ignore[override]
         """Dispose of an engine made from a URL."""
@@ -548,7 +584,7 @@ class SQLTemplate(AsyncTemplate):
 
     async def _reflect(self, subbranch: str, new: Sequence[Action]) -> Target:
         name = self._tables.get(subbranch, subbranch)
-        key_name = self._keys.get(subbranch) or self._keys.get("") or "idnumber"
+        key_name = self._key_name(subbranch)
         schema = self._schema
         qualified = f"{schema}.{name}" if schema else name
         table, dialect = await self._db.transaction(_reflect, name, schema)
