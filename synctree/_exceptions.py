@@ -161,9 +161,7 @@ class RoundTripError(ConfigError):
         column: str,
         example: str,
     ) -> None:
-        super().__init__(
-            f"column {column!r}, key {example!r}: {problem}", path=path, table=table
-        )
+        super().__init__(f"column {column!r}, key {example!r}: {problem}", path=path, table=table)
         self.problem = problem
         self.column = column
         self.example = example

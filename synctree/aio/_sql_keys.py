@@ -179,31 +179,37 @@ class KeyRule:
         length, codec = self.length, _CODECS.get(self.charset or "utf8mb4", self.charset)
         if length is not None:
             checks.append(
-                lambda key: f"the key is longer than the column's {length} characters"
-                if len(key) > length
-                else None
+                lambda key: (
+                    f"the key is longer than the column's {length} characters"
+                    if len(key) > length
+                    else None
+                )
             )
         if self.fixed and self.dialect == "postgresql":
             checks.append(
-                lambda key: f"a CHAR({length}) key column gives shorter keys back padded with "
-                f"spaces"
-                if length is None or len(key) < length
-                else None
+                lambda key: (
+                    f"a CHAR({length}) key column gives shorter keys back padded with spaces"
+                    if length is None or len(key) < length
+                    else None
+                )
             )
         if self.pad or self.fixed:
             why = "CHAR" if self.fixed else f"the collation {self.collation or 'RTRIM'}"
             checks.append(
-                lambda key: f"{why} ignores trailing spaces, so this key would find another "
-                f"one's row"
-                if key.endswith(" ")
-                else None
+                lambda key: (
+                    f"{why} ignores trailing spaces, so this key would find another one's row"
+                    if key.endswith(" ")
+                    else None
+                )
             )
         if codec is not None:
             fits = _encodable(codec)
             checks.append(
-                lambda key: None
-                if fits(key)
-                else f"the column's character set {self.charset} cannot hold the key"
+                lambda key: (
+                    None
+                    if fits(key)
+                    else f"the column's character set {self.charset} cannot hold the key"
+                )
             )
         if self.dialect == "postgresql":
             checks.append(
@@ -297,9 +303,7 @@ def key_rule(conn: sa.Connection, table: sa.Table, column: sa.Column[Any]) -> Ke
     if dialect == "sqlite":
         collation = _sqlite_collation(conn, table, column)
         if collation not in ("BINARY", "NOCASE", "RTRIM"):
-            return _replace(
-                base, kind="other", type_name=f"{base.type_name} COLLATE {collation}"
-            )
+            return _replace(base, kind="other", type_name=f"{base.type_name} COLLATE {collation}")
         return _replace(
             base,
             fold=_ascii_lower if collation == "NOCASE" else None,
@@ -309,8 +313,8 @@ def key_rule(conn: sa.Connection, table: sa.Table, column: sa.Column[Any]) -> Ke
     if dialect in ("mysql", "mariadb"):
         return _mysql_rule(conn, table, column, base, fixed)
     if dialect == "postgresql":
-        collation = _postgres_collation(conn, table, column)
-        return _replace(base, length=length, fixed=fixed, collation=collation)
+        nondeterministic = _postgres_collation(conn, table, column)
+        return _replace(base, length=length, fixed=fixed, collation=nondeterministic)
     return _replace(base, length=length, fixed=fixed)
 
 

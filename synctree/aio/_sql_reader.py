@@ -90,9 +90,10 @@ class SQLReader:
     ``key_separator``) and leave the attributes.  Other values keep their
     database types (an ``INTEGER`` stays ``int``, a ``DATE`` read through a table
     is a ``date``, a float column gives ``float`` on every backend, MySQL's
-    ``BOOLEAN``, a ``TINYINT(1)``, gives ``bool``), so the source must type its columns the same way for the diff
-    to compare them (``CSVReader(types=...)``).  Values of a raw text query come
-    as the driver gives them (SQLite gives dates as text).
+    ``BOOLEAN``, a ``TINYINT(1)``, gives ``bool``), so the source must type its
+    columns the same way for the diff to compare them (``CSVReader(types=...)``).
+    Values of a raw text query come as the driver gives them (SQLite gives dates
+    as text).
 
     Runs on asyncio and on trio; on trio, SQLite only, unless the URL names a
     synchronous driver (see :mod:`synctree.aio._sql`).
