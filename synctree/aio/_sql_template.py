@@ -171,7 +171,12 @@ class SQLTemplate(AsyncTemplate):
     :param tables: ``{subbranch: table}``; by default a subbranch's table has its name.
     :param key: the key column, or ``{subbranch: key column}`` (others:
         ``'idnumber'``); an integer key column gets ``int(idnumber)``.  It should
-        be the primary key or unique; otherwise creates are plain INSERTs.
+        be the primary key or unique; otherwise creates are plain INSERTs.  Before
+        the first write, every key of the run is checked against the column (its
+        type, length, character set and collation): one it would not give back
+        exactly (``'007'`` in an integer column, ``'K1'`` beside ``'k1'`` under a
+        case-insensitive collation, ``'k1 '`` under PAD SPACE) raises
+        :class:`~synctree.RoundTripError` and nothing is written.
     :param schema: the schema of the tables (None: the default one).
     :param on_old: ``'delete'``, ``'deactivate'`` or ``'keep'`` (see above).
     :param active_column: the boolean column ``on_old='deactivate'`` clears.
@@ -179,7 +184,10 @@ class SQLTemplate(AsyncTemplate):
     :param create_tables: create a missing table from the first batch of new
         objects: ``int`` → BIGINT, ``float`` → DOUBLE, ``bool``, ``date``,
         ``datetime``, ``Decimal``; text, sets and lists → TEXT; the key column
-        the primary key (VARCHAR(255), case-sensitive, on MySQL).
+        the primary key (VARCHAR(255) on MySQL).  Each reads back as the type
+        written; on MySQL/MariaDB text is utf8mb4 with a binary NO PAD collation,
+        datetimes keep microseconds, and Decimal is DECIMAL(65, 30) (SQLite
+        refuses Decimal, which it would store as a float).
     :param batch_size: actions per batch and transaction; by default 10,000 on
         SQLite (each commit waits for the disk) and 1,000 elsewhere.
     """
