@@ -8,6 +8,7 @@ resembles, so ``except KeyError`` or ``except ValueError`` keep working::
     │   ├── DuplicateKeyError (KeyError)
     │   └── ReaderError ................... a reader failed while loading
     ├── ConfigError (ValueError) ........... bad configuration
+    │   └── RoundTripError ................ a destination would not store a key back exactly
     ├── TemplateImportError (ImportError) .. a template import string did not import
     ├── UncomparableError (TypeError) ...... the diff cannot judge a difference
     ├── SafetyLimitExceeded ................ a run would delete more than allowed
@@ -24,6 +25,7 @@ __all__ = [
     "Interrupted",
     "NotAwaitedError",
     "ReaderError",
+    "RoundTripError",
     "SafetyLimitExceeded",
     "SyncTreeError",
     "TemplateImportError",
@@ -139,6 +141,30 @@ class ConfigError(SyncTreeError, ValueError):
             if p
         )
         super().__init__(f"{where}: {problem}" if where else problem)
+
+
+class RoundTripError(ConfigError):
+    """A destination column would not give a key back as the diff compares it.
+
+    Raised before anything is written, for one example key: an integer column
+    and ``'007'``, a case-insensitive or PAD SPACE collation and ``'K1'`` beside
+    ``'k1'`` or ``'k1 '``...  Writing it would overwrite another object's row
+    or change the key on every run.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        path: object = None,
+        table: str,
+        column: str,
+        example: str,
+    ) -> None:
+        super().__init__(f"column {column!r}, key {example!r}: {problem}", path=path, table=table)
+        self.problem = problem
+        self.column = column
+        self.example = example
 
 
 class TemplateImportError(SyncTreeError, ImportError):

@@ -24,6 +24,7 @@ PUBLIC = [
     "ReaderError",
     "Report",
     "Result",
+    "RoundTripError",
     "SafetyLimitExceeded",
     "Skip",
     "Subbranch",

@@ -351,20 +351,30 @@ def _create_engine(url: str | sa.URL, param: str) -> sa.Engine | AsyncEngine:
 def encode_members(value: Any, separator: str) -> Any:
     """A set or list as one text cell: set members sorted, list members in order.
 
-    Other values pass unchanged.  A member holding ``separator`` cannot be stored
-    faithfully and raises :class:`ValueError`.
+    Other values pass unchanged.  A member that :func:`decode_members` would not
+    give back (not a string, empty, with spaces around it, or holding
+    ``separator``) cannot be stored faithfully and raises :class:`ValueError`.
     """
     if isinstance(value, set | frozenset):
-        members = sorted(map(str, value))
+        members = sorted(value, key=str)
     elif isinstance(value, list | tuple):
-        members = [str(member) for member in value]
+        members = list(value)
     else:
         return value
     for member in members:
+        if not isinstance(member, str):
+            raise ValueError(
+                f"member {member!r} is not a string; it would read back as {str(member)!r}"
+            )
         if separator in member:
             raise ValueError(
                 f"member {member!r} holds the separator {separator!r}, so it cannot be "
                 f"stored in a text column; choose another separator"
+            )
+        if not member or member.strip() != member:
+            raise ValueError(
+                f"member {member!r} is empty or has spaces around it, which reading "
+                f"the text column back drops"
             )
     return separator.join(members)
 

@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 import anyio
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql
 
 from .._exceptions import InputError
 from ._sql import Database, EngineLike, decode_members
@@ -41,6 +42,23 @@ def _converter(kind: Converter, separator: str) -> Callable[[Any], Any]:
     return lambda value: None if value is None else convert(value)
 
 
+def _as_written(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """``column``, read as the Python type written: a float column gives floats.
+
+    (MySQL/MariaDB's DOUBLE reflects with ``asdecimal=True``, which would give
+    ``Decimal('0.1000000000')`` for the ``0.1`` written, unequal to it.)
+    """
+    kind = column.type
+    if isinstance(kind, sa.Float) and kind.asdecimal:
+        return sa.type_coerce(column, sa.Double()).label(column.name)
+    return column
+
+
+def _is_mysql_boolean(kind: sa.types.TypeEngine[Any]) -> bool:
+    """MySQL/MariaDB's BOOLEAN, which is TINYINT(1): read as bool (0/1 only)."""
+    return isinstance(kind, mysql.TINYINT) and getattr(kind, "display_width", None) == 1
+
+
 def _stream(conn: sa.Connection, statement: sa.Executable) -> sa.CursorResult[Any]:
     """Execute ``statement`` with a server-side cursor where the driver has one."""
     return conn.execution_options(stream_results=True).execute(statement)
@@ -71,9 +89,11 @@ class SQLReader:
     column(s) become ``'idnumber'`` (``str(value)``; several are joined with
     ``key_separator``) and leave the attributes.  Other values keep their
     database types (an ``INTEGER`` stays ``int``, a ``DATE`` read through a table
-    is a ``date``), so the source must type its columns the same way for the diff
-    to compare them (``CSVReader(types=...)``).  Values of a raw text query come
-    as the driver gives them (SQLite gives dates as text).
+    is a ``date``, a float column gives ``float`` on every backend, MySQL's
+    ``BOOLEAN``, a ``TINYINT(1)``, gives ``bool``), so the source must type its
+    columns the same way for the diff to compare them (``CSVReader(types=...)``).
+    Values of a raw text query come as the driver gives them (SQLite gives dates
+    as text).
 
     Runs on asyncio and on trio; on trio, SQLite only, unless the URL names a
     synchronous driver (see :mod:`synctree.aio._sql`).
@@ -148,6 +168,8 @@ class SQLReader:
         self._missing_ok = missing_ok
         self._batch_size = batch_size
         self._db = Database(url, owner="SQLReader")
+        #: Conversions the table's column types call for (MySQL's BOOLEAN), set per read.
+        self._implied: dict[str, Callable[[Any], Any]] = {}
         self.path = self._db.name
         self.line = None
 
@@ -172,6 +194,7 @@ class SQLReader:
         """Yield the rows in lists of up to ``batch_size``; ``line`` counts rows read."""
         self._db.check()
         self.line = None
+        self._implied = {}
         if self._db.missing_sqlite_file() is not None:
             if self._missing_ok:
                 return
@@ -236,7 +259,13 @@ class SQLReader:
                         name,
                     )
         conditions = [table.columns[name] == value for name, value in self._where.items()]
-        return sa.select(*(table.columns[name] for name in wanted)).where(*conditions)
+        self._implied = {
+            name: _converter(bool, ";")
+            for name in wanted
+            if name not in self._keys and name not in self._types
+            if _is_mysql_boolean(table.columns[name].type)
+        }
+        return sa.select(*(_as_written(table.columns[name]) for name in wanted)).where(*conditions)
 
     def _builder(self, names: list[str]) -> Callable[[Sequence[Any], int], list[Row]]:
         """``(result rows, rows before them) -> row dicts`` for the result's columns."""
@@ -264,7 +293,8 @@ class SQLReader:
             attr_get = lambda row: ()  # noqa: E731
         key_indexes = [names.index(name) for name in self._keys]
         separator = self._key_separator
-        conversions = [(name, convert) for name, convert in self._types.items()]
+        implied = [(name, convert) for name, convert in self._implied.items() if name in names]
+        conversions = [(name, convert) for name, convert in self._types.items()] + implied
         for name, _ in conversions:
             if name not in attr_names:
                 raise self._error("no such column (for 'types')", name)

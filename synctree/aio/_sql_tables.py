@@ -188,8 +188,12 @@ def _is_unique(table: sa.Table, column: sa.Column[Any]) -> bool:
     return any(len(columns) == 1 and columns[0] is column for columns in sets)
 
 
-def column_type(values: Iterable[Any], attribute: str) -> sa.types.TypeEngine[Any]:
-    """A column type for an attribute, from its first non-None value."""
+def column_type(
+    values: Iterable[Any], attribute: str, dialect: str = "sqlite"
+) -> sa.types.TypeEngine[Any]:
+    """A column type for an attribute, from its first non-None value, that reads back as
+    the value written (see :func:`new_table`)."""
+    mysql_like = dialect in ("mysql", "mariadb")
     for value in values:
         if value is None:
             continue
@@ -200,18 +204,46 @@ def column_type(values: Iterable[Any], attribute: str) -> sa.types.TypeEngine[An
         if isinstance(value, float):
             return sa.Double()
         if isinstance(value, decimal.Decimal):
-            return sa.Numeric()
+            if dialect == "sqlite":  # NUMERIC affinity stores a float: digits would be lost
+                raise ConfigError(
+                    f"SQLite cannot store the Decimal values of attribute {attribute!r} "
+                    f"exactly; create the table yourself (a TEXT column, say)"
+                )
+            # MySQL's bare DECIMAL is DECIMAL(10, 0): it would round every value.
+            return mysql.DECIMAL(65, 30) if mysql_like else sa.Numeric()
         if isinstance(value, dt.datetime):
-            return sa.DateTime()
+            if value.tzinfo is not None:
+                if dialect == "postgresql":
+                    return sa.DateTime(timezone=True)
+                raise ConfigError(
+                    f"attribute {attribute!r} holds timezone-aware datetimes, which "
+                    f"{dialect} cannot store with their zone; create the table yourself"
+                )
+            # MySQL's bare DATETIME drops the microseconds.
+            return mysql.DATETIME(fsp=6) if mysql_like else sa.DateTime()
         if isinstance(value, dt.date):
             return sa.Date()
         if isinstance(value, str) or isinstance(value, _COLLECTIONS):
-            return sa.Text()
+            return _text(dialect)
         raise ConfigError(
             f"cannot choose a column type for attribute {attribute!r} "
             f"(a {type(value).__name__}); create the table yourself"
         )
-    return sa.Text()
+    return _text(dialect)
+
+
+def _text(dialect: str, length: int | None = None) -> sa.types.TypeEngine[Any]:
+    """Text stored and compared exactly: on MySQL/MariaDB, utf8mb4 with a binary NO PAD
+    collation (the defaults may be latin1, case-insensitive, and ignore trailing spaces)."""
+    if dialect == "mariadb":
+        collation = "utf8mb4_nopad_bin"
+    elif dialect == "mysql":
+        collation = "utf8mb4_0900_bin"
+    else:
+        return sa.Text()
+    if length is None:
+        return sa.Text(collation=collation)
+    return sa.String(length, collation=collation)
 
 
 def new_table(
@@ -224,18 +256,19 @@ def new_table(
 ) -> sa.Table:
     """A table for ``rows`` (attribute dicts): the key the primary key, types inferred.
 
-    The key is TEXT, or VARCHAR(255) with a binary (case-sensitive) collation on
-    MySQL, which cannot index TEXT and compares case-insensitively by default.
-    ``active``, when given and not an attribute, becomes a BOOLEAN defaulting to true.
+    Every type reads back as the Python type written.  The key is TEXT, or, on
+    MySQL/MariaDB, which cannot index TEXT, VARCHAR(255); text there is utf8mb4
+    with a binary NO PAD collation, so that keys and values compare exactly
+    (not case-insensitively, nor ignoring trailing spaces); datetimes keep their
+    microseconds.  ``active``, when given and not an attribute, becomes a BOOLEAN
+    defaulting to true.
     """
     names = list(dict.fromkeys(attribute for row in rows for attribute in row))
-    key_type: sa.types.TypeEngine[Any] = sa.Text()
-    if dialect.name in ("mysql", "mariadb"):
-        key_type = sa.String(255, collation="utf8mb4_bin")
-    columns = [sa.Column(key, key_type, primary_key=True)]
+    flavour = "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
+    columns = [sa.Column(key, _text(flavour, 255), primary_key=True)]
     for attribute in names:
         if attribute != key:
-            kind = column_type((row.get(attribute) for row in rows), attribute)
+            kind = column_type((row.get(attribute) for row in rows), attribute, flavour)
             columns.append(sa.Column(attribute, kind, nullable=True))
     if active is not None and active not in names:
         columns.append(sa.Column(active, sa.Boolean(), nullable=False, server_default=sa.true()))

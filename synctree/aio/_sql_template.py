@@ -23,6 +23,7 @@ from .._report import Report
 from .._template import Skip
 from ._retry import Retry, Verdict
 from ._sql import Database, EngineLike, encode_members
+from ._sql_keys import created_rule, key_rule
 from ._sql_tables import KEY, Statement, Target, getter, new_table
 from ._template import AsyncTemplate, batch, idempotent
 
@@ -185,7 +186,12 @@ class SQLTemplate(AsyncTemplate):
     :param tables: ``{subbranch: table}``; by default a subbranch's table has its name.
     :param key: the key column, or ``{subbranch: key column}`` (others:
         ``'idnumber'``); an integer key column gets ``int(idnumber)``.  It should
-        be the primary key or unique; otherwise creates are plain INSERTs.
+        be the primary key or unique; otherwise creates are plain INSERTs.  Before
+        the first write, every key of the run is checked against the column (its
+        type, length, character set and collation): one it would not give back
+        exactly (``'007'`` in an integer column, ``'K1'`` beside ``'k1'`` under a
+        case-insensitive collation, ``'k1 '`` under PAD SPACE) raises
+        :class:`~synctree.RoundTripError` and nothing is written.
     :param schema: the schema of the tables (None: the default one).
     :param on_old: ``'delete'``, ``'deactivate'`` or ``'keep'`` (see above).
     :param active_column: the boolean column ``on_old='deactivate'`` clears.
@@ -193,7 +199,10 @@ class SQLTemplate(AsyncTemplate):
     :param create_tables: create a missing table from the first batch of new
         objects: ``int`` → BIGINT, ``float`` → DOUBLE, ``bool``, ``date``,
         ``datetime``, ``Decimal``; text, sets and lists → TEXT; the key column
-        the primary key (VARCHAR(255), case-sensitive, on MySQL).
+        the primary key (VARCHAR(255) on MySQL).  Each reads back as the type
+        written; on MySQL/MariaDB text is utf8mb4 with a binary NO PAD collation,
+        datetimes keep microseconds, and Decimal is DECIMAL(65, 30) (SQLite
+        refuses Decimal, which it would store as a float).
     :param batch_size: actions per batch and transaction; by default 10,000 on
         SQLite (each commit waits for the disk) and 1,000 elsewhere.
     """
@@ -266,10 +275,45 @@ class SQLTemplate(AsyncTemplate):
         return _destination_failure(error)
 
     async def before_all(self) -> None:
-        """Check the engine suits the event loop; forget what an earlier run reflected."""
+        """Check the engine suits the event loop and every table keeps the keys exactly.
+
+        Forgets what an earlier run reflected.
+        """
         self._db.check()
         self._targets.clear()
         self._written.clear()
+        diff = self.diff
+        if diff is None:
+            return
+        try:
+            for name in diff.left.subbranches:
+                keys = set(diff.left[name].keys()).union(diff.right[name].keys())
+                if keys:
+                    await self._check_keys(name, keys)
+        except BaseException:
+            await self._db.dispose()  # after_all is not called when before_all fails
+            raise
+
+    async def _check_keys(self, subbranch: str, keys: set[str]) -> None:
+        """Raise :class:`RoundTripError` if the subbranch's key column would change a key."""
+        name = self._tables.get(subbranch, subbranch)
+        key_name = self._key_name(subbranch)
+        schema, path = self._schema, self._db.name
+
+        def check(conn: sa.Connection) -> None:
+            table, _ = _reflect(conn, name, schema)
+            if table is None:
+                if self._create_tables:
+                    qualified = f"{schema}.{name}" if schema else name
+                    created_rule(qualified, key_name, conn.dialect.name).check(keys, path=path)
+                return
+            if key_name in table.columns:  # else the first action says so
+                key_rule(conn, table, table.columns[key_name]).check(keys, conn, path)
+
+        await self._db.transaction(check)
+
+    def _key_name(self, subbranch: str) -> str:
+        return self._keys.get(subbranch) or self._keys.get("") or "idnumber"
 
     async def after_all(self, report: Report) -> None:
         """Dispose of an engine made from a URL."""
@@ -567,7 +611,7 @@ class SQLTemplate(AsyncTemplate):
 
     async def _reflect(self, subbranch: str, new: Sequence[Action]) -> Target:
         name = self._tables.get(subbranch, subbranch)
-        key_name = self._keys.get(subbranch) or self._keys.get("") or "idnumber"
+        key_name = self._key_name(subbranch)
         schema = self._schema
         qualified = f"{schema}.{name}" if schema else name
         table, dialect = await self._db.transaction(_reflect, name, schema)

@@ -41,6 +41,7 @@ from synctree import (
     Outcome,
     ReaderError,
     Report,
+    RoundTripError,
     SyncTree,
 )
 from synctree.aio._sql_reader import SQLReader
@@ -804,17 +805,16 @@ class TestNewRows:
             assert {name: rows[key][name] for name in old} == {name: expected[name] for name in old}
 
     async def test_integer_key_that_is_not_a_number(self, db: DB) -> None:
-        """An idnumber an integer key column cannot take fails alone."""
+        """An idnumber an integer key column cannot take stops the run before any write."""
         await db.create(
             sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("first", sa.String(50)),
         )
         tree = make_tree({"1": {"first": "a"}, "x": {"first": "b"}, "3": {"first": "c"}})
         template = SQLTemplate(db.url, tables={"students": db.table}, key="id")
-        report = await ((tree.source > tree.destination) | template)
-        assert [f.action.idnumber for f in report.failures] == ["x"]
-        assert isinstance(report.failures[0].error, ValueError)
-        assert sorted(await db.rows("id")) == [1, 3]
+        with pytest.raises(RoundTripError, match="'x'"):
+            await ((tree.source > tree.destination) | template)
+        assert await db.rows("id") == {}
 
     async def test_action_without_source(self, db: DB) -> None:
         """A new action without its source object fails alone; the others land."""
