@@ -18,10 +18,13 @@ from ._exceptions import (
     TemplateImportError,
     UncomparableError,
 )
-from ._leaf import Leaf
+from ._leaf import Leaf, Missing, compared_values, derived_names
 from ._report import Outcome, Report, Result
 from ._template import DefaultTemplate, Skip
 from ._tree import Branch, Subbranch, SyncTree
+from ._util import exports
+
+__version__ = "0.1.0.dev0"
 
 __all__ = [
     "Action",
@@ -36,6 +39,7 @@ __all__ = [
     "Interrupted",
     "Kind",
     "Leaf",
+    "Missing",
     "NotAwaitedError",
     "Outcome",
     "ReaderError",
@@ -49,4 +53,9 @@ __all__ = [
     "SyncTreeError",
     "TemplateImportError",
     "UncomparableError",
+    "__version__",
+    "compared_values",
+    "derived_names",
 ]
+
+exports.show_public_module(globals(), __all__)

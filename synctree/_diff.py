@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterat
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._action import Action, Kind, make_action
-from ._leaf import Leaf, _Missing, attribute_of, compared_values, derived_names, view
+from ._leaf import Leaf, Missing, attribute_of, compared_values, derived_names, view
 
 if TYPE_CHECKING:
     from ._template import BaseTemplate, TemplateLike
@@ -139,9 +139,9 @@ def _compare(
     for attribute, value in compared_values(source).items():
         old = attribute_of(dest, attribute)
         problem = None
-        if isinstance(value, _Missing):
+        if isinstance(value, Missing):
             problem = f"{value.reason} (left side)"
-        elif isinstance(old, _Missing):
+        elif isinstance(old, Missing):
             problem = f"{old.reason} (right side)"
         elif value == old:
             continue
@@ -172,8 +172,8 @@ def _compare(
             )
         yield Action(
             key, f"error_{subbranch}_{attribute}", subbranch, Kind.ERROR, attribute,
-            None if isinstance(value, _Missing) else value,
-            None if isinstance(old, _Missing) else old,
+            None if isinstance(value, Missing) else value,
+            None if isinstance(old, Missing) else old,
             error=problem, source=source, dest=dest,
         )  # fmt: skip
 

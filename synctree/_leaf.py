@@ -64,7 +64,7 @@ def view(model: type[Leaf], row: dict[str, Any]) -> Leaf:
     return leaf
 
 
-class _Missing:
+class Missing:
     """A compared attribute that one side cannot give; ``reason`` says why."""
 
     __slots__ = ("reason",)
@@ -102,7 +102,7 @@ def _derived_names(cls: type[Leaf]) -> tuple[str, ...]:
 
 
 def compared_values(leaf: Leaf) -> dict[str, Any]:
-    """The attributes a diff compares, ``name -> value`` or ``_Missing``."""
+    """The attributes a diff compares, ``name -> value`` or ``Missing``."""
     out = {
         name: value
         for name, value in leaf.__dict__.items()
@@ -114,16 +114,16 @@ def compared_values(leaf: Leaf) -> dict[str, Any]:
 
 
 def attribute_of(leaf: Leaf, name: str) -> Any:
-    """``leaf.name``, or ``_Missing`` saying why it cannot be had."""
+    """``leaf.name``, or ``Missing`` saying why it cannot be had."""
     try:
         return getattr(leaf, name)
     except Exception as exc:  # a model property may fail on this leaf's data
         model = type(leaf).__name__
         if isinstance(exc, AttributeError) and name not in derived_names(type(leaf)):
-            return _Missing(f"{model} has no attribute {name!r}")
-        return _Missing(f"{model}.{name} raised {type(exc).__name__}: {exc}")
+            return Missing(f"{model} has no attribute {name!r}")
+        return Missing(f"{model}.{name} raised {type(exc).__name__}: {exc}")
 
 
 def _public_items(leaf: Leaf) -> Iterator[tuple[str, Any]]:
     for name, value in compared_values(leaf).items():
-        yield name, ("<error>" if isinstance(value, _Missing) else value)
+        yield name, ("<error>" if isinstance(value, Missing) else value)

@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from ._action import Action
-from ._redact import error_text, redact
+from ._util.redact import error_text, redact
 
 __all__ = ["Outcome", "Report", "Result", "group_failures", "shorten"]
 

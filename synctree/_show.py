@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._leaf import Leaf, _Missing, attribute_of, compared_values
+from ._leaf import Leaf, Missing, attribute_of, compared_values
 
 if TYPE_CHECKING:
     from ._tree import SyncTree
@@ -55,7 +55,7 @@ def _describe(leaf: Leaf) -> str:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, _Missing):
+    if isinstance(value, Missing):
         return f"<error: {value.reason}>"
     if isinstance(value, set | frozenset):
         try:
@@ -69,8 +69,8 @@ _ABSENT = "—"
 
 
 def _differs(a: Any, b: Any) -> bool:
-    if isinstance(a, _Missing) or isinstance(b, _Missing):
-        return not (isinstance(a, _Missing) and isinstance(b, _Missing))
+    if isinstance(a, Missing) or isinstance(b, Missing):
+        return not (isinstance(a, Missing) and isinstance(b, Missing))
     collections = (set, frozenset, list)
     if isinstance(a, collections) and isinstance(b, collections):
         return any(m not in b for m in a) or any(m not in a for m in b)
@@ -93,9 +93,9 @@ def _side_by_side(tree: SyncTree, subbranch: str, idnumber: str) -> str:
     for name in names:
         cells, values = [], []
         for leaf in leaves.values():
-            value = attribute_of(leaf, name) if leaf is not None else _Missing("absent")
+            value = attribute_of(leaf, name) if leaf is not None else Missing("absent")
             values.append(value)
-            cells.append(_ABSENT if isinstance(value, _Missing) else _fmt(value))
+            cells.append(_ABSENT if isinstance(value, Missing) else _fmt(value))
         if name not in compared:
             note = "(not compared)"
         else:

@@ -19,6 +19,7 @@ PUBLIC = [
     "Interrupted",
     "Kind",
     "Leaf",
+    "Missing",
     "NotAwaitedError",
     "Outcome",
     "ReaderError",
@@ -32,6 +33,9 @@ PUBLIC = [
     "SyncTreeError",
     "TemplateImportError",
     "UncomparableError",
+    "__version__",
+    "compared_values",
+    "derived_names",
 ]
 
 #: Modules that a bare ``import synctree`` must not pull in: I/O and async machinery
@@ -59,7 +63,20 @@ class TestExportedMembers:
             for name, value in vars(synctree).items()
             if not name.startswith("_") and not isinstance(value, types.ModuleType)
         }
-        assert names - {"annotations"} == set(PUBLIC)
+        assert names - {"annotations"} == set(PUBLIC) - {"__version__"}
+
+    def test_version(self) -> None:
+        """``__version__`` is the package's version (pyproject reads it from here)."""
+        from importlib.metadata import version
+
+        assert synctree.__version__ == version("synctree")
+
+    def test_public_classes_show_their_public_module(self) -> None:
+        """Public classes and functions name ``synctree`` as their module."""
+        for name in PUBLIC:
+            value = getattr(synctree, name)
+            if isinstance(value, type | types.FunctionType):
+                assert value.__module__ == "synctree", name
 
     def test_errors_share_a_root(self) -> None:
         """Every exported exception derives from SyncTreeError."""

@@ -18,7 +18,7 @@ import anyio
 from anyio.lowlevel import checkpoint
 
 from .._exceptions import DuplicateKeyError, InputError, ReaderError, SyncTreeError
-from .._redact import error_text
+from .._util.redact import error_text
 
 if TYPE_CHECKING:
     from .._tree import Subbranch, SyncTree

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synctree import InputError
-from synctree.aio._csv import CSVReader
+from synctree.aio.csv._reader import CSVReader
 
 pytestmark = pytest.mark.anyio
 

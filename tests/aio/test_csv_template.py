@@ -14,11 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from synctree import Action, ConfigError, InputError, Outcome, Report, SyncTree
-from synctree._config import Config
+from synctree._cli._config import Config
 from synctree.aio import batch
-from synctree.aio._csv import CSVReader
-from synctree.aio._csv_template import CSVTemplate
-from synctree.aio._formulas import neutralised, unneutralised
+from synctree.aio.csv._formulas import neutralised, unneutralised
+from synctree.aio.csv._reader import CSVReader
+from synctree.aio.csv._template import CSVTemplate
 
 pytestmark = pytest.mark.anyio
 
@@ -565,8 +565,8 @@ class TestConvergence:
 class TestSQLiteRoundTrip:
     async def test_csv_to_sqlite_to_csv(self, tmp_path: Path) -> None:
         """CSV → SQLite → CSV gives back the original rows: reading both, no actions."""
-        from synctree.aio._sql_reader import SQLReader
-        from synctree.aio._sql_template import SQLTemplate
+        from synctree.aio.sql._reader import SQLReader
+        from synctree.aio.sql._template import SQLTemplate
 
         source = write(tmp_path / "src.csv", TestConvergence.CHANGED)
         url = f"sqlite+aiosqlite:///{tmp_path / 'school.db'}"

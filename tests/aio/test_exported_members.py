@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import types
+
+import pytest
 
 import synctree.aio
 
 PUBLIC = [
     "AsyncRun",
     "AsyncTemplate",
+    "Backoff",
     "CSVReader",
     "CSVTemplate",
     "Cursor",
@@ -32,16 +36,60 @@ PUBLIC = [
     "RateLimiter",
     "Reader",
     "Retry",
+    "RetryPolicy",
     "SCIMError",
     "SCIMReader",
     "SCIMTemplate",
     "SQLReader",
     "SQLTemplate",
+    "Sent",
     "Verdict",
     "batch",
+    "classify",
     "idempotent",
     "load",
+    "retrying",
 ]
+
+#: Each connector's own ``__all__``; its names are also importable from ``synctree.aio``.
+CONNECTORS = {
+    "csv": ["CSVReader", "CSVTemplate"],
+    "http": [
+        "Cursor",
+        "HTTPReader",
+        "LinkHeader",
+        "ListingError",
+        "NextLink",
+        "Offset",
+        "PageError",
+        "PageNumber",
+        "Pagination",
+        "classify_error",
+        "classify_response",
+        "parse_retry_after",
+    ],
+    "oneroster": ["OneRoster", "OneRosterReader"],
+    "scim": ["SCIMError", "SCIMReader", "SCIMTemplate"],
+    "sql": ["SQLReader", "SQLTemplate"],
+}
+
+#: What importing each package may not load: a connector's library loads with it only.
+NOT_LOADED = {
+    "synctree.aio": ["click", "httpx", "rich", "sqlalchemy", "synctree._cli"],
+    "synctree.aio.csv": ["click", "httpx", "rich", "sqlalchemy"],
+    "synctree.aio.oneroster": ["click", "httpx", "rich", "sqlalchemy"],
+    # httpx's own __init__ imports its command line (click, rich) when they are installed.
+    "synctree.aio.http": ["sqlalchemy", "synctree._cli"],
+    "synctree.aio.scim": ["sqlalchemy", "synctree._cli"],
+    "synctree.aio.sql": ["click", "httpx", "rich"],
+}
+
+
+def loaded_after(statement: str, modules: list[str]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has loaded after ``statement``."""
+    code = f"import sys; {statement}; print(' '.join(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
 
 
 class TestExportedMembers:
@@ -50,13 +98,51 @@ class TestExportedMembers:
         assert synctree.aio.__all__ == PUBLIC
 
     def test_nothing_else_public(self) -> None:
-        """No public name outside ``__all__`` (submodules aside)."""
+        """No public name outside ``__all__`` (submodules aside; connector names load lazily)."""
         names = {
             name
             for name, value in vars(synctree.aio).items()
             if not name.startswith("_") and not isinstance(value, types.ModuleType)
         }
-        assert names - {"annotations"} == set(PUBLIC)
+        assert names - {"annotations"} <= set(PUBLIC)
+
+    def test_dir_lists_the_public_api(self) -> None:
+        """``dir(synctree.aio)`` shows the lazily exported names too."""
+        assert set(PUBLIC) <= set(dir(synctree.aio))
+
+    def test_unknown_name(self) -> None:
+        """A name the package does not have is an AttributeError naming it."""
+        with pytest.raises(AttributeError, match="'NoSuchReader'"):
+            _ = synctree.aio.NoSuchReader  # type: ignore[attr-defined]
+
+    def test_public_classes_show_their_public_module(self) -> None:
+        """``repr`` of a public class names the package it is imported from."""
+        assert synctree.aio.AsyncTemplate.__module__ == "synctree.aio"
+        assert synctree.aio.SQLTemplate.__module__ == "synctree.aio.sql"
+        assert synctree.aio.CSVReader.__module__ == "synctree.aio.csv"
+
+
+class TestConnectors:
+    @pytest.mark.parametrize("name", sorted(CONNECTORS))
+    def test_all_is_the_public_api(self, name: str) -> None:
+        """Each connector's ``__all__`` is its API, sorted, and ``synctree.aio`` re-exports it."""
+        module = importlib.import_module(f"synctree.aio.{name}")
+        assert module.__all__ == CONNECTORS[name] == sorted(CONNECTORS[name])
+        for each in module.__all__:
+            if each in PUBLIC:
+                assert getattr(synctree.aio, each) is getattr(module, each)
+
+
+class TestImports:
+    @pytest.mark.parametrize("package", sorted(NOT_LOADED))
+    def test_heavy_dependencies_load_with_their_connector(self, package: str) -> None:
+        """``import synctree.aio`` loads neither SQLAlchemy nor httpx; a connector loads its own."""
+        assert loaded_after(f"import {package}", NOT_LOADED[package]) == []
+
+    def test_a_connector_name_loads_its_connector_only(self) -> None:
+        """``from synctree.aio import CSVReader`` loads the CSV connector, not SQL or HTTP."""
+        assert loaded_after("from synctree.aio import CSVReader", ["httpx", "sqlalchemy"]) == []
+        assert loaded_after("from synctree.aio import SQLReader", ["sqlalchemy"]) == ["sqlalchemy"]
 
     def test_import_has_no_side_effects(self) -> None:
         """Importing synctree.aio configures no logging and starts no thread."""

@@ -21,7 +21,7 @@ from synctree.aio import (
     PageNumber,
     Pagination,
 )
-from synctree.aio._http import redact_url  # not public yet: the secrets tests use it
+from synctree.aio.http._reader import redact_url  # not public yet: the secrets tests use it
 from tests.http_server import make_app, serve
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from synctree import InputError, SyncTree
-from synctree.aio._oneroster import OneRoster, OneRosterReader
+from synctree.aio.oneroster._reader import OneRoster, OneRosterReader
 
 pytestmark = pytest.mark.anyio
 

@@ -17,16 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from synctree.aio._retry import (
-    Backoff,
-    Retry,
-    RetryPolicy,
-    Sent,
-    Verdict,
-    classify,
-    classify_response,
-    parse_retry_after,
-)
+from synctree.aio import Backoff, Retry, RetryPolicy, Sent, Verdict, classify
+from synctree.aio.http import classify_response, parse_retry_after
 
 pytestmark = pytest.mark.anyio
 

@@ -28,9 +28,8 @@ from scim2_server.utils import (
 )
 
 from synctree import Outcome, Report, SyncTree, SyncTreeError
-from synctree.aio import ListingError
-from synctree.aio._retry import classify
-from synctree.aio._scim import (
+from synctree.aio import ListingError, classify
+from synctree.aio.scim._scim import (
     SCIMError,
     SCIMReader,
     SCIMTemplate,
@@ -827,7 +826,7 @@ async def test_end_to_end_with_a_real_scim_server(
 
 def test_mapping_defaults_are_read_only() -> None:
     """The default mappings are shared: they cannot be changed by accident."""
-    from synctree.aio._scim import GROUP_MAPPING, USER_MAPPING
+    from synctree.aio.scim._scim import GROUP_MAPPING, USER_MAPPING
 
     assert isinstance(USER_MAPPING, Mapping) and isinstance(GROUP_MAPPING, Mapping)
     with pytest.raises(TypeError):

@@ -44,8 +44,8 @@ from synctree import (
     RoundTripError,
     SyncTree,
 )
-from synctree.aio._sql_reader import SQLReader
-from synctree.aio._sql_template import SQLTemplate
+from synctree.aio.sql._reader import SQLReader
+from synctree.aio.sql._template import SQLTemplate
 
 pytestmark = pytest.mark.anyio
 

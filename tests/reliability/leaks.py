@@ -32,7 +32,7 @@ from click.testing import CliRunner
 
 from synctree import SyncTree, SyncTreeError
 from synctree._cli import main
-from synctree._config import Config
+from synctree._cli._config import Config
 from synctree.aio import HTTPReader, SQLReader, SQLTemplate, load
 from tests.reliability.scenario import UsersTemplate
 

@@ -12,7 +12,7 @@ import pytest
 
 from synctree import Outcome, ReaderError, SyncTree
 from synctree.aio import AsyncTemplate, Event, EventKind, HTTPReader, NextLink, load
-from synctree.aio._retry import parse_retry_after
+from synctree.aio.http import parse_retry_after
 from tests.http_server import ALL_FAULTS, FAULTS, NO_FAULT, make_app, serve
 from tests.reliability.scenario import FAST_BACKOFF, UsersTemplate, fault_scenario, tree_for
 

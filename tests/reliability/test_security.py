@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from synctree import ConfigError, SyncTree
 from synctree._cli import main
-from synctree._config import Config
+from synctree._cli._config import Config
 from synctree.aio import SQLReader, SQLTemplate
-from synctree.aio._scim import scim_string
+from synctree.aio.scim._scim import scim_string
 from tests.aio.test_scim import ROOT, USER, scim_app, state, sync, user
 
 pytestmark = pytest.mark.anyio

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from .._exceptions import RoundTripError
+from synctree._exceptions import RoundTripError
 
 __all__ = ["KeyRule", "created_rule", "key_rule"]
 
@@ -272,7 +272,7 @@ class KeyRule:
 
 
 def created_rule(table: str, column: str, dialect: str) -> KeyRule:
-    """The rule of a key column :func:`~synctree.aio._sql_tables.new_table` creates."""
+    """The rule of a key column :func:`~synctree.aio.sql._tables.new_table` creates."""
     length = 255 if dialect in ("mysql", "mariadb") else None
     return KeyRule(table, column, dialect, length=length)
 

@@ -49,8 +49,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._exceptions import ConfigError
-from ._redact import Redactor, error_text
+from synctree._exceptions import ConfigError
+from synctree._util.redact import Redactor, error_text
 
 __all__ = ["Config"]
 
@@ -70,19 +70,19 @@ class _Battery:
 
 
 READERS: dict[str, _Battery] = {
-    "csv": _Battery("synctree.aio._csv:CSVReader", paths=("path",)),
-    "sql": _Battery("synctree.aio._sql_reader:SQLReader", urls=("url",), subbranch_option="table"),
-    "oneroster": _Battery("synctree.aio._oneroster:OneRoster", paths=("path",), multi=True),
+    "csv": _Battery("synctree.aio.csv._reader:CSVReader", paths=("path",)),
+    "sql": _Battery("synctree.aio.sql._reader:SQLReader", urls=("url",), subbranch_option="table"),
+    "oneroster": _Battery("synctree.aio.oneroster._reader:OneRoster", paths=("path",), multi=True),
     "http": _Battery(
-        "synctree.aio._http:HTTPReader",
-        convert=(("pagination", "synctree.aio._http:pagination_from_config"),),
+        "synctree.aio.http._reader:HTTPReader",
+        convert=(("pagination", "synctree.aio.http._reader:pagination_from_config"),),
     ),
-    "scim": _Battery("synctree.aio._scim:SCIMReader"),
+    "scim": _Battery("synctree.aio.scim._scim:SCIMReader"),
 }
 TEMPLATES: dict[str, _Battery] = {
-    "sql": _Battery("synctree.aio._sql_template:SQLTemplate", urls=("url",)),
-    "csv": _Battery("synctree.aio._csv_template:CSVTemplate", paths=("path",)),
-    "scim": _Battery("synctree.aio._scim:SCIMTemplate"),
+    "sql": _Battery("synctree.aio.sql._template:SQLTemplate", urls=("url",)),
+    "csv": _Battery("synctree.aio.csv._template:CSVTemplate", paths=("path",)),
+    "scim": _Battery("synctree.aio.scim._scim:SCIMTemplate"),
 }
 
 #: Run settings a config (or the command line) may set.
@@ -208,7 +208,7 @@ class Config:
 
     def _check_run(self, run: dict[str, Any]) -> None:
         """Each run setting's type and range, now, rather than as a traceback at run time."""
-        from .aio._settings import Settings
+        from synctree.aio._settings import Settings
 
         for key, value in run.items():
             try:
@@ -333,7 +333,7 @@ class Config:
 
     def _template_class(self, spec: str) -> type[Any]:
         """The template class an import string names; anything else is refused uncalled."""
-        from ._template import BaseTemplate
+        from synctree._template import BaseTemplate
 
         target = self._import(spec, "template", "use")
         if not (isinstance(target, type) and issubclass(target, BaseTemplate)):
@@ -473,7 +473,7 @@ class Config:
 
     def tree(self) -> Any:
         """A new, empty :class:`~synctree.SyncTree` as the config describes it."""
-        from ._tree import SyncTree
+        from synctree._tree import SyncTree
 
         models = {}
         for subbranch, spec in self.models.items():
@@ -488,7 +488,7 @@ class Config:
 
     def build_readers(self) -> dict[str, dict[str, Any]]:
         """``{branch: {subbranch: reader}}``, ready for ``tree.load(...)``."""
-        from .aio._load import Pipeline
+        from synctree.aio._load import Pipeline
 
         out: dict[str, dict[str, Any]] = {branch: {} for branch in self.branches}
         for spec in self.readers:

@@ -28,14 +28,14 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from .._action import Action, Kind
-from .._exceptions import ConfigError, InputError
-from .._leaf import _Missing, compared_values
-from .._report import Outcome, Report
-from .._template import Skip
-from ._csv import CSVReader
-from ._formulas import neutralised, unneutralised
-from ._template import AsyncTemplate, batch
+from synctree._action import Action, Kind
+from synctree._exceptions import ConfigError, InputError
+from synctree._leaf import Missing, compared_values
+from synctree._report import Outcome, Report
+from synctree._template import Skip
+from synctree.aio._template import AsyncTemplate, batch
+from synctree.aio.csv._formulas import neutralised, unneutralised
+from synctree.aio.csv._reader import CSVReader
 
 __all__ = ["CSVTemplate"]
 
@@ -295,7 +295,7 @@ class CSVTemplate(AsyncTemplate):
         for name, value in compared_values(action.source).items():
             if name == self._key or (known is not None and name not in known):
                 continue
-            if isinstance(value, _Missing):
+            if isinstance(value, Missing):
                 raise ValueError(f"attribute {name!r}: {value.reason}")
             if known is None:
                 _check_column_name(action, name)

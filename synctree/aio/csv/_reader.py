@@ -48,8 +48,8 @@ from typing import Any, Protocol
 
 import anyio
 
-from .._exceptions import InputError
-from ._formulas import unneutralised
+from synctree._exceptions import InputError
+from synctree.aio.csv._formulas import unneutralised
 
 __all__ = ["CSVReader"]
 

@@ -22,11 +22,11 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import httpx
 
-from .._exceptions import ConfigError, InputError
-from .._redact import redact_url as _redact_url
-from ._attempts import retrying
-from ._limiter import RateLimiter
-from ._retry import Backoff, RetryPolicy
+from synctree._exceptions import ConfigError, InputError
+from synctree._util.redact import redact_url as _redact_url
+from synctree.aio._attempts import retrying
+from synctree.aio._limiter import RateLimiter
+from synctree.aio._retry import Backoff, RetryPolicy
 
 __all__ = [
     "Cursor",

@@ -34,8 +34,8 @@ from typing import IO, Any, ClassVar
 import anyio
 import anyio.to_thread
 
-from .._exceptions import InputError
-from ._csv import CSVReader, Row, _Rows
+from synctree._exceptions import InputError
+from synctree.aio.csv._reader import CSVReader, Row, _Rows
 
 __all__ = ["OneRoster", "OneRosterReader"]
 

@@ -7,7 +7,7 @@ config in progress), 3 stopped by a safety limit (or a saved plan that no longer
 holds), 130 interrupted.
 
 Everything the command prints or writes (messages, tables, JSON, the run log,
-a saved plan) goes through the config's :class:`~synctree._redact.Redactor`,
+a saved plan) goes through the config's :class:`~synctree._util.redact.Redactor`,
 so no value read from a ``${VAR}`` reaches any of them.
 """
 
@@ -28,12 +28,12 @@ from typing import IO, Any, NoReturn, TypeVar
 import anyio
 import click
 
-from ._action import Action, Kind
-from ._config import Config
-from ._exceptions import ConfigError, SafetyLimitExceeded, SyncTreeError
-from ._lock import RunLock, RunLocked
-from ._redact import Redactor, redact
-from ._report import Outcome, Report, failure_lines, shorten
+from synctree._action import Action, Kind
+from synctree._cli._config import Config
+from synctree._cli._lock import RunLock, RunLocked
+from synctree._exceptions import ConfigError, SafetyLimitExceeded, SyncTreeError
+from synctree._report import Outcome, Report, failure_lines, shorten
+from synctree._util.redact import Redactor, redact
 
 __all__ = ["main"]
 
@@ -189,7 +189,7 @@ async def _load_tree(config: Config, output: Output) -> Any:
 async def _load_with_progress(
     tree: Any, readers: dict[str, dict[str, Any]], output: Output
 ) -> None:
-    from .aio._load import load
+    from synctree.aio._load import load
 
     if not output.live:
         await load(tree, readers)
@@ -410,7 +410,7 @@ def run(
     cfg = _load_config(config, output)
     overrides: dict[str, Any] = dict(cfg.run)
     if max_deletes is not None:
-        from ._plan import parse_max_deletes
+        from synctree._plan import parse_max_deletes
 
         limit = int(max_deletes) if max_deletes.isdigit() else max_deletes
         try:
@@ -600,7 +600,7 @@ class _RunSession:
                 self.log_file.close()
 
     def _log(self, event: Any) -> None:
-        from .aio._events import EventKind
+        from synctree.aio._events import EventKind
 
         if event.kind is EventKind.FINISHED and self.log_file is not None:
             line = json.dumps(event.result.to_dict(), default=str)
@@ -657,7 +657,7 @@ class _Progress:
             self.bars.stop()
 
     def observe(self, event: Any) -> None:
-        from .aio._events import EventKind
+        from synctree.aio._events import EventKind
 
         kind = event.kind
         if kind is EventKind.PLANNED:

@@ -43,7 +43,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from .._exceptions import ConfigError
+from synctree._exceptions import ConfigError
 
 __all__ = ["Database", "EngineLike", "Link", "decode_members", "encode_members"]
 

@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import httpx
 
-from .._action import Action
-from .._exceptions import SyncTreeError
-from .._leaf import Leaf
-from .._report import Report
-from .._template import Skip
-from ._http import HTTPReader, Offset, redact_url, rows_of
-from ._template import AsyncTemplate, idempotent
+from synctree._action import Action
+from synctree._exceptions import SyncTreeError
+from synctree._leaf import Leaf
+from synctree._report import Report
+from synctree._template import Skip
+from synctree.aio._template import AsyncTemplate, idempotent
+from synctree.aio.http._reader import HTTPReader, Offset, redact_url, rows_of
 
 if TYPE_CHECKING:
-    from .._tree import Branch
+    from synctree._tree import Branch
 
 __all__ = [
     "GROUP_MAPPING",

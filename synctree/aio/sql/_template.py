@@ -16,16 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 
-from .._action import Action
-from .._exceptions import ConfigError
-from .._leaf import _Missing, compared_values, derived_names
-from .._report import Report
-from .._template import Skip
-from ._retry import Retry, Verdict
-from ._sql import Database, EngineLike, encode_members
-from ._sql_keys import created_rule, key_rule
-from ._sql_tables import KEY, Statement, Target, getter, new_table
-from ._template import AsyncTemplate, batch, idempotent
+from synctree._action import Action
+from synctree._exceptions import ConfigError
+from synctree._leaf import Missing, compared_values, derived_names
+from synctree._report import Report
+from synctree._template import Skip
+from synctree.aio._retry import Retry, Verdict
+from synctree.aio._template import AsyncTemplate, batch, idempotent
+from synctree.aio.sql._database import Database, EngineLike, encode_members
+from synctree.aio.sql._keys import created_rule, key_rule
+from synctree.aio.sql._tables import KEY, Statement, Target, getter, new_table
 
 __all__ = ["OnOld", "SQLTemplate"]
 
@@ -176,7 +176,7 @@ class SQLTemplate(AsyncTemplate):
     is idempotent).
 
     Runs on asyncio and on trio; on trio, SQLite only, unless the URL names a
-    synchronous driver (see :mod:`synctree.aio._sql`).  On SQLite, and with a
+    synchronous driver (see :mod:`synctree.aio.sql._database`).  On SQLite, and with a
     synchronous driver, a batch runs in a thread that a cancellation waits for:
     it is committed (or rolled back) whole.  ``concurrency`` is 1: SQLite allows
     one writer at a time; a server database may take more
@@ -556,7 +556,7 @@ class SQLTemplate(AsyncTemplate):
         for name, value in row.items():
             if value.__class__ in _COLLECTIONS:
                 row[name] = encode_members(value, self._separator)
-            elif isinstance(value, _Missing):
+            elif isinstance(value, Missing):
                 raise ValueError(f"attribute {name!r}: {value.reason}")
         return row
 
@@ -646,7 +646,7 @@ class SQLTemplate(AsyncTemplate):
         return Target(table, table.columns[key_name], active_column, dialect)
 
 
-# -- the units of work: synchronous, each run in one transaction (see synctree.aio._sql) ----------
+# -- the units of work: synchronous, each in one transaction (see ._database) --------------
 
 
 def _reflect(conn: sa.Connection, name: str, schema: str | None) -> tuple[sa.Table | None, Dialect]:

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from .._exceptions import ConfigError
+from synctree._exceptions import ConfigError
 
 __all__ = ["KEY", "Statement", "Target", "column_type", "getter", "new_table"]
 

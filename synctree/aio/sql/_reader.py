@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
 
-from .._exceptions import InputError
-from ._sql import Database, EngineLike, decode_members
+from synctree._exceptions import InputError
+from synctree.aio.sql._database import Database, EngineLike, decode_members
 
 __all__ = ["SQLReader"]
 
@@ -96,7 +96,7 @@ class SQLReader:
     as text).
 
     Runs on asyncio and on trio; on trio, SQLite only, unless the URL names a
-    synchronous driver (see :mod:`synctree.aio._sql`).
+    synchronous driver (see :mod:`synctree.aio.sql._database`).
 
     :param url: a URL (``'sqlite+aiosqlite:///school.db'``,
         ``'postgresql+asyncpg://...'``, ``'mysql+asyncmy://...'``; a URL without a
