@@ -15,7 +15,8 @@ from .._util import exports
 from ._attempts import retrying
 from ._events import Event, EventKind, Observer
 from ._limiter import RateLimiter
-from ._load import Derived, Pipeline, Reader, load
+from ._load import Derived, Pipeline, load
+from ._reader import Batch, BatchReader, Reader, Row
 from ._retry import Backoff, Retry, RetryPolicy, Sent, Verdict, classify
 from ._template import AsyncRun, AsyncTemplate, batch, idempotent
 
@@ -77,6 +78,8 @@ __all__ = [
     "AsyncRun",
     "AsyncTemplate",
     "Backoff",
+    "Batch",
+    "BatchReader",
     "CSVReader",
     "CSVTemplate",
     "Cursor",
@@ -99,6 +102,7 @@ __all__ = [
     "Reader",
     "Retry",
     "RetryPolicy",
+    "Row",
     "SCIMError",
     "SCIMReader",
     "SCIMTemplate",

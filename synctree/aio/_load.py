@@ -12,26 +12,22 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.lowlevel import checkpoint
 
 from .._exceptions import DuplicateKeyError, InputError, ReaderError, SyncTreeError
 from .._util.redact import error_text
+from ._reader import Batch, BatchReader, Reader, Row
 
 if TYPE_CHECKING:
     from .._tree import Subbranch, SyncTree
 
-__all__ = ["Derived", "Pipeline", "Reader", "load"]
-
-Row: TypeAlias = dict[str, Any]
+__all__ = ["Derived", "Pipeline", "load"]
 
 #: Rows added between two checkpoints, so one big load lets other tasks run.
 _CHECKPOINT_ROWS = 1000
-
-#: A reader: an async iterable of fresh row dicts, each holding ``'idnumber'``.
-Reader: TypeAlias = AsyncIterable[Row]
 
 
 class Pipeline:
@@ -173,23 +169,21 @@ async def _load_one(
         else:
             batches = _batches(source)
         add_rows = subbranch._add_rows
-        line_of = getattr(source, "line_of", None)
-        raw: list[Row] = []  # the reader's current batch, before any hooks
+        batch = Batch([])  # the reader's current batch, before any hooks
 
         def where(row: Row) -> tuple[Any, Any]:
             """Where ``row`` of the current batch came from (only asked on an error)."""
-            line = getattr(source, "line", None)
-            if line_of is not None:
-                found = [i for i, other in enumerate(raw) if other is row]
-                line = line_of(found[0]) if found else line
-            return getattr(source, "path", None), line
+            if batch.line_of is None:
+                return batch.path, None
+            found = [i for i, other in enumerate(batch.rows) if other is row]
+            return batch.path, batch.line_of(found[0]) if found else None
 
         count = 0
         async with aclosing(batches):
-            async for raw in batches:
-                batch = raw if pipeline is None else pipeline.apply(raw)
-                add_rows(batch, where)
-                count += len(batch)
+            async for batch in batches:
+                rows = batch.rows if pipeline is None else pipeline.apply(batch.rows)
+                add_rows(rows, where)
+                count += len(rows)
                 if count >= _CHECKPOINT_ROWS:
                     count = 0
                     if progress is not None:
@@ -197,7 +191,7 @@ async def _load_one(
                     await checkpoint()
     except Exception as exc:
         if not failure:
-            failure.append(_reader_error(subbranch, source, exc))
+            failure.append(_reader_error(subbranch, source, exc, batch))
         scope.cancel()
         return
     if progress is not None:
@@ -205,12 +199,12 @@ async def _load_one(
     loaded[subbranch.branch, subbranch.name].set()
 
 
-def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception) -> ReaderError:
+def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception, batch: Batch) -> ReaderError:
     name = repr(reader)
     if isinstance(exc, InputError):
         field = exc.field
         if field is None and isinstance(exc, DuplicateKeyError):
-            field = _key_field(reader)
+            field = batch.key
         error = ReaderError(
             exc.problem,
             branch=subbranch.branch,
@@ -229,39 +223,32 @@ def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception) -> ReaderEr
             branch=subbranch.branch,
             subbranch=subbranch.name,
             reader=name,
-            path=getattr(reader, "path", None),
-            line=getattr(reader, "line", None),
+            path=batch.path,
         )
     error.__cause__ = exc
     return error
 
 
-def _key_field(reader: Any) -> str | None:
-    """The key column(s) of a built-in reader (their ``_keys``), to name a duplicate's field."""
-    keys = getattr(reader, "_keys", None)
-    if isinstance(keys, list) and keys and all(isinstance(key, str) for key in keys):
-        return " + ".join(keys)
-    return None
+async def _batches(reader: Reader) -> AsyncGenerator[Batch, None]:
+    """The reader's batches: its ``batches()`` if it has one, else a row at a time.
 
-
-async def _batches(reader: Any) -> AsyncGenerator[list[Row], None]:
-    """Lists of rows: the reader's ``batches()`` if it has one, else one row at a time.
-
-    Rows from a plain async iterable are passed on one by one, so that the
-    reader's ``line`` still points at the row being added when a key clashes.
-    The reader's iterator is closed when this one is, even on an error.
+    Rows from a plain async iterable are passed on one by one, so that a key
+    clash is found on the row that brought it.  The reader's iterator is
+    closed when this one is, even on an error.
     """
-    batches = getattr(reader, "batches", None)
-    if batches is None and not hasattr(reader, "__aiter__"):
+    if isinstance(reader, BatchReader):
+        inner: Any = reader.batches()
+    elif hasattr(reader, "__aiter__"):
+        inner = aiter(reader)
+    else:
         raise TypeError(f"{reader!r} is not a reader (an async iterable of row dicts)")
-    inner = batches() if batches is not None else aiter(reader)
     try:
-        if batches is not None:
+        if isinstance(reader, BatchReader):
             async for batch in inner:
-                yield batch
+                yield batch if isinstance(batch, Batch) else Batch(batch)
         else:
             async for row in inner:
-                yield [row]
+                yield Batch([row])
     finally:
         close = getattr(inner, "aclose", None)
         if close is not None:

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from synctree import DuplicateKeyError, InputError, ReaderError, Subbranch, SyncTree
-from synctree.aio import Derived, Pipeline
+from synctree.aio import Batch, Derived, Pipeline
 
 pytestmark = pytest.mark.anyio
 
@@ -22,23 +22,22 @@ async def rows(*items: dict[str, Any], delay: float = 0.0) -> AsyncIterator[dict
 
 
 class Located:
-    """A reader that says where it is, like the file readers do."""
+    """A reader that says where its rows come from, like the file readers do: a
+    :class:`Batch` per row, each with its path and line (rows start on line 2)."""
 
     def __init__(self, items: list[dict[str, Any]], fail_at: int | None = None) -> None:
         self.items = items
         self.fail_at = fail_at
         self.path = "export/students.csv"
-        self.line: int | None = None
 
     def __repr__(self) -> str:
         return f"Located({self.path!r})"
 
-    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+    async def batches(self) -> AsyncIterator[Batch]:
         for number, item in enumerate(self.items, start=2):
-            self.line = number
             if number == self.fail_at:
                 raise InputError("not an int: 'x'", path=self.path, line=number, field="grade")
-            yield dict(item)
+            yield Batch([dict(item)], path=self.path, line_of=lambda _, n=number: n)
 
 
 def tree(*subbranches: str, **kwargs: Any) -> SyncTree:

@@ -1,0 +1,49 @@
+"""The reader seam: what the loader reads, declared rather than probed for.
+
+A reader is either a plain async iterable of row dicts (each holding
+``'idnumber'``), or an object with ``batches()``, an async iterator of
+:class:`Batch` (or plain lists of rows).  A batch says where its rows came
+from, so an error found while loading (a key twice) names the file and line,
+and the reader keeps no per-iteration state: it can be iterated twice at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+__all__ = ["Batch", "BatchReader", "Reader", "Row"]
+
+#: One object as a reader gives it: attribute -> value, with ``'idnumber'``.
+Row: TypeAlias = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Rows read together, and where they came from.
+
+    :param rows: the row dicts, fresh (the tree keeps them).
+    :param path: the file or URL they came from, if any (already free of secrets).
+    :param line_of: ``index -> line``: the line (or row number) of ``rows[index]``.
+    :param key: the column(s) the key came from, to name in an error (``'id'``,
+        ``'school + number'``).
+    """
+
+    rows: list[Row]
+    path: str | None = None
+    line_of: Callable[[int], int | None] | None = None
+    key: str | None = None
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """A reader that gives its rows in batches (the built-in readers do)."""
+
+    def batches(self) -> AsyncIterator[Batch | list[Row]]:
+        """A fresh pass over the rows; each call starts another, independent one."""
+        ...
+
+
+#: What ``load`` accepts for a subbranch: a batch reader or rows one by one.
+Reader: TypeAlias = "BatchReader | AsyncIterable[Row]"
