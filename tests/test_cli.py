@@ -532,6 +532,24 @@ def test_ctrl_c_finishes_in_flight_and_exits_130(project: Path) -> None:
     assert json.loads(out)["actions"] == []
 
 
+def test_help_loads_no_connector() -> None:
+    """``synctree --help`` imports neither SQLAlchemy nor httpx (the connectors load when used)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "synctree", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "plan" in result.stdout
+    # -X importtime writes "import time: self | cumulative | module" per import to stderr.
+    imported = {
+        line.rpartition("|")[2].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "synctree" in imported  # the listing was read
+    assert not imported & {"sqlalchemy", "httpx"}
+
+
 class TestOneRunAtATime:
     @pytest.fixture(autouse=True)
     def processes(self) -> Iterator[list[subprocess.Popen[str]]]:

@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from synctree._exceptions import ConfigError
+from synctree import ConfigError
 from synctree._util.redact import Redactor, error_text
 
 __all__ = ["Config"]
@@ -70,19 +70,19 @@ class _Battery:
 
 
 READERS: dict[str, _Battery] = {
-    "csv": _Battery("synctree.aio.csv._reader:CSVReader", paths=("path",)),
-    "sql": _Battery("synctree.aio.sql._reader:SQLReader", urls=("url",), subbranch_option="table"),
-    "oneroster": _Battery("synctree.aio.oneroster._reader:OneRoster", paths=("path",), multi=True),
+    "csv": _Battery("synctree.aio.csv:CSVReader", paths=("path",)),
+    "sql": _Battery("synctree.aio.sql:SQLReader", urls=("url",), subbranch_option="table"),
+    "oneroster": _Battery("synctree.aio.oneroster:OneRoster", paths=("path",), multi=True),
     "http": _Battery(
-        "synctree.aio.http._reader:HTTPReader",
-        convert=(("pagination", "synctree.aio.http._reader:pagination_from_config"),),
+        "synctree.aio.http:HTTPReader",
+        convert=(("pagination", "synctree.aio.http:pagination_from_config"),),
     ),
-    "scim": _Battery("synctree.aio.scim._scim:SCIMReader"),
+    "scim": _Battery("synctree.aio.scim:SCIMReader"),
 }
 TEMPLATES: dict[str, _Battery] = {
-    "sql": _Battery("synctree.aio.sql._template:SQLTemplate", urls=("url",)),
-    "csv": _Battery("synctree.aio.csv._template:CSVTemplate", paths=("path",)),
-    "scim": _Battery("synctree.aio.scim._scim:SCIMTemplate"),
+    "sql": _Battery("synctree.aio.sql:SQLTemplate", urls=("url",)),
+    "csv": _Battery("synctree.aio.csv:CSVTemplate", paths=("path",)),
+    "scim": _Battery("synctree.aio.scim:SCIMTemplate"),
 }
 
 #: Run settings a config (or the command line) may set.
@@ -473,7 +473,7 @@ class Config:
 
     def tree(self) -> Any:
         """A new, empty :class:`~synctree.SyncTree` as the config describes it."""
-        from synctree._tree import SyncTree
+        from synctree import SyncTree
 
         models = {}
         for subbranch, spec in self.models.items():
@@ -488,7 +488,7 @@ class Config:
 
     def build_readers(self) -> dict[str, dict[str, Any]]:
         """``{branch: {subbranch: reader}}``, ready for ``tree.load(...)``."""
-        from synctree.aio._load import Pipeline
+        from synctree.aio import Pipeline
 
         out: dict[str, dict[str, Any]] = {branch: {} for branch in self.branches}
         for spec in self.readers:

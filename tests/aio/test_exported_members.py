@@ -69,6 +69,7 @@ CONNECTORS = {
         "Pagination",
         "classify_error",
         "classify_response",
+        "pagination_from_config",
         "parse_retry_after",
     ],
     "oneroster": ["OneRoster", "OneRosterReader"],

@@ -13,6 +13,7 @@ from ._reader import (
     PageError,
     PageNumber,
     Pagination,
+    pagination_from_config,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Pagination",
     "classify_error",
     "classify_response",
+    "pagination_from_config",
     "parse_retry_after",
 ]
 

@@ -1,0 +1,171 @@
+"""Where the command writes: :class:`Output`, and how plans and reports are printed.
+
+Rich on a terminal, plain text or JSON otherwise.  Every byte goes through the
+config's :class:`~synctree._util.redact.Redactor` (:meth:`Output.mask`), so no
+value read from a ``${VAR}`` reaches the screen.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from synctree import Action, Kind, Outcome, Report
+from synctree._report import failure_lines, shorten
+from synctree._util.redact import Redactor
+
+if TYPE_CHECKING:
+    from ._config import Config
+
+__all__ = ["Capture", "Output", "escape", "print_plan", "print_report", "summary"]
+
+_KINDS = (Kind.NEW, Kind.UPDATE, Kind.ADD, Kind.REMOVE, Kind.OLD, Kind.ERROR)
+_SHOWN_PER_KIND = 5
+
+
+class _Masked:
+    """A text stream (stdout or stderr, looked up when written to, as click's test
+    runner swaps them) that masks secrets in everything written to it."""
+
+    def __init__(self, stream: Callable[[], IO[str]], mask: Callable[[str], str]) -> None:
+        self._stream = stream
+        self._mask = mask
+
+    def write(self, text: str) -> int:
+        return self._stream().write(self._mask(text))
+
+    def __getattr__(self, name: str) -> Any:  # isatty, flush, encoding, fileno...
+        return getattr(self._stream(), name)
+
+
+class Output:
+    """Where the command writes: rich on a terminal, plain text or JSON otherwise.
+
+    Every byte goes through :attr:`redactor` (the config's secrets, once loaded).
+    """
+
+    def __init__(self, *, quiet: bool, verbose: bool, as_json: bool) -> None:
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.verbose = verbose
+        self.json = as_json
+        self.redactor = Redactor()
+        out = _Masked(lambda: sys.stdout, self.mask)
+        err = _Masked(lambda: sys.stderr, self.mask)
+        self.out = Console(file=out, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+        self.err = Console(file=err, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+
+    def mask(self, text: str) -> str:
+        """``text`` with the config's secrets (and credentials in URLs) masked."""
+        return self.redactor(text)
+
+    @property
+    def live(self) -> bool:
+        """Whether to draw progress bars (a terminal, and not quiet or JSON)."""
+        return self.err.is_terminal and not self.quiet and not self.json
+
+    def info(self, message: str) -> None:
+        if not self.quiet and not self.json:
+            self.out.print(message)
+
+    def error(self, message: str) -> None:
+        self.err.print(f"[bold red]error:[/] {escape(message)}")
+
+    def data(self, value: Any) -> None:
+        click.echo(self.mask(json.dumps(value, indent=2, default=str)))
+
+    def echo(self, text: str) -> None:
+        click.echo(self.mask(text), nl=False)
+
+
+def escape(text: str) -> str:
+    """``text`` safe to print through rich (its ``[`` no markup)."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+class Capture:
+    """A text sink for ``tree.show``."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def summary(actions: Iterable[Action], subbranches: list[str]) -> dict[str, Counter[str]]:
+    """How many actions of each kind a plan has, per subbranch."""
+    counts: dict[str, Counter[str]] = {name: Counter() for name in subbranches}
+    for action in actions:
+        counts[action.subbranch][str(action.kind)] += 1
+    return counts
+
+
+def print_plan(output: Output, config: Config, actions: list[Action]) -> None:
+    """The plan as a table of counts, then (some of) its actions by kind."""
+    from rich.table import Table
+
+    counts = summary(actions, config.subbranches)
+    table = Table(title=f"plan: {config.branches[0]} → {config.branches[1]}")
+    table.add_column("subbranch")
+    for kind in _KINDS:
+        table.add_column(str(kind), justify="right")
+    for name, counter in counts.items():
+        table.add_row(name, *(str(counter[k]) for k in _KINDS))
+    table.add_row("total", *(str(sum(c[k] for c in counts.values())) for k in _KINDS), style="bold")
+    output.out.print(table)
+    by_kind: dict[str, list[Action]] = {}
+    for action in actions:
+        by_kind.setdefault(str(action.kind), []).append(action)
+    for kind_name, some in by_kind.items():
+        shown = some if output.verbose else some[:_SHOWN_PER_KIND]
+        output.out.print(f"[bold]{kind_name}[/] ({len(some)}):")
+        for action in shown:
+            output.out.print(f"  {escape(repr(action))}")
+        if len(some) > len(shown):
+            output.out.print(f"  … {len(some) - len(shown)} more (--verbose shows all)")
+    for note in config.outside_paths:
+        output.out.print(f"[yellow]note:[/] outside the config's folder: {escape(note)}")
+
+
+def print_report(output: Output, report: Report) -> None:
+    """A run's report: JSON, only its failures (quiet), or a table of outcomes."""
+    if output.json:
+        output.data(report.to_dict())
+        return
+    if report.stopped is not None:
+        output.error(f"the run stopped: {shorten(report.stopped)}")
+    if output.quiet:
+        for line in failure_lines(report, with_value=True):
+            output.err.print(escape(line))
+        return
+    from rich.table import Table
+
+    columns = [o for o in Outcome if report.totals[o]]
+    table = Table(title=f"{len(report)} actions in {report.duration:.2f}s")
+    table.add_column("message")
+    for outcome in columns:
+        table.add_column(str(outcome), justify="right")
+    for message, counter in report.counts.items():
+        table.add_row(message, *(str(counter[o]) for o in columns))
+    table.add_row("total", *(str(report.totals[o]) for o in columns), style="bold")
+    output.out.print(table)
+    if report.throttles:
+        output.out.print(
+            f"[yellow]throttled[/] {report.throttles} times, paused {report.throttle_wait:.1f}s"
+        )
+    for line in failure_lines(report, with_value=True):
+        output.out.print(f"[red]failed[/] {escape(line)}")
