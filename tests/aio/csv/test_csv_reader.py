@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synctree import InputError
-from synctree.aio.csv import CSVReader
+from synctree.aio.csv import ByteSource, CSVReader
 
 pytestmark = pytest.mark.anyio
 
@@ -510,6 +510,65 @@ class TestNeutralisedFormulas:
             {"idnumber": "1", "tags": {"=a", "b"}, "code": "-X", "ok": True},
             {"idnumber": "2", "tags": {"+c"}, "code": "@Y", "ok": False},  # " no ": careful
         ]
+
+
+class TestOpener:
+    """CSVReader.from_opener: bytes from a ByteSource instead of a file."""
+
+    class Memory:
+        """A ByteSource over bytes in memory, noting whether it was closed."""
+
+        def __init__(self, data: bytes, closed: list[bool]) -> None:
+            self._data = data
+            self._at = 0
+            self._closed = closed
+
+        async def read(self, size: int) -> bytes:
+            chunk = self._data[self._at : self._at + size]
+            self._at += len(chunk)
+            return chunk
+
+        async def aclose(self) -> None:
+            self._closed.append(True)
+
+        def close(self) -> None:
+            self._closed.append(True)
+
+    async def test_rows_lines_and_path_from_a_source(self) -> None:
+        """Each pass opens a fresh source; batches name the given path; the source is closed."""
+        closed: list[bool] = []
+        opened = []
+
+        async def opener() -> ByteSource:
+            opened.append(True)
+            return self.Memory(STUDENTS.encode(), closed)
+
+        reader = CSVReader.from_opener(opener, path="mem/students.csv", key="id", chunk_size=5)
+        assert await read_lines(reader) == [(2, "1"), (3, "2"), (4, "3")]
+        assert [row["first"] for row in await read(reader)] == ["Ann", "Bob", "Cleo"]
+        assert len(opened) == len(closed) == 2
+        batch = await anext(aiter(reader.batches()))
+        assert batch.path == str(Path("mem/students.csv"))
+
+    async def test_errors_name_the_given_path(self) -> None:
+        """A bad cell in a source's data names the path given for it."""
+
+        async def opener() -> ByteSource:
+            return self.Memory(b"id,grade\n1,x\n", [])
+
+        reader = CSVReader.from_opener(opener, path="mem.csv", key="id", types={"grade": int})
+        assert_names(await error(reader), Path("mem.csv"), 2, "grade")
+
+    def test_options_are_checked(self) -> None:
+        """The opener must be callable; missing_ok is for files only."""
+        with pytest.raises(ValueError, match="'opener'"):
+            CSVReader.from_opener(b"id\n", path="x.csv", key="id")  # type: ignore[arg-type]
+
+        async def opener() -> ByteSource:
+            raise AssertionError("not opened")
+
+        with pytest.raises(ValueError, match="'missing_ok'"):
+            CSVReader.from_opener(opener, path="x.csv", key="id", missing_ok=True)
 
 
 class TestValidation:
