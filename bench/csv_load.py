@@ -69,7 +69,7 @@ def baseline(path: Path) -> dict[str, tuple[str, ...]]:
 
 async def with_reader(path: Path, loaded: dict[str, dict[str, Any]], **options: Any) -> None:
     async for batch in CSVReader(path, key="student_id", **options).batches():
-        for row in batch:
+        for row in batch.rows:
             loaded[row["idnumber"]] = row
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._duplicates import DuplicatePolicy
 from ._leaf import Leaf
+from ._util.atomic import atomic_write
 
 if TYPE_CHECKING:
     from ._tree import SyncTree
@@ -115,14 +115,7 @@ def loads(
 
 
 def save(tree: SyncTree, path: str | os.PathLike[str]) -> None:
-    """Write the snapshot next to ``path``, then rename it into place."""
+    """Write the snapshot to ``path`` atomically (a new file is private to its owner)."""
     text = dumps(tree)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=".synctree-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_write(path, encoding="utf-8", new_mode=0o600) as file:
+        file.write(text)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,16 @@ class TestSnapshot:
         tree = SyncTree.from_json(make_tree().to_json(), duplicates="skip")
         tree.new("source", "students", "1", count=0)
         assert tree.source.students["1"].count == 7
+
+    def test_file_permissions(self, tmp_path: Path) -> None:
+        """A new snapshot is private to its owner; saving again keeps the file's mode."""
+        path = tmp_path / "tree.json"
+        make_tree().save(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        path.chmod(0o640)
+        make_tree().save(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+        assert [p.name for p in tmp_path.iterdir()] == ["tree.json"]
 
     def test_unsupported_value(self, tmp_path: Path) -> None:
         """A value JSON cannot hold is a TypeError naming where it is; no file is written."""

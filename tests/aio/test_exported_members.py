@@ -56,7 +56,7 @@ PUBLIC = [
 
 #: Each connector's own ``__all__``; its names are also importable from ``synctree.aio``.
 CONNECTORS = {
-    "csv": ["CSVReader", "CSVTemplate"],
+    "csv": ["ByteSource", "CSVReader", "CSVTemplate"],
     "http": [
         "Cursor",
         "HTTPReader",

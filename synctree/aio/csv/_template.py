@@ -11,31 +11,35 @@ So the file always matches the report, even when the run was cancelled.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import datetime as dt
 import io
 import itertools
-import os
-import secrets
-import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import anyio.to_thread
 
-from synctree._action import Action, Kind
-from synctree._exceptions import ConfigError, InputError
-from synctree._leaf import Missing, compared_values
-from synctree._report import Outcome, Report
-from synctree._template import Skip
-from synctree.aio._template import AsyncTemplate, batch
-from synctree.aio.csv._formulas import neutralised, unneutralised
-from synctree.aio.csv._reader import CSVReader
+from synctree import (
+    Action,
+    ConfigError,
+    InputError,
+    Kind,
+    Missing,
+    Outcome,
+    Report,
+    Skip,
+    compared_values,
+)
+from synctree._util.atomic import atomic_write
+from synctree.aio import AsyncTemplate, batch
+
+from ._formulas import neutralised, unneutralised
+from ._reader import CSVReader
 
 __all__ = ["CSVTemplate"]
 
@@ -488,7 +492,8 @@ class CSVTemplate(AsyncTemplate):
         others = [(i, name) for i, name in enumerate(fieldnames) if i != key_index]
         first = True
         async for chunk in reader.batches():
-            for index, row in enumerate(chunk):
+            assert chunk.line_of is not None
+            for index, row in enumerate(chunk.rows):
                 if first:  # the header, read as a row
                     first = False
                     continue
@@ -497,7 +502,7 @@ class CSVTemplate(AsyncTemplate):
                     raise InputError(
                         f"duplicate key {key!r}",
                         path=self.path,
-                        line=reader.line_of(index),
+                        line=chunk.line_of(index),
                         field=self._key,
                     )
                 cells = [""] * len(fieldnames)
@@ -674,34 +679,15 @@ def _ending(line: str) -> str:
 def _replace(
     path: Path, rows: Iterable[list[str]], *, encoding: str, delimiter: str, ending: str
 ) -> None:
-    """Write ``rows`` to a temporary file beside ``path``, fsync it, and move it into place."""
-    target = Path(os.path.realpath(path))  # write through a symlink, keep the link
-    try:
-        mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = None
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(temp, flags, 0o666 if mode is None else mode)
-    try:
-        with open(fd, "w", encoding=encoding, newline="") as file:
-            # The csv writer quotes only the line-end characters of its own
-            # lineterminator; a lone CR (or LF) in a cell of an LF (or CR) file
-            # would be written bare and end the row.  So it writes CRLF, which
-            # quotes both, and each row's CRLF becomes the file's line ending.
-            out: Any = file if ending == _CRLF else _Ending(file, ending)
-            writer = csv.writer(out, delimiter=delimiter, lineterminator=_CRLF)
-            writer.writerows(rows)
-            file.flush()
-            os.fsync(file.fileno())
-        if mode is not None:
-            os.chmod(temp, mode)  # the same mode as the file it replaces, whatever the umask
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_folder(target.parent)
+    """Write ``rows`` to ``path`` atomically, each ending in ``ending``."""
+    with atomic_write(path, encoding=encoding, newline="") as file:
+        # The csv writer quotes only the line-end characters of its own
+        # lineterminator; a lone CR (or LF) in a cell of an LF (or CR) file
+        # would be written bare and end the row.  So it writes CRLF, which
+        # quotes both, and each row's CRLF becomes the file's line ending.
+        out: Any = file if ending == _CRLF else _Ending(file, ending)
+        writer = csv.writer(out, delimiter=delimiter, lineterminator=_CRLF)
+        writer.writerows(rows)
 
 
 class _Ending:
@@ -709,23 +695,9 @@ class _Ending:
 
     __slots__ = ("_ending", "_write")
 
-    def __init__(self, file: io.TextIOBase, ending: str) -> None:
+    def __init__(self, file: TextIO, ending: str) -> None:
         self._write = file.write
         self._ending = ending
 
     def write(self, row: str) -> int:
         return self._write(row[:-2] + self._ending)  # csv.writer writes one row per call
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); best effort where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

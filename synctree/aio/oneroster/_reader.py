@@ -1,8 +1,8 @@
 """Read a OneRoster 1.1 bulk CSV export, from a folder or a .zip: :class:`OneRoster`.
 
-Every subbranch is read by a :class:`~synctree.aio.CSVReader` (one parser for
-files and zip members alike); rows with status ``tobedeleted`` are left out and
-columns get friendly names:
+Every subbranch is read by a :class:`~synctree.aio.csv.CSVReader` (one parser
+for files and zip members alike, through ``CSVReader.from_opener``); rows with
+status ``tobedeleted`` are left out and columns get friendly names:
 
 ============  ==================  ====================================================
 subbranch     file                attributes (``idnumber`` is the sourcedId)
@@ -27,6 +27,7 @@ import zipfile
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from os import PathLike
 from pathlib import Path, PurePath
 from typing import IO, Any, ClassVar
@@ -34,8 +35,9 @@ from typing import IO, Any, ClassVar
 import anyio
 import anyio.to_thread
 
-from synctree._exceptions import InputError
-from synctree.aio.csv._reader import CSVReader, Row, _Rows
+from synctree import InputError
+from synctree.aio import Batch, Row
+from synctree.aio.csv import ByteSource, CSVReader
 
 __all__ = ["OneRoster", "OneRosterReader"]
 
@@ -184,7 +186,7 @@ _SPECS = {
 
 
 class _ZipMember:
-    """One file of a zip archive, read in worker threads."""
+    """One file of a zip archive, read in worker threads (a fresh one for each pass)."""
 
     def __init__(self, archive: Path, member: str, shown: PurePath) -> None:
         self._archive = archive
@@ -211,6 +213,11 @@ class _ZipMember:
         except (zipfile.BadZipFile, OSError) as exc:
             raise InputError(f"cannot read the zip archive: {exc}", path=self._archive) from exc
         return self
+
+    @classmethod
+    async def opened(cls, archive: Path, member: str, shown: PurePath) -> ByteSource:
+        """A new member, open: the opener of a :class:`CSVReader` over it."""
+        return await cls(archive, member, shown).open()
 
     async def read(self, size: int) -> bytes:
         assert self._file is not None
@@ -291,8 +298,8 @@ class OneRoster:
         if not self._is_zip:
             return CSVReader(self.path / file, **options)
         shown = self._shown(file)
-        member = _ZipMember(self.path, f"{self._prefix or ''}{file}", shown)
-        return CSVReader._from_opener(member.open, shown, **options)
+        opener = partial(_ZipMember.opened, self.path, f"{self._prefix or ''}{file}", shown)
+        return CSVReader.from_opener(opener, path=shown, **options)
 
     async def _names(self) -> set[str]:
         """The files of the export (zip members without the folder prefix)."""
@@ -333,10 +340,12 @@ class OneRoster:
         reader = self._reader("manifest.csv", key="propertyName", columns=("value",))
         values: dict[str, str] = {}
         lines: dict[str, int | None] = {}
-        async for row in reader:
-            name = row["idnumber"].strip()
-            values[name] = row["value"].strip()
-            lines[name] = reader.line
+        async for batch in reader.batches():
+            assert batch.line_of is not None
+            for index, row in enumerate(batch.rows):
+                name = row["idnumber"].strip()
+                values[name] = row["value"].strip()
+                lines[name] = batch.line_of(index)
 
         for name, wanted in _VERSIONS.items():
             if name not in values:
@@ -387,9 +396,10 @@ class OneRoster:
 class OneRosterReader:
     """The rows of one subbranch of a :class:`OneRoster` export.
 
-    A reader like :class:`~synctree.aio.CSVReader`: iterate it, or call
-    :meth:`batches`; :attr:`path` and :attr:`line` say where the last row came
-    from (for merged enrollments, a user's first enrollment row).
+    A reader like :class:`~synctree.aio.csv.CSVReader`: iterate it, or call
+    :meth:`batches` for :class:`~synctree.aio.Batch` records, which name the file
+    and the line of each row (for merged enrollments, a user's first
+    enrollment row).  Each pass is independent.
     """
 
     def __init__(self, roster: OneRoster, subbranch: str) -> None:
@@ -398,8 +408,6 @@ class OneRosterReader:
         self.roster = roster
         self.subbranch = subbranch
         self._spec = _SPECS[subbranch]
-        self._line_of: Callable[[int], int | None] | None = None
-        self._index = -1
 
     def __repr__(self) -> str:
         return f"<OneRosterReader {self.subbranch} of {str(self.roster.path)!r}>"
@@ -409,23 +417,11 @@ class OneRosterReader:
         """The file this subbranch is read from."""
         return self.roster._shown(self._spec.file)
 
-    @property
-    def line(self) -> int | None:
-        """The line the row last yielded starts on (the last of a batch)."""
-        if self._line_of is None or self._index < 0:
-            return None
-        return self._line_of(self._index)
-
-    def line_of(self, index: int) -> int | None:
-        """The line row ``index`` of the batch last yielded starts on."""
-        return None if self._line_of is None else self._line_of(index)
-
     def __aiter__(self) -> AsyncIterator[Row]:
-        return _Rows(self.batches(), self)
+        return _Rows(self.batches())
 
-    def batches(self) -> AsyncIterator[list[Row]]:
-        """The rows in lists (with ``aclose()``, like :meth:`CSVReader.batches`)."""
-        self._line_of, self._index = None, -1
+    def batches(self) -> AsyncIterator[Batch]:
+        """A new pass: the rows in batches (with ``aclose()``, like ``CSVReader.batches``)."""
         return _RosterBatches(self)
 
 
@@ -433,10 +429,10 @@ class _RosterBatches:
     """One pass over a subbranch's file: checks the manifest, then shapes or merges rows."""
 
     def __init__(self, owner: OneRosterReader) -> None:
-        self._owner = owner
+        self._roster = owner.roster
         self._spec = owner._spec
-        self._inner: AsyncIterator[list[Row]] | None = None
-        self._reader: CSVReader | None = None
+        self._path = owner.path
+        self._inner: AsyncIterator[Batch] | None = None
         self._merged: list[Row] | None = None  # enrollments: every user, once read
         self._lines: list[int | None] = []
         self._served = 0
@@ -446,64 +442,73 @@ class _RosterBatches:
     def __aiter__(self) -> _RosterBatches:
         return self
 
-    async def __anext__(self) -> list[Row]:
+    async def __anext__(self) -> Batch:
         if self._done:
             raise StopAsyncIteration
-        owner, spec = self._owner, self._spec
+        roster, spec = self._roster, self._spec
         try:
-            if self._reader is None:
-                await owner.roster._check(spec)
-                self._reader = owner.roster._reader(spec.file, key=spec.key, columns=spec.columns)
-                self._inner = self._reader.batches()
-            assert self._inner is not None
+            if self._inner is None:
+                await roster._check(spec)
+                self._path = roster._shown(spec.file)  # the zip's folder is known now
+                reader = roster._reader(spec.file, key=spec.key, columns=spec.columns)
+                self._inner = reader.batches()
             batch = await (self._next_merged() if spec.shape is None else self._next_shaped())
         except StopAsyncIteration:
             await self.aclose()
-            if self._count == 0 and not owner.roster._allow_empty:
+            if self._count == 0 and not roster._allow_empty:
                 raise InputError(
                     f"no {spec.what}; an empty export must never look like everyone left "
                     "(pass allow_empty=True to OneRoster to accept it)",
-                    path=owner.path,
+                    path=self._path,
                 ) from None
             raise
         except BaseException:
             await self.aclose()
             raise
-        self._count += len(batch)
-        owner._index = len(batch) - 1
+        self._count += len(batch.rows)
         return batch
 
-    async def _next_shaped(self) -> list[Row]:
-        assert self._inner is not None and self._reader is not None and self._spec.shape
-        reader, shape = self._reader, self._spec.shape
+    async def _next_shaped(self) -> Batch:
+        assert self._inner is not None and self._spec.shape
+        shape = self._spec.shape
         while True:
             batch = await self._inner.__anext__()
             rows, kept = [], []
-            for index, row in enumerate(batch):
+            for index, row in enumerate(batch.rows):
                 shaped = shape(row)
                 if shaped is not None:
                     rows.append(shaped)
                     kept.append(index)
             if rows:
-                self._owner._line_of = lambda index, kept=kept: reader.line_of(kept[index])
-                return rows
+                line_of = batch.line_of
+                assert line_of is not None
+                return Batch(
+                    rows,
+                    path=batch.path,
+                    line_of=partial(_kept_line, line_of, kept),
+                    key=self._spec.key,
+                )
 
-    async def _next_merged(self) -> list[Row]:
+    async def _next_merged(self) -> Batch:
         """One row per user: ``classes`` is the set of their active enrollments."""
-        assert self._inner is not None and self._reader is not None
+        assert self._inner is not None
         if self._merged is None:
             users: dict[str, Row] = {}
             lines: dict[str, int | None] = {}
             async for batch in self._inner:
-                _merge(batch, self._reader, users, lines, self._owner.path)
+                _merge(batch, users, lines)
             self._merged, self._lines = list(users.values()), list(lines.values())
         start = self._served
         if start >= len(self._merged):
             raise StopAsyncIteration
         self._served = start + _BATCH
         all_lines = self._lines
-        self._owner._line_of = lambda index: all_lines[start + index]
-        return self._merged[start : start + _BATCH]
+        return Batch(
+            self._merged[start : start + _BATCH],
+            path=str(self._path),
+            line_of=lambda index: all_lines[start + index],
+            key=self._spec.key,
+        )
 
     async def aclose(self) -> None:
         self._done = True
@@ -513,28 +518,54 @@ class _RosterBatches:
             await aclose()
 
 
-def _merge(
-    batch: list[Row],
-    reader: CSVReader,
-    users: dict[str, Row],
-    lines: dict[str, int | None],
-    path: PurePath,
-) -> None:
+class _Rows:
+    """Rows one at a time, out of a pass's batches."""
+
+    def __init__(self, batches: AsyncIterator[Batch]) -> None:
+        self._batches = batches
+        self._rows: list[Row] = []
+        self._next = 0
+
+    def __aiter__(self) -> _Rows:
+        return self
+
+    async def __anext__(self) -> Row:
+        while self._next >= len(self._rows):
+            self._rows = (await self._batches.__anext__()).rows
+            self._next = 0
+        index = self._next
+        self._next = index + 1
+        return self._rows[index]
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._batches, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _kept_line(line_of: Callable[[int], int | None], kept: list[int], index: int) -> int | None:
+    """The line of row ``index`` of a filtered batch: of row ``kept[index]`` before."""
+    return line_of(kept[index])
+
+
+def _merge(batch: Batch, users: dict[str, Row], lines: dict[str, int | None]) -> None:
     """Add a batch of enrollment rows to ``users`` (user id to their row)."""
-    for index, row in enumerate(batch):
+    line_of = batch.line_of
+    assert line_of is not None
+    for index, row in enumerate(batch.rows):
         if _deleted(row):
             continue
         klass = row["classSourcedId"]
         if not klass:
             raise InputError(
                 "the enrollment has no class",
-                path=path,
-                line=reader.line_of(index),
+                path=batch.path,
+                line=line_of(index),
                 field="classSourcedId",
             )
         user = users.get(row["idnumber"])
         if user is None:
             users[row["idnumber"]] = {"idnumber": row["idnumber"], "classes": {klass}}
-            lines[row["idnumber"]] = reader.line_of(index)
+            lines[row["idnumber"]] = line_of(index)
         else:
             user["classes"].add(klass)

@@ -11,14 +11,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import anyio
 import pytest
 
 from synctree import InputError, SyncTree
-from synctree.aio.oneroster._reader import OneRoster, OneRosterReader
+from synctree.aio.oneroster import OneRoster, OneRosterReader
 
 pytestmark = pytest.mark.anyio
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "oneroster"
+EXAMPLES = Path(__file__).parents[3] / "examples" / "oneroster"
 SAMPLE_COUNTS = {
     "orgs": 3,
     "courses": 28,
@@ -157,23 +158,46 @@ class TestSample:
         )
 
     async def test_where_rows_come_from(self) -> None:
-        """path and line name the file and line of a row; a user's first enrollment line."""
+        """Batches name the file and line of a row; a user's first enrollment line."""
         roster = OneRoster(EXAMPLES / "sample")
         readers = roster.readers()
         lines = {}
-        async for row in readers["students"]:
-            lines[row["idnumber"]] = readers["students"].line
+        async for batch in readers["students"].batches():
+            assert batch.line_of is not None
+            assert (batch.path, batch.key) == (str(EXAMPLES / "sample" / "users.csv"), "sourcedId")
+            for index, row in enumerate(batch.rows):
+                lines[row["idnumber"]] = batch.line_of(index)
         assert readers["students"].path == EXAMPLES / "sample" / "users.csv"
         users = rows_of(EXAMPLES / "sample" / "users.csv")
         number = next(i for i, row in enumerate(users) if row["sourcedId"] == "stu-0007")
         assert lines["stu-0007"] == number + 2  # the header is line 1
 
-        reader = readers["enrollments"]
-        async for batch in reader.batches():
-            for index, row in enumerate(batch):
+        found = []
+        async for batch in readers["enrollments"].batches():
+            assert batch.line_of is not None
+            assert batch.path == str(EXAMPLES / "sample" / "enrollments.csv")
+            for index, row in enumerate(batch.rows):
                 if row["idnumber"] == "tch-001":
-                    assert reader.line_of(index) == 2
-        assert reader.line == reader.line_of(len(batch) - 1)
+                    found.append(batch.line_of(index))
+        assert found == [2]
+
+    @pytest.mark.parametrize("zipped", [False, True])
+    async def test_two_passes_at_once(self, tmp_path: Path, zipped: bool) -> None:
+        """Two concurrent passes over one reader (a folder or a zip) give the same rows."""
+        path = EXAMPLES / "sample"
+        if zipped:
+            path = zip_folder(path, tmp_path / "export.zip")
+
+        async def one(reader: OneRosterReader, results: list[list[dict[str, Any]]]) -> None:
+            results.append([row async for row in reader])
+
+        for name, reader in OneRoster(path, chunk_size=512).readers().items():
+            results: list[list[dict[str, Any]]] = []
+            async with anyio.create_task_group() as group:
+                group.start_soon(one, reader, results)
+                group.start_soon(one, reader, results)
+            assert results[0] == results[1], name
+            assert results[0], name
 
     def test_committed_sample_is_what_the_generator_writes(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

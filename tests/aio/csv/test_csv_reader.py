@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synctree import InputError
-from synctree.aio.csv._reader import CSVReader
+from synctree.aio.csv import ByteSource, CSVReader
 
 pytestmark = pytest.mark.anyio
 
@@ -34,12 +34,18 @@ async def read(reader: CSVReader) -> list[dict[str, Any]]:
     return [row async for row in reader]
 
 
-async def read_lines(reader: CSVReader) -> list[tuple[int | None, str]]:
-    """(line, idnumber) of every row, as the loader would see them."""
+async def with_lines(reader: CSVReader) -> list[tuple[int | None, dict[str, Any]]]:
+    """(line, row) of every row, as the loader sees them (from the batches)."""
     seen = []
-    async for row in reader:
-        seen.append((reader.line, row["idnumber"]))
+    async for batch in reader.batches():
+        assert batch.line_of is not None
+        seen.extend((batch.line_of(i), row) for i, row in enumerate(batch.rows))
     return seen
+
+
+async def read_lines(reader: CSVReader) -> list[tuple[int | None, str]]:
+    """(line, idnumber) of every row, as the loader sees them."""
+    return [(line, row["idnumber"]) for line, row in await with_lines(reader)]
 
 
 async def error(reader: CSVReader) -> InputError:
@@ -95,29 +101,74 @@ class TestRows:
         assert again[0]["first"] == "Ann"
 
     async def test_batches_match_rows(self, tmp_path: Path) -> None:
-        """batches() yields the same rows as iterating, in lists."""
+        """batches() yields the same rows as iterating, in Batches."""
         path = write(tmp_path, "id,n\n" + "".join(f"{i},{i * 2}\n" for i in range(5000)))
         reader = CSVReader(path, key="id", chunk_size=4096)
         batches = [batch async for batch in reader.batches()]
         assert len(batches) > 1
-        assert [row for batch in batches for row in batch] == await read(reader)
+        assert [row for batch in batches for row in batch.rows] == await read(reader)
 
-    async def test_path_and_line(self, tmp_path: Path) -> None:
-        """path is the file; line is the line of the row last yielded, None before."""
+    async def test_path_key_and_lines(self, tmp_path: Path) -> None:
+        """A batch names the file and the key column; line_of gives each row's line."""
         path = write(tmp_path, STUDENTS)
         reader = CSVReader(path, key="id")
         assert reader.path == path
-        assert reader.line is None
         assert await read_lines(reader) == [(2, "1"), (3, "2"), (4, "3")]
+        batch = await anext(aiter(reader.batches()))
+        assert (batch.path, batch.key) == (str(path), "id")
         assert "students.csv" in repr(reader)
 
+    async def test_key_of_several_columns(self, tmp_path: Path) -> None:
+        """A key of several columns is named as their names joined by ' + '."""
+        path = write(tmp_path, "school,number,name\nA,1,Ann\n")
+        batch = await anext(aiter(CSVReader(path, key=["school", "number"]).batches()))
+        assert batch.key == "school + number"
+        assert batch.rows == [{"idnumber": "A|1", "name": "Ann"}]
+
     async def test_line_of_rows_in_a_batch(self, tmp_path: Path) -> None:
-        """line_of(i) is the line of row i of the batch last yielded; line is its last row."""
+        """line_of(i) is the line row i of its batch starts on."""
         path = write(tmp_path, 'id,note\n1,a\n2,"b\nc"\n\n3,d\n')
         reader = CSVReader(path, key="id")
         async for batch in reader.batches():
-            assert [reader.line_of(i) for i in range(len(batch))] == [2, 3, 6]
-            assert reader.line == 6
+            assert batch.line_of is not None
+            assert [batch.line_of(i) for i in range(len(batch.rows))] == [2, 3, 6]
+
+    async def test_two_passes_at_once(self, tmp_path: Path) -> None:
+        """Two passes over one reader, interleaved, each give every row and its line."""
+        body = "".join(f"{i},x{i}\n" for i in range(3000))
+        reader = CSVReader(write(tmp_path, "id,v\n" + body), key="id", chunk_size=777)
+        expected = await with_lines(reader)
+        first, second = aiter(reader.batches()), aiter(reader.batches())
+        seen: dict[int, list[tuple[int | None, dict[str, Any]]]] = {1: [], 2: []}
+        done = set()
+        while len(done) < 2:
+            for n, batches in ((1, first), (2, second)):
+                if n in done:
+                    continue
+                try:
+                    batch = await anext(batches)
+                except StopAsyncIteration:
+                    done.add(n)
+                    continue
+                assert batch.line_of is not None
+                seen[n].extend((batch.line_of(i), row) for i, row in enumerate(batch.rows))
+        assert len(expected) == 3000
+        assert seen[1] == seen[2] == expected
+
+    async def test_two_concurrent_loops(self, tmp_path: Path) -> None:
+        """Two tasks iterating one reader with ``async for`` at once get the same rows."""
+        body = "".join(f"{i},x{i}\n" for i in range(3000))
+        reader = CSVReader(write(tmp_path, "id,v\n" + body), key="id", chunk_size=777)
+        results: list[list[dict[str, Any]]] = []
+
+        async def one() -> None:
+            results.append(await read(reader))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(one)
+            group.start_soon(one)
+        assert len(results[0]) == 3000
+        assert results[0] == results[1]
 
     async def test_many_rows_across_chunks(self, tmp_path: Path) -> None:
         """Line numbers stay exact over many chunks and batches."""
@@ -136,9 +187,7 @@ class TestLineEndings:
             ["id,note", '1,"one', 'two"', "2,plain", '3,"a ""quoted""', "", 'end"', "4,last", ""]
         )
         reader = CSVReader(write(tmp_path, text), key="id", chunk_size=chunk_size)
-        rows = []
-        async for row in reader:
-            rows.append((reader.line, row))
+        rows = await with_lines(reader)
         assert rows == [
             (2, {"idnumber": "1", "note": f"one{newline}two"}),
             (4, {"idnumber": "2", "note": "plain"}),
@@ -461,6 +510,65 @@ class TestNeutralisedFormulas:
             {"idnumber": "1", "tags": {"=a", "b"}, "code": "-X", "ok": True},
             {"idnumber": "2", "tags": {"+c"}, "code": "@Y", "ok": False},  # " no ": careful
         ]
+
+
+class TestOpener:
+    """CSVReader.from_opener: bytes from a ByteSource instead of a file."""
+
+    class Memory:
+        """A ByteSource over bytes in memory, noting whether it was closed."""
+
+        def __init__(self, data: bytes, closed: list[bool]) -> None:
+            self._data = data
+            self._at = 0
+            self._closed = closed
+
+        async def read(self, size: int) -> bytes:
+            chunk = self._data[self._at : self._at + size]
+            self._at += len(chunk)
+            return chunk
+
+        async def aclose(self) -> None:
+            self._closed.append(True)
+
+        def close(self) -> None:
+            self._closed.append(True)
+
+    async def test_rows_lines_and_path_from_a_source(self) -> None:
+        """Each pass opens a fresh source; batches name the given path; the source is closed."""
+        closed: list[bool] = []
+        opened = []
+
+        async def opener() -> ByteSource:
+            opened.append(True)
+            return self.Memory(STUDENTS.encode(), closed)
+
+        reader = CSVReader.from_opener(opener, path="mem/students.csv", key="id", chunk_size=5)
+        assert await read_lines(reader) == [(2, "1"), (3, "2"), (4, "3")]
+        assert [row["first"] for row in await read(reader)] == ["Ann", "Bob", "Cleo"]
+        assert len(opened) == len(closed) == 2
+        batch = await anext(aiter(reader.batches()))
+        assert batch.path == str(Path("mem/students.csv"))
+
+    async def test_errors_name_the_given_path(self) -> None:
+        """A bad cell in a source's data names the path given for it."""
+
+        async def opener() -> ByteSource:
+            return self.Memory(b"id,grade\n1,x\n", [])
+
+        reader = CSVReader.from_opener(opener, path="mem.csv", key="id", types={"grade": int})
+        assert_names(await error(reader), Path("mem.csv"), 2, "grade")
+
+    def test_options_are_checked(self) -> None:
+        """The opener must be callable; missing_ok is for files only."""
+        with pytest.raises(ValueError, match="'opener'"):
+            CSVReader.from_opener(b"id\n", path="x.csv", key="id")  # type: ignore[arg-type]
+
+        async def opener() -> ByteSource:
+            raise AssertionError("not opened")
+
+        with pytest.raises(ValueError, match="'missing_ok'"):
+            CSVReader.from_opener(opener, path="x.csv", key="id", missing_ok=True)
 
 
 class TestValidation:
@@ -818,7 +926,5 @@ async def test_round_trip(
     with tempfile.TemporaryDirectory() as folder:
         path = write(Path(folder), data)
         reader = CSVReader(path, key="id", chunk_size=chunk_size)
-        seen = []
-        async for row in reader:
-            seen.append((reader.line, row))
+        seen = await with_lines(reader)
         assert seen == list(zip(starts[1:], expected_rows(table), strict=True))
