@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from ._leaf import Leaf
@@ -54,13 +54,14 @@ _FIELDS = (
     "error", "source", "dest",
 )  # fmt: skip
 _OPTIONAL = ("attribute", "value", "old_value", "changes", "error")
+#: How many leading fields ``==`` and ``hash`` look at (not the leaves).
+_COMPARED = 9
+_new_tuple = tuple.__new__
 
 
-class _Fields:
-    """The storage of an action's fields; :class:`Action` adds the behaviour."""
-
-    __slots__ = _FIELDS
-
+# The storage: a named tuple of the eleven fields, whose C-level field getters
+# read as fast as slots.  Action adds the behaviour.
+class _Fields(NamedTuple):
     idnumber: str
     message: str
     subbranch: str
@@ -86,7 +87,10 @@ class Action(_Fields):
     says why and it is never dispatched to a template.
 
     Actions are immutable: assigning a field raises
-    :class:`dataclasses.FrozenInstanceError`.
+    :class:`dataclasses.FrozenInstanceError`.  An action is stored as a tuple of
+    its eleven fields (a named tuple: a diff makes one per difference, and a
+    tuple is the cheapest record Python has), so it is also a sequence; use the
+    named fields.
     """
 
     __slots__ = ()
@@ -116,16 +120,11 @@ class Action(_Fields):
                 if attribute and rest.endswith("_" + attribute):
                     rest = rest[: -len(attribute) - 1]
                 subbranch = rest
-        fields = (
-            idnumber, message, subbranch, kind, attribute, value, old_value, changes, error,
-            source, dest,
+        return _new_tuple(
+            cls,
+            (idnumber, message, subbranch, kind, attribute, value, old_value, changes, error,
+             source, dest),
         )  # fmt: skip
-        if cls is Action:
-            return cast(Action, _Draft(*fields))
-        self = object.__new__(cls)  # a subclass may have another layout: the slow way
-        for name, field in zip(_FIELDS, fields, strict=True):
-            object.__setattr__(self, name, field)
-        return self
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -136,20 +135,27 @@ class Action(_Fields):
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return _compared(self) == _compared(other)
+        return self[:_COMPARED] == other[:_COMPARED]
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     def __hash__(self) -> int:
-        return hash(_compared(self))
+        return hash(self[:_COMPARED])
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return tuple(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return self.__class__, tuple(getattr(self, name) for name in _FIELDS)
+        return self.__class__, tuple(self)
 
     def __replace__(self, **changes: Any) -> Action:
         """A copy with some fields changed: ``copy.replace(action, value=8)`` (Python 3.13+)."""
         unknown = changes.keys() - set(_FIELDS)
         if unknown:
             raise TypeError(f"Action has no field {sorted(unknown)[0]!r}")
-        fields = {name: getattr(self, name) for name in _FIELDS}
+        fields: dict[str, Any] = dict(zip(_FIELDS, self, strict=True))
         if "message" in changes and "kind" not in changes:
             fields["kind"] = None  # derived again from the new message
             fields["subbranch"] = changes.get("subbranch", "")
@@ -179,59 +185,24 @@ class Action(_Fields):
         return out
 
 
-class _Draft(_Fields):
-    """An :class:`Action` under construction.
-
-    A diff makes an action per difference.  Plain attribute stores cost a
-    quarter of the ``object.__setattr__`` calls a frozen class needs, so a
-    draft stores the fields, then becomes an Action (the same slots: the class
-    can be swapped).
-    """
-
-    __slots__ = ()
-
-    def __init__(
-        self,
-        idnumber: str,
-        message: str,
-        subbranch: str,
-        kind: Kind,
-        attribute: str | None,
-        value: Any,
-        old_value: Any,
-        changes: Changes | None,
-        error: str | None,
-        source: Leaf | None,
-        dest: Leaf | None,
-    ) -> None:
-        self.idnumber = idnumber
-        self.message = message
-        self.subbranch = subbranch
-        self.kind = kind
-        self.attribute = attribute
-        self.value = value
-        self.old_value = old_value
-        self.changes = changes
-        self.error = error
-        self.source = source
-        self.dest = dest
-        self.__class__ = Action  # type: ignore[assignment]
-
-
-#: An :class:`Action` from all eleven fields, positionally, nothing derived or
-#: checked: the diff's fast way to make one.
-make_action = cast(
-    "Callable[[str, str, str, Kind, str | None, Any, Any, Changes | None, str | None, "
-    "Leaf | None, Leaf | None], Action]",
-    _Draft,
-)
-
-
-def _compared(action: _Fields) -> tuple[Any, ...]:
-    """The fields ``==`` and ``hash`` look at (not the leaves)."""
-    return (
-        action.idnumber, action.message, action.subbranch, action.kind, action.attribute,
-        action.value, action.old_value, action.changes, action.error,
+def make_action(
+    idnumber: str,
+    message: str,
+    subbranch: str,
+    kind: Kind,
+    attribute: str | None,
+    value: Any,
+    old_value: Any,
+    changes: Changes | None,
+    error: str | None,
+    source: Leaf | None,
+    dest: Leaf | None,
+) -> Action:
+    """An :class:`Action` from all eleven fields, nothing derived or checked: the diff's way."""
+    return _new_tuple(
+        Action,
+        (idnumber, message, subbranch, kind, attribute, value, old_value, changes, error,
+         source, dest),
     )  # fmt: skip
 
 

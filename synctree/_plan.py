@@ -23,7 +23,7 @@ import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 from ._action import Action, Kind
 from ._exceptions import SafetyLimitExceeded
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_DELETES",
     "DEPENDENCY_FAILED",
-    "Run",
     "Step",
     "actions_of",
     "check_safety",
@@ -54,23 +53,27 @@ _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _message = operator.attrgetter("message")
 
 
-class Run:
-    """Consecutive ``new`` (or ``old``) actions of one message, and their method.
+class Step:
+    """What a runner executes: actions of one message, and their method (None: none).
 
-    They need neither waves nor dependency checks (an object created or
-    removed has no other action in its phase, nor one in an earlier phase),
-    so a runner may handle them a batch at a time, not an action at a time.
+    A *run* (``chained`` False) is consecutive ``new`` (or ``old``) actions: they
+    need neither waves nor dependency checks (an object created or removed has
+    no other action in its phase, nor one in an earlier phase), so a runner may
+    handle them a batch at a time.  A *chained* step is one action of an object's
+    chain (``actions`` holds just it): it waits for the object's earlier actions
+    and is skipped if one of them failed.
     """
 
-    __slots__ = ("actions", "method")
+    __slots__ = ("actions", "chained", "method")
 
-    def __init__(self, actions: list[Action], method: Method | None) -> None:
+    def __init__(self, actions: list[Action], method: Method | None, *, chained: bool) -> None:
         self.actions = actions
         self.method = method
+        self.chained = chained
 
-
-#: What a runner executes: an action and its method, or a run of them.
-Step: TypeAlias = "tuple[Action, Method | None] | Run"
+    def __repr__(self) -> str:
+        what = "chained" if self.chained else f"run of {len(self.actions)}"
+        return f"<Step {what} {self.actions[0].message}>"
 
 
 def steps(actions: list[Action], router: Router) -> list[Step]:
@@ -82,22 +85,23 @@ def steps(actions: list[Action], router: Router) -> list[Step]:
         kind = same[0].kind
         if kind is Kind.NEW or kind is Kind.OLD:
             if others:
-                out += router.steps(others)
+                out += _chained(router, others)
                 others = []
-            out.append(Run(same, router.method(same[0])))
+            out.append(Step(same, router.method(same[0]), chained=False))
         else:
             others += same
-    out += router.steps(others)
+    out += _chained(router, others)
     return out
+
+
+def _chained(router: Router, actions: list[Action]) -> list[Step]:
+    return [Step([action], method, chained=True) for action, method in router.steps(actions)]
 
 
 def actions_of(plan: Iterable[Step]) -> Iterator[Action]:
     """Every action of the steps, in order."""
     for step in plan:
-        if isinstance(step, Run):
-            yield from step.actions
-        else:
-            yield step[0]
+        yield from step.actions
 
 
 def phases(plan: list[Step]) -> Iterator[list[Step]]:
@@ -105,7 +109,7 @@ def phases(plan: list[Step]) -> Iterator[list[Step]]:
     phase: list[Step] = []
     key: tuple[str, bool] | None = None
     for step in plan:
-        action = step.actions[0] if isinstance(step, Run) else step[0]
+        action = step.actions[0]
         step_key = (action.subbranch, action.kind in (Kind.REMOVE, Kind.OLD))
         if step_key != key and phase:
             yield phase
@@ -127,10 +131,10 @@ def waves(phase: list[Step]) -> list[list[Step]]:
     depth_of: dict[str, int] = {}
     first = out[0]
     for step in phase:
-        if isinstance(step, Run):
+        if not step.chained:
             first.append(step)
             continue
-        idnumber = step[0].idnumber
+        idnumber = step.actions[0].idnumber
         depth = depth_of.get(idnumber, 0)
         depth_of[idnumber] = depth + 1
         if not depth:

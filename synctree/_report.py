@@ -186,6 +186,31 @@ class Report:
         """Add one action's result."""
         self._add(result)
 
+    def record_batch(
+        self,
+        actions: list[Action],
+        outcome: Outcome,
+        *,
+        error: BaseException | None = None,
+        reason: str | None = None,
+        attempts: int = 1,
+        elapsed: float = 0.0,
+    ) -> None:
+        """Add many actions that ended the same way, kept compact.
+
+        For a batch call of thousands of actions: one entry, not a
+        :class:`Result` each (:attr:`results` makes those when read).  Actions
+        of several messages are recorded one by one.
+        """
+        if not actions:
+            return
+        message = actions[0].message
+        if all(action.message == message for action in actions):
+            self._add(_Same(actions, outcome, error, reason, attempts, elapsed))
+            return
+        for action in actions:
+            self._add(Result(action, outcome, error, reason, attempts, elapsed))
+
     def _add(self, entry: Result | _Same) -> None:
         self._entries.append(entry)
         if self._results is None:

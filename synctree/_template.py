@@ -13,7 +13,6 @@ from ._exceptions import TemplateImportError, UncomparableError
 from ._plan import (
     DEFAULT_MAX_DELETES,
     DEPENDENCY_FAILED,
-    Run,
     Step,
     check_safety,
     parse_max_deletes,
@@ -116,11 +115,8 @@ class DefaultTemplate(BaseTemplate[Report]):
 
 def _pairs(plan: Iterable[Step]) -> Iterator[tuple[Action, Method | None]]:
     for step in plan:
-        if isinstance(step, Run):
-            for action in step.actions:
-                yield action, step.method
-        else:
-            yield step
+        for action in step.actions:
+            yield action, step.method
 
 
 TemplateLike: TypeAlias = "BaseTemplate[Any] | type[BaseTemplate[Any]] | str"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime
 import json
 import time
+from collections import Counter
 
 import pytest
 
@@ -180,3 +181,40 @@ class TestReport:
             "not implemented",
             "planned",
         ]
+
+
+class TestRecordBatch:
+    def test_compact_and_complete(self) -> None:
+        """A batch that ended one way is one entry, yet every view of the report sees it all."""
+        report = Report()
+        actions = [Action(str(n), "new_students") for n in range(1000)]
+        report.record_batch(actions, Outcome.SUCCEEDED, attempts=2, elapsed=0.5)
+        failed = Action("x", "new_students")
+        report.record_batch([failed], Outcome.FAILED, error=ValueError("bad row"))
+        assert len(report) == 1001
+        assert report.counts == {
+            "new_students": Counter({Outcome.SUCCEEDED: 1000, Outcome.FAILED: 1})
+        }
+        assert report.totals[Outcome.SUCCEEDED] == 1000
+        assert [r.action for r in report.failures] == [failed]
+        assert [r.action for r in report.results][:3] == actions[:3]
+        assert {r.attempts for r in report.results[:1000]} == {2}
+        assert not report.ok
+
+    def test_mixed_messages(self) -> None:
+        """Actions of several messages are counted under each message."""
+        report = Report()
+        report.record_batch(
+            [Action("1", "new_students"), Action("2", "new_staff")], Outcome.SKIPPED, reason="why"
+        )
+        assert report.counts == {
+            "new_students": Counter({Outcome.SKIPPED: 1}),
+            "new_staff": Counter({Outcome.SKIPPED: 1}),
+        }
+        assert {r.reason for r in report.results} == {"why"}
+
+    def test_empty(self) -> None:
+        """An empty batch records nothing."""
+        report = Report()
+        report.record_batch([], Outcome.SUCCEEDED)
+        assert len(report) == 0 and report.ok

@@ -24,15 +24,15 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from .._action import Action, Kind
 from .._exceptions import Interrupted
-from .._plan import DEPENDENCY_FAILED, Run, Step, actions_of, check_safety, phases, steps, waves
-from .._report import Outcome, Report, Result, _Same, shorten
+from .._plan import DEPENDENCY_FAILED, Step, actions_of, check_safety, phases, steps, waves
+from .._report import Outcome, Report, Result, shorten
 from .._template import Method, Router, call, outcome_of
 from ._events import Event, EventKind
 from ._limiter import RateLimiter
@@ -83,17 +83,44 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
     return report
 
 
-def _plan_only(steps: list[Step], report: Report, observer: Callable[[Event], Any] | None) -> None:
+class _Ended(NamedTuple):
+    """The actions of one step or call that ended the same way: recorded compactly."""
+
+    actions: list[Action]
+    outcome: Outcome
+    error: BaseException | None
+    reason: str | None
+    attempts: int
+    elapsed: float
+
+    def results(self) -> list[Result]:
+        """A :class:`Result` per action (for observers)."""
+        return [
+            Result(a, self.outcome, self.error, self.reason, self.attempts, self.elapsed)
+            for a in self.actions
+        ]
+
+    def record(self, report: Report) -> None:
+        report.record_batch(
+            self.actions,
+            self.outcome,
+            error=self.error,
+            reason=self.reason,
+            attempts=self.attempts,
+            elapsed=self.elapsed,
+        )
+
+
+def _plan_only(plan: list[Step], report: Report, observer: Callable[[Event], Any] | None) -> None:
     """A dry run: record every action as planned (or not implemented, or failed)."""
-    for step in steps:
-        if isinstance(step, Run):
+    for step in plan:
+        if not step.chained:
             outcome = Outcome.PLANNED if step.method else Outcome.NOT_IMPLEMENTED
-            same = _Same(step.actions, outcome, None, None, 0, 0.0)
-            report._add(same)
+            same = _Ended(step.actions, outcome, None, None, 0, 0.0)
+            same.record(report)
             results = same.results() if observer is not None else []
         else:
-            action, method = step
-            results = [call(action, method, dry_run=True)]
+            results = [call(step.actions[0], step.method, dry_run=True)]
             report.record(results[0])
         if observer is not None:
             for result in results:
@@ -116,7 +143,7 @@ _BETWEEN = "interrupted before its next attempt"
 
 def _batch_results(
     actions: list[Action], returned: object, elapsed: float, attempts: int
-) -> list[Result] | _Same:
+) -> list[Result] | _Ended:
     """Per-action results of a batch call that returned ``returned``.
 
     ``None`` means every action succeeded; otherwise a sequence with one entry
@@ -128,13 +155,13 @@ def _batch_results(
         and len(returned) == len(actions)
         and all(outcome is None for outcome in returned)
     ):
-        return _Same(actions, Outcome.SUCCEEDED, None, None, attempts, elapsed)
+        return _Ended(actions, Outcome.SUCCEEDED, None, None, attempts, elapsed)
     if not isinstance(returned, list | tuple) or len(returned) != len(actions):
         error = TypeError(
             f"a batch method must return None or one outcome per action "
             f"({len(actions)}), got {type(returned).__name__}"
         )
-        return _Same(actions, Outcome.FAILED, error, None, attempts, elapsed)
+        return _Ended(actions, Outcome.FAILED, error, None, attempts, elapsed)
     out = []
     for action, outcome in zip(actions, returned, strict=True):
         if isinstance(outcome, BaseException):
@@ -223,16 +250,16 @@ class _Execution:
                 units.append(unit)
 
         for step in wave:
-            if isinstance(step, Run):
-                method = step.method
+            method = step.method
+            if not step.chained:
                 if method is None:
-                    self._finished(_Same(step.actions, Outcome.NOT_IMPLEMENTED, None, None, 0, 0))
+                    self._finished(_Ended(step.actions, Outcome.NOT_IMPLEMENTED, None, None, 0, 0))
                 elif (size := batch_size(method)) is None:
                     units += [_Unit(method, False, [action]) for action in step.actions]
                 else:
                     batched(method, size, step.actions)
                 continue
-            action, method = step
+            action = step.actions[0]
             if failed and _key(action) in failed:
                 self._record(Result(action, Outcome.SKIPPED, reason=DEPENDENCY_FAILED, attempts=0))
             elif action.kind is Kind.ERROR or method is None:
@@ -292,14 +319,14 @@ class _Execution:
         finally:
             room.release()
 
-    def _finished(self, done: list[Result] | _Same) -> None:
+    def _finished(self, done: list[Result] | _Ended) -> None:
         """Record results; a failure fails its object (and stops the run under fail_fast)."""
         failed = False
-        if isinstance(done, _Same):
+        if isinstance(done, _Ended):
             if done.outcome is Outcome.FAILED:
                 self.failed.update(map(_key, done.actions))
                 failed = True
-            self.report._add(done)
+            done.record(self.report)
         else:
             for result in done:
                 if result.outcome is Outcome.FAILED:
@@ -307,7 +334,7 @@ class _Execution:
                     failed = True
                 self.report.record(result)
         if self.observer is not None:
-            self._emit_finished(done.results() if isinstance(done, _Same) else done)
+            self._emit_finished(done.results() if isinstance(done, _Ended) else done)
         if failed and self.settings.fail_fast and not self.stopped:
             self.stop()
 
@@ -334,7 +361,7 @@ class _Execution:
         if self.observer is not None:
             self.observer(Event(EventKind.FINISHED, action=result.action, result=result))
 
-    async def _attempts(self, unit: _Unit) -> list[Result] | _Same:
+    async def _attempts(self, unit: _Unit) -> list[Result] | _Ended:
         """Call until it succeeds, fails for good, or runs out of retries; a result per action."""
         started = time.perf_counter()
         attempt = 0
@@ -342,9 +369,9 @@ class _Execution:
         first = unit.actions[0]
         backoff = Backoff(self.policy, self.settings.random, self.throttling)
 
-        def results(outcome: Outcome, reason: str | None = None) -> _Same:
+        def results(outcome: Outcome, reason: str | None = None) -> _Ended:
             elapsed = time.perf_counter() - started
-            return _Same(unit.actions, outcome, error, reason, attempt, elapsed)
+            return _Ended(unit.actions, outcome, error, reason, attempt, elapsed)
 
         def interrupted_between_attempts() -> None:
             # An attempt already made may have had its effect: record it.  A unit
@@ -353,7 +380,7 @@ class _Execution:
             if attempt and not self.stopped:
                 same = results(Outcome.FAILED, _BETWEEN)
                 self.failed.update(map(_key, same.actions))
-                self.report._add(same)
+                same.record(self.report)
                 self._emit_finished(same.results())
 
         while True:
