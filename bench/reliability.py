@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from synctree import Outcome  # noqa: E402
 from tests.http_server import ALL_FAULTS, make_app, serve  # noqa: E402
+from tests.reliability.classes import CLASSES  # noqa: E402
 from tests.reliability.corpus import CASES, CORPUS, Case, big_field_csv, try_case  # noqa: E402
 from tests.reliability.leaks import (  # noqa: E402
     Secrets,
@@ -313,6 +314,20 @@ def render(
         "messages, reports and run logs redact it. Tokens in headers and database passwords",
         "never reach a URL synctree builds, so no log record holds them. Keep credentials in",
         "headers, or raise the `httpx` logger's level above INFO.",
+        "",
+        "## Classes of defect, and the tests that hold them closed",
+        "",
+        "Each class was found by an adversarial run and fixed as a class, not a single case;",
+        "`tests/reliability/test_classes.py` checks that every test named here exists.",
+        "",
+        *[
+            line
+            for defect in CLASSES
+            for line in (
+                f"- **{defect.name}.** {defect.rule}",
+                *[f"  - `{test}`" for test in defect.tests],
+            )
+        ],
         "",
         "## Known gaps",
         "",
