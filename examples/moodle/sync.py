@@ -38,7 +38,7 @@ from starlette.routing import Route
 
 from synctree import Action, Report, SyncTree
 from synctree.aio import AsyncTemplate, Retry, batch
-from synctree.aio.http._reader import HTTPReader
+from synctree.aio.http import HTTPReader
 
 HERE = Path(__file__).parent
 ENDPOINT = "/webservice/rest/server.php"

@@ -10,10 +10,10 @@ from ._template import SCIMTemplate
 
 __all__ = [
     "GROUP_MAPPING",
-    "USER_MAPPING",
     "SCIMError",
     "SCIMReader",
     "SCIMTemplate",
+    "USER_MAPPING",
     "scim_string",
 ]
 
