@@ -16,8 +16,8 @@ from synctree import ConfigError, SyncTree
 from synctree._cli import main
 from synctree._cli._config import Config
 from synctree.aio import SQLReader, SQLTemplate
-from synctree.aio.scim._scim import scim_string
-from tests.aio.test_scim import ROOT, USER, scim_app, state, sync, user
+from synctree.aio.scim import scim_string
+from tests.aio.scim.test_scim import ROOT, USER, scim_app, state, sync, user
 
 pytestmark = pytest.mark.anyio
 

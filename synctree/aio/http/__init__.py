@@ -3,18 +3,18 @@
 from synctree._util import exports
 
 from ._classify import classify_error, classify_response, parse_retry_after
-from ._reader import (
+from ._errors import ListingError, PageError
+from ._pagination import (
     Cursor,
-    HTTPReader,
     LinkHeader,
-    ListingError,
     NextLink,
     Offset,
-    PageError,
+    Page,
     PageNumber,
     Pagination,
     pagination_from_config,
 )
+from ._reader import HTTPReader
 
 __all__ = [
     "Cursor",
@@ -23,6 +23,7 @@ __all__ = [
     "ListingError",
     "NextLink",
     "Offset",
+    "Page",
     "PageError",
     "PageNumber",
     "Pagination",

@@ -1,440 +1,44 @@
-"""Read the objects of a paginated JSON HTTP API: :class:`HTTPReader` and its paginations.
+"""Read the objects of a paginated JSON HTTP API: :class:`HTTPReader`.
 
 A listing that announces its size (a total in the body, an ``X-Total-Count`` header)
 must end with exactly that many items, and a key must not come again on a later page
 (offset or page paging over a list that shifted): otherwise the read fails with a
 :class:`ListingError`, so a short listing never reaches the diff as removals.
 
-Pages are fetched one after another with the runner's retry rules (see ``_attempts``):
-HTTP 429/5xx and transport errors are retried with backoff, ``Retry-After`` is honoured
-and a ``rate`` spaces the requests.  Credentials stay out of every message: URLs are
-shown without user info and with token-like query parameters redacted.
+Pages are fetched one after another with the engine's retry rules
+(:func:`synctree.aio.retrying`): HTTP 429/5xx and transport errors are retried with
+backoff, ``Retry-After`` is honoured and a ``rate`` spaces the requests.  Credentials
+stay out of every message: URLs are shown without user info and with token-like query
+parameters redacted.  The reader keeps no state of a read: it can be read twice at once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random as _random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any
 
 import httpx
 
-from synctree._exceptions import ConfigError, InputError
-from synctree._util.redact import redact_url as _redact_url
-from synctree.aio._attempts import retrying
-from synctree.aio._limiter import RateLimiter
-from synctree.aio._retry import Backoff, RetryPolicy
+from synctree._util.options import boolean, non_empty
+from synctree._util.redact import redact_url
+from synctree.aio import Backoff, Batch, RateLimiter, RetryPolicy, Row, retrying
 
-__all__ = [
-    "Cursor",
-    "HTTPReader",
-    "LinkHeader",
-    "ListingError",
-    "NextLink",
-    "Offset",
-    "Page",
-    "PageError",
-    "PageNumber",
-    "Pagination",
-    "pagination_from_config",
-    "redact_url",
-]
+from ._errors import ListingError, PageError
+from ._keypath import MISSING, dig
+from ._pagination import Page, Pagination, Params
 
-Row: TypeAlias = dict[str, Any]
-Params: TypeAlias = Mapping[str, str | int]
-#: What comes after a page: a URL (absolute or relative to the page), query parameters, or
-#: ``None`` when the page was the last.
-NextPage: TypeAlias = "str | Params | None"
+# The CLI registry still names "synctree.aio.http._reader:pagination_from_config";
+# this re-export goes once it names the public "synctree.aio.http:pagination_from_config".
+from ._pagination import pagination_from_config as pagination_from_config
 
-_MISSING = object()
+__all__ = ["HTTPReader"]
 
 
-def redact_url(url: httpx.URL | str) -> str:
+def _shown(url: httpx.URL | str) -> str:
     """``url`` fit to print: no user info, token-like query values replaced by ``REDACTED``."""
-    return _redact_url(str(url))
-
-
-async def rows_of(batches: AsyncGenerator[list[Row], None]) -> AsyncIterator[Row]:
-    """The rows of a reader's ``batches()``, one by one; the batches are closed at the end."""
-    async with aclosing(batches):
-        async for batch in batches:
-            for row in batch:
-                yield row
-
-
-def dig(body: Any, path: str) -> Any:
-    """The value at a dotted key path (``'data.items'``), or a sentinel when it is not there.
-
-    A key holding the whole path (dots included) wins over the nested lookup.
-    """
-    if isinstance(body, dict) and path in body:
-        return body[path]
-    for part in path.split("."):
-        if not isinstance(body, dict) or part not in body:
-            return _MISSING
-        body = body[part]
-    return body
-
-
-class PageError(InputError):
-    """A page the reader cannot use: not JSON, no items, an item without its key, HTTP error.
-
-    ``url`` is the page's URL with secrets redacted; ``page`` its 1-based number.
-    """
-
-    def __init__(self, problem: str, *, url: str, page: int) -> None:
-        self.url = url
-        self.page = page
-        super().__init__(f"page {page}: {problem}", path=url)
-
-
-class ListingError(PageError):
-    """A listing that is not whole: it ended before (or went past) the total it announced,
-    the total changed between pages, or a key came again on a later page.
-
-    ``expected`` is the announced total (None if there is none), ``received`` the items
-    read up to ``page``, ``key`` the repeated key (None unless one came again).
-    """
-
-    def __init__(
-        self,
-        problem: str,
-        *,
-        url: str,
-        page: int,
-        expected: int | None,
-        received: int,
-        key: str | None = None,
-    ) -> None:
-        self.expected = expected
-        self.received = received
-        self.key = key
-        super().__init__(problem, url=url, page=page)
-
-
-# -- paginations ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One fetched page, as a pagination sees it to choose the next one.
-
-    :param params: the pagination's own query parameters of this page (empty for a link).
-    :param seen: the items of this page and every page before it.
-    :param largest: the longest page before this one (0 for the first page).
-    """
-
-    number: int
-    url: httpx.URL
-    params: Params
-    response: httpx.Response
-    body: Any
-    items: Sequence[Any]
-    seen: int
-    largest: int
-
-
-@runtime_checkable
-class Pagination(Protocol):
-    """How to ask for the first page and the one after a page.
-
-    An empty page always ends the listing, before :meth:`after` is asked.  ``after``
-    may raise :class:`ValueError` for a page it cannot use; the reader names URL and page.
-
-    A pagination may also define ``expected(page) -> int | None``, the item count the
-    listing announces on that page (every built-in one does, given ``total`` or
-    ``total_header``): the reader then fails a listing that ends with another count.
-    """
-
-    def first(self) -> dict[str, str | int]:
-        """The query parameters of the first page."""
-        ...
-
-    def after(self, page: Page) -> NextPage:
-        """A URL or the query parameters of the page after ``page``; ``None`` to stop."""
-        ...
-
-
-class _OptionError(ValueError):
-    """A bad option of a pagination; ``name`` says which (the config names its key)."""
-
-    def __init__(self, name: str, problem: str) -> None:
-        self.name = name
-        super().__init__(f"{name!r} {problem}")
-
-
-def _positive(value: object, name: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _OptionError(name, f"must be an int >= {minimum}, got {value!r}")
-
-
-def _name(value: object, name: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise _OptionError(name, f"must be a non-empty string, got {value!r}")
-
-
-def _totals(total: str | None, total_header: str | None) -> None:
-    """Check where a pagination finds the total: a body key path or a header, not both."""
-    if total is not None:
-        _name(total, "total")
-    if total_header is not None:
-        _name(total_header, "total_header")
-        if total is not None:
-            raise _OptionError("total_header", "cannot be given with 'total': choose one")
-
-
-def _total(page: Page, path: str | None, header: str | None) -> int | None:
-    """The total item count ``page`` announces at ``path`` or in ``header``, if asked."""
-    if path is not None:
-        value, what = dig(page.body, path), f"the total {path!r}"
-        if value is _MISSING:
-            raise ValueError(f"no total {path!r} in the body")
-    elif header is not None:
-        value, what = page.response.headers.get(header, _MISSING), f"the header {header!r}"
-        if value is _MISSING:
-            raise ValueError(f"no total header {header!r} in the response")
-    else:
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} is not a count: {value!r}")
-    return value
-
-
-def _last(page: Page, size: int, count: int | None) -> bool:
-    """Whether ``page`` ends a numbered or offset listing whose total is ``count``.
-
-    A known total decides.  Without one, a page shorter than ``size`` and than the
-    pages before it is the last; a short first page is not trusted, since the server
-    may cap the page size below ``size`` (one more request tells).
-    """
-    if count is not None:
-        return page.seen >= count
-    return page.largest > 0 and len(page.items) < min(size, page.largest)
-
-
-@dataclass(frozen=True, slots=True)
-class NextLink:
-    """The body names the next page's URL at a key path (``'next'``, ``'links.next'``).
-
-    :param total: a key path to the total item count in the body, if the API gives one.
-    :param total_header: or the header holding it (``'X-Total-Count'``).
-    """
-
-    path: str = "next"
-    total: str | None = None
-    total_header: str | None = None
-
-    def __post_init__(self) -> None:
-        _name(self.path, "path")
-        _totals(self.total, self.total_header)
-
-    def first(self) -> dict[str, str | int]:
-        return {}
-
-    def expected(self, page: Page) -> int | None:
-        return _total(page, self.total, self.total_header)
-
-    def after(self, page: Page) -> NextPage:
-        link = dig(page.body, self.path)
-        if link is _MISSING or link is None or link == "":
-            return None
-        if not isinstance(link, str):
-            raise ValueError(f"the next link {self.path!r} is not a string: {link!r}")
-        return link
-
-
-@dataclass(frozen=True, slots=True)
-class LinkHeader:
-    """The ``Link`` header names the next page (``rel="next"``, RFC 8288), as GitHub does.
-
-    :param total: a key path to the total item count in the body, if the API gives one.
-    :param total_header: or the header holding it (``'X-Total-Count'``).
-    """
-
-    total: str | None = None
-    total_header: str | None = None
-
-    def __post_init__(self) -> None:
-        _totals(self.total, self.total_header)
-
-    def first(self) -> dict[str, str | int]:
-        return {}
-
-    def expected(self, page: Page) -> int | None:
-        return _total(page, self.total, self.total_header)
-
-    def after(self, page: Page) -> NextPage:
-        link = page.response.links.get("next", {}).get("url")
-        return link or None
-
-
-@dataclass(frozen=True, slots=True)
-class PageNumber:
-    """Numbered pages: ``?page=1&per_page=100``, then 2, 3...
-
-    :param size_param: the page size parameter, or ``None`` to send none (``size``
-        is then the server's page size).
-    :param total: a key path to the total item count in the body, if the API gives one.
-    :param total_header: or the header holding it (``'X-Total-Count'``).
-    """
-
-    param: str = "page"
-    size_param: str | None = "per_page"
-    size: int = 100
-    start: int = 1
-    total: str | None = None
-    total_header: str | None = None
-
-    def __post_init__(self) -> None:
-        _name(self.param, "param")
-        if self.size_param is not None:
-            _name(self.size_param, "size_param")
-        _positive(self.size, "size")
-        _positive(self.start, "start", 0)
-        _totals(self.total, self.total_header)
-
-    def expected(self, page: Page) -> int | None:
-        return _total(page, self.total, self.total_header)
-
-    def first(self) -> dict[str, str | int]:
-        params: dict[str, str | int] = {self.param: self.start}
-        if self.size_param is not None:
-            params[self.size_param] = self.size
-        return params
-
-    def after(self, page: Page) -> NextPage:
-        if _last(page, self.size, self.expected(page)):
-            return None
-        return {**page.params, self.param: int(page.params[self.param]) + 1}
-
-
-@dataclass(frozen=True, slots=True)
-class Offset:
-    """Offset pages: ``?offset=0&limit=100``; the offset advances by the items returned,
-    so a server that caps ``limit`` loses nothing.  SCIM is ``Offset('startIndex',
-    'count', start=1, total='totalResults')``.
-
-    :param total: a key path to the total item count in the body, if the API gives one.
-    :param total_header: or the header holding it (``'X-Total-Count'``).
-    """
-
-    param: str = "offset"
-    limit_param: str | None = "limit"
-    limit: int = 100
-    start: int = 0
-    total: str | None = None
-    total_header: str | None = None
-
-    def __post_init__(self) -> None:
-        _name(self.param, "param")
-        if self.limit_param is not None:
-            _name(self.limit_param, "limit_param")
-        _positive(self.limit, "limit")
-        _positive(self.start, "start", 0)
-        _totals(self.total, self.total_header)
-
-    def expected(self, page: Page) -> int | None:
-        return _total(page, self.total, self.total_header)
-
-    def first(self) -> dict[str, str | int]:
-        params: dict[str, str | int] = {self.param: self.start}
-        if self.limit_param is not None:
-            params[self.limit_param] = self.limit
-        return params
-
-    def after(self, page: Page) -> NextPage:
-        if _last(page, self.limit, self.expected(page)):
-            return None
-        return {**page.params, self.param: int(page.params[self.param]) + len(page.items)}
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """An opaque cursor: the body gives the next one at ``next``, sent back as ``param``.
-
-    :param total: a key path to the total item count in the body, if the API gives one.
-    :param total_header: or the header holding it (``'X-Total-Count'``).
-    """
-
-    param: str = "cursor"
-    next: str = "meta.next_cursor"
-    total: str | None = None
-    total_header: str | None = None
-
-    def __post_init__(self) -> None:
-        _name(self.param, "param")
-        _name(self.next, "next")
-        _totals(self.total, self.total_header)
-
-    def first(self) -> dict[str, str | int]:
-        return {}
-
-    def expected(self, page: Page) -> int | None:
-        return _total(page, self.total, self.total_header)
-
-    def after(self, page: Page) -> NextPage:
-        value = dig(page.body, self.next)
-        if value is _MISSING or value is None or value == "":
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ValueError(f"the cursor {self.next!r} is not a string: {value!r}")
-        return {self.param: value}
-
-
-#: The pagination styles a config names: ``pagination = { style = "page", size = 100 }``.
-PAGINATIONS: Mapping[str, type[NextLink | LinkHeader | PageNumber | Offset | Cursor]] = {
-    "next": NextLink,
-    "link": LinkHeader,
-    "page": PageNumber,
-    "offset": Offset,
-    "cursor": Cursor,
-}
-
-
-def pagination_from_config(value: object) -> Pagination:
-    """The built-in pagination a config describes: a table with a ``style`` (see
-    :data:`PAGINATIONS`) and that pagination's options, or just the style's name.
-
-    TOML has no null: ``size_param = false`` (or ``limit_param``) sends no page size.
-
-    :raises ConfigError: naming the key within the table (``style``, ``size``...).
-    """
-    styles = ", ".join(repr(name) for name in PAGINATIONS)
-    if isinstance(value, str):
-        value = {"style": value}
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"must be a pagination style ({styles}) or a table with a 'style', got {value!r}"
-        )
-    options = dict(value)
-    if "style" not in options:
-        raise ConfigError(f"missing key (the pagination style: {styles})", key="style")
-    style = options.pop("style")
-    cls = PAGINATIONS.get(style) if isinstance(style, str) else None
-    if cls is None:
-        raise ConfigError(f"unknown pagination style {style!r} (known: {styles})", key="style")
-    accepted = [field.name for field in dataclasses.fields(cls)]
-    for key in options:
-        if key not in accepted:
-            raise ConfigError(
-                f"unknown key for style {style!r} (accepted: {', '.join(['style', *accepted])})",
-                key=key,
-            )
-    for key in ("size_param", "limit_param"):
-        if options.get(key) is False:
-            options[key] = None
-    try:
-        return cls(**options)
-    except _OptionError as exc:
-        raise ConfigError(str(exc), key=exc.name) from None
-
-
-# -- the reader -----------------------------------------------------------------------------
+    return redact_url(str(url))
 
 
 class HTTPReader:
@@ -533,10 +137,9 @@ class HTTPReader:
             raise ValueError(f"'fields' must be a list of names, got {fields!r}")
         self._fields = None if fields is None else list(fields)
         self._keep_key = bool(keep_key)
-        if not isinstance(unique, bool):
-            raise ValueError(f"'unique' must be True or False, got {unique!r}")
+        boolean(unique, "unique")
         self._unique = unique
-        _name(key_separator, "key_separator")
+        non_empty(key_separator, "key_separator")
         self._key_separator = key_separator
         if timeout is not None and not timeout > 0:
             raise ValueError(f"'timeout' must be > 0 or None, got {timeout!r}")
@@ -544,24 +147,37 @@ class HTTPReader:
         self._sleep = sleep
         self._clock = clock
         self._random = random
-        self._start = redact_url(start)
-        #: The page being read (its URL, redacted) and its number, for error messages.
-        self.path: str = self._start
-        self.page: int | None = None
-        self.line: int | None = None  # rows have no line; the page URL says where
+        self._start = _shown(start)
+        self._key = " + ".join(self._keys)
 
     def __repr__(self) -> str:
         keys = self._keys[0] if len(self._keys) == 1 else self._keys
         return f"<{type(self).__name__} {self._start!r} key={keys!r}>"
 
-    def __aiter__(self) -> AsyncIterator[Row]:
-        return rows_of(self.batches())
+    @property
+    def path(self) -> str:
+        """The listing's (first page's) URL, secrets redacted."""
+        return self._start
 
-    async def batches(self) -> AsyncGenerator[list[Row], None]:
-        """Yield the rows one list per page."""
+    async def __aiter__(self) -> AsyncIterator[Row]:
+        async with aclosing(self.batches()) as batches:
+            async for batch in batches:
+                for row in batch.rows:
+                    yield row
+
+    async def batches(self) -> AsyncGenerator[Batch, None]:
+        """Yield the rows one :class:`~synctree.aio.Batch` per page: the page's URL
+        (secrets redacted), each row's item number in the listing (1-based, across the
+        pages) as its line, and the key field(s).  Each call is a pass of its own."""
         async with aclosing(self.pages()) as pages:
             async for page in pages:
-                yield [self._row(item, page) for item in page.items]
+                first = page.seen - len(page.items) + 1  # the number of items[0]
+                yield Batch(
+                    [self._row(item, page) for item in page.items],
+                    path=_shown(page.url),
+                    line_of=first.__add__,  # index -> first + index
+                    key=self._key,
+                )
 
     @asynccontextmanager
     async def _open(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -584,13 +200,10 @@ class HTTPReader:
         number, seen, largest = 0, 0, 0
         total: int | None = None
         first_pages: dict[str, int] | None = {} if self._unique and pagination else None
-        self.path, self.page = self._start, None
         async with self._open() as client:
             while True:
                 number += 1
-                self.page = number
                 url, response = await self._fetch(client, limiter, target, number)
-                self.path = redact_url(url)
                 body = self._json(response, url, number)
                 items = self._extract(body, url, number)
                 seen += len(items)
@@ -660,7 +273,7 @@ class HTTPReader:
     ) -> ListingError:
         return ListingError(
             problem,
-            url=redact_url(page.url),
+            url=_shown(page.url),
             page=page.number,
             expected=total,
             received=page.seen,
@@ -728,14 +341,14 @@ class HTTPReader:
             raise self._error(problem, request.url, number) from None
         except httpx.HTTPError as exc:
             # A transport error's text may quote the URL: never with its secrets.
-            text = str(exc).replace(str(request.url), redact_url(request.url))
+            text = str(exc).replace(str(request.url), _shown(request.url))
             problem = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
             raise self._error(_tried(problem, attempts), request.url, number) from None
         return request.url, response
 
     @staticmethod
     def _error(problem: str, url: httpx.URL, number: int) -> PageError:
-        return PageError(problem, url=redact_url(url), page=number)
+        return PageError(problem, url=_shown(url), page=number)
 
     def _json(self, response: httpx.Response, url: httpx.URL, number: int) -> Any:
         try:
@@ -750,7 +363,7 @@ class HTTPReader:
             found, what = body, "the body"
         elif isinstance(items, str):
             found, what = dig(body, items), repr(items)
-            if found is _MISSING:
+            if found is MISSING:
                 raise self._error(f"no {items!r} in the body", url, number)
         else:
             try:
@@ -783,8 +396,8 @@ class HTTPReader:
         parts = []
         for name in self._keys:
             value = dig(item, name)
-            if value is _MISSING or value is None or value == "":
-                problem = "no" if value is _MISSING else "an empty"
+            if value is MISSING or value is None or value == "":
+                problem = "no" if value is MISSING else "an empty"
                 raise self._error(f"an item has {problem} key {name!r}", page.url, page.number)
             if isinstance(value, bool) or not isinstance(value, str | int):
                 raise self._error(
@@ -796,7 +409,7 @@ class HTTPReader:
         row: Row = item
         for old, new in self._rename.items():
             value = row.pop(old) if old in row else dig(item, old)
-            if value is not _MISSING:
+            if value is not MISSING:
                 row[new] = value
         if not self._keep_key:
             for name in self._keys:

@@ -64,6 +64,7 @@ CONNECTORS = {
         "ListingError",
         "NextLink",
         "Offset",
+        "Page",
         "PageError",
         "PageNumber",
         "Pagination",
@@ -73,7 +74,14 @@ CONNECTORS = {
         "parse_retry_after",
     ],
     "oneroster": ["OneRoster", "OneRosterReader"],
-    "scim": ["SCIMError", "SCIMReader", "SCIMTemplate"],
+    "scim": [
+        "GROUP_MAPPING",
+        "SCIMError",
+        "SCIMReader",
+        "SCIMTemplate",
+        "USER_MAPPING",
+        "scim_string",
+    ],
     "sql": ["SQLReader", "SQLTemplate"],
 }
 

@@ -21,7 +21,6 @@ from synctree.aio import (
     PageNumber,
     Pagination,
 )
-from synctree.aio.http._reader import redact_url  # not public yet: the secrets tests use it
 from tests.http_server import make_app, serve
 
 pytestmark = pytest.mark.anyio
@@ -317,7 +316,9 @@ class TestRows:
                 fields=["first", "_id"],
             )
             batches = [batch async for batch in reader.batches()]
-        assert batches == [
+        assert [batch.key for batch in batches] == ["org + num"] * 2
+        assert [batch.line_of(0) for batch in batches if batch.line_of] == [1, 3]
+        assert [batch.rows for batch in batches] == [
             [
                 {"first": "Ann", "_id": "x1", "idnumber": "a/1"},
                 {"first": "Bob", "_id": "x2", "idnumber": "a/2"},
@@ -651,7 +652,7 @@ class TestSecrets:
     def test_redact_url(self) -> None:
         """User info goes, token-like query values are replaced, the rest stays."""
         url = "https://bob:hunter2@api.test/v1/u?api_key=K&access_token=T&wstoken=W&page=2"
-        assert redact_url(url) == (
+        assert HTTPReader(url).path == (
             "https://api.test/v1/u?api_key=REDACTED&access_token=REDACTED&wstoken=REDACTED&page=2"
         )
 
@@ -758,3 +759,72 @@ class TestClient:
         """Bad options fail at once with a ValueError naming the parameter."""
         with pytest.raises(ValueError, match=name):
             make()
+
+
+class TestBatches:
+    async def test_two_reads_at_once_give_the_same_rows(self) -> None:
+        """One reader read twice concurrently (over real HTTP, pages interleaved) gives
+        both passes every row: a read keeps its state to itself."""
+        api = make_app(users=[{"id": str(i), "name": f"U{i}"} for i in range(7)], latency=0.02)
+        passes: list[list[list[dict[str, Any]]]] = [[], []]
+        with serve(api) as base_url:
+            reader = HTTPReader(
+                base_url, "/users", items="users", params={"per_page": 3}, pagination=NextLink()
+            )
+            state = dict(vars(reader))
+
+            async def read_into(rows: list[list[dict[str, Any]]]) -> None:
+                async for batch in reader.batches():
+                    rows.append(batch.rows)
+                    await anyio.sleep(0.01)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read_into, passes[0])
+                tg.start_soon(read_into, passes[1])
+        assert passes[0] == passes[1]
+        assert [len(rows) for rows in passes[0]] == [3, 3, 1]
+        assert vars(reader) == state  # nothing of either read stayed on the reader
+        assert api.stats()["calls"] == 6
+
+    async def test_batches_say_url_item_and_key(self) -> None:
+        """Each batch carries its page's URL (secrets redacted), each row's item number in
+        the listing, and the key field."""
+        api = numbered(people(5))
+        async with api.client() as client:
+            reader = HTTPReader(
+                client,
+                "/users",
+                items="users",
+                params={"token": "T0K"},
+                pagination=PageNumber(size=2),
+            )
+            batches = [batch async for batch in reader.batches()]
+        assert [batch.path for batch in batches] == [
+            f"{BASE}/users?token=REDACTED&page={n}&per_page=2" for n in (1, 2, 3)
+        ]
+        assert [[b.line_of(i) for i in range(len(b.rows))] for b in batches if b.line_of] == [
+            [1, 2],
+            [3, 4],
+            [5],
+        ]
+        assert {batch.key for batch in batches} == {"id"}
+
+    async def test_duplicate_key_names_the_page_and_item(self) -> None:
+        """A key twice (``unique=False`` leaves it to the loader) names the page's URL, the
+        item's number in the listing and the key field."""
+        items = [*people(3), {"id": 2, "name": "again"}]
+        api = numbered(items)
+        tree = SyncTree(["source", "destination"], ["users"])
+        async with api.client() as client:
+            reader = HTTPReader(
+                client, "/users", items="users", unique=False, pagination=PageNumber(size=2)
+            )
+            with pytest.raises(ReaderError) as info:
+                await tree.load(source={"users": reader})
+        error = info.value
+        assert (error.path, error.line, error.field) == (
+            f"{BASE}/users?page=2&per_page=2",
+            4,
+            "id",
+        )
+        assert "duplicate key" in str(error)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from scim2_models import ScimProvider, ServiceProviderConfig
@@ -29,11 +30,12 @@ from scim2_server.utils import (
 
 from synctree import Outcome, Report, SyncTree, SyncTreeError
 from synctree.aio import ListingError, classify
-from synctree.aio.scim._scim import (
+from synctree.aio.scim import (
+    GROUP_MAPPING,
+    USER_MAPPING,
     SCIMError,
     SCIMReader,
     SCIMTemplate,
-    _Path,
     scim_string,
 )
 
@@ -254,9 +256,65 @@ class TestReader:
                 recorder.clear()
                 reader = SCIMReader(client, "Users", count=100)
                 batches = [batch async for batch in reader.batches()]
-        assert [len(batch) for batch in batches] == [2, 2, 1]
+        assert [len(batch.rows) for batch in batches] == [2, 2, 1]
+        # each batch says where it came from: the page's URL, each row's startIndex, the key
+        assert [batch.line_of(0) for batch in batches if batch.line_of] == [1, 3, 5]
+        assert [batch.path for batch in batches] == [
+            f"{ROOT}/Users?startIndex={start}&count=100" for start in (1, 3, 5)
+        ]
+        assert {batch.key for batch in batches} == {"externalId"}
         starts = [r.url.params["startIndex"] for r in recorder.calls("GET")]
         assert starts == ["1", "3", "5"]
+
+    async def test_two_reads_at_once_give_the_same_rows(self) -> None:
+        """One reader read twice concurrently, pages interleaved, gives both passes every
+        group with its members: a read keeps its state to itself."""
+        async with httpx.ASGITransport(app=scim_app(max_results=2)) as transport:
+            async with httpx.AsyncClient(transport=transport, base_url=ROOT) as client:
+                eighth = {"idnumber": "8", "display": "Class 8", "members": {"4"}}
+                await sync(client, USERS, [*GROUPS, eighth])
+                reader = SCIMReader(client, "Groups")
+                state = dict(vars(reader))
+                passes: list[Rows] = [[], []]
+
+                async def read_into(rows: Rows) -> None:
+                    async for batch in reader.batches():
+                        rows.extend(batch.rows)
+                        await anyio.lowlevel.checkpoint()
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(read_into, passes[0])
+                    tg.start_soon(read_into, passes[1])
+        assert passes[0] == passes[1]
+        assert {row["idnumber"]: row["members"] for row in passes[0]} == {
+            "7a": {"1", "2"},
+            "7b": {"3"},
+            "8": {"4"},
+        }
+        assert vars(reader) == state
+
+    async def test_duplicate_key_names_the_page_and_index(self, client: httpx.AsyncClient) -> None:
+        """Two users with one externalId: the loader's error names the page's URL, the
+        second one's index in the listing and the key's SCIM attribute."""
+        for name in ("a", "b", "c"):
+            external = "2" if name == "c" else name
+            body = {"schemas": [USER], "userName": name, "externalId": external}
+            (await client.post("/Users", json=body)).raise_for_status()
+        await client.post("/Users", json={"schemas": [USER], "userName": "d", "externalId": "a"})
+        # the server lists in an order of its own: find the second "a" there
+        order = [user["externalId"] for user in await listing(client, "Users")]
+        second = order.index("a", order.index("a") + 1) + 1  # its 1-based index
+        start = second - (second - 1) % 2  # the startIndex of its page of 2
+        tree = SyncTree(["source", "destination"], ["users"])
+        with pytest.raises(SyncTreeError) as info:
+            await tree.load(destination={"users": SCIMReader(client, "Users", count=2)})
+        error: Any = info.value
+        assert (error.path, error.line, error.field) == (
+            f"{ROOT}/Users?startIndex={start}&count=2",
+            second,
+            "externalId",
+        )
+        assert "duplicate key" in str(error)
 
     @pytest.mark.parametrize("resource", ["Users", "Groups"])
     async def test_listing_short_of_total_results_fails(self, resource: Any) -> None:
@@ -653,6 +711,16 @@ class TestRetries:
             assert str(error).endswith("(POST https://scim.test/v2/Users?access_token=REDACTED)")
 
 
+def listing_of(*resources: dict[str, Any]) -> httpx.AsyncClient:
+    """A client of a fake SCIM server that lists ``resources`` (each gets an id)."""
+    listed = [{"id": f"s{i}", "externalId": str(i), **r} for i, r in enumerate(resources)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"totalResults": len(listed), "Resources": listed})
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=ROOT)
+
+
 class TestPath:
     @pytest.mark.parametrize(
         ("text", "resource", "value"),
@@ -668,31 +736,68 @@ class TestPath:
             (f"{ENTERPRISE}:manager.value", {ENTERPRISE: {"manager": {"value": "m"}}}, "m"),
         ],
     )
-    def test_get(self, text: str, resource: dict[str, Any], value: Any) -> None:
+    async def test_get(self, text: str, resource: dict[str, Any], value: Any) -> None:
         """The supported path forms read the right value (None when absent)."""
-        assert _Path.parse(text).get(resource) == value
+        async with listing_of(resource) as client:
+            reader = SCIMReader(client, "Users", mapping={"idnumber": "externalId", "x": text})
+            rows = [row async for row in reader]
+        assert [row["x"] for row in rows] == [value]
 
-    def test_set_and_remove(self) -> None:
-        """Setting builds nested and multi-valued attributes; None removes them."""
-        resource: dict[str, Any] = {"schemas": [USER]}
-        _Path.parse('emails[type eq "work"].value').set(resource, "w")
-        _Path.parse("name.givenName").set(resource, "A")
-        _Path.parse(f"{ENTERPRISE}:employeeNumber").set(resource, "7")
-        assert resource == {
-            "schemas": [USER, ENTERPRISE],
-            "emails": [{"type": "work", "value": "w"}],
-            "name": {"givenName": "A"},
-            ENTERPRISE: {"employeeNumber": "7"},
+    async def test_set_and_remove(self) -> None:
+        """Setting builds nested and multi-valued attributes; None removes them (a POST
+        builds the resource, a PUT of an update with ``patch=False`` removes values)."""
+        sent: list[tuple[str, Any]] = []
+        stored: dict[str, Any] = {}
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            if request.method in ("POST", "PUT"):
+                stored.clear()
+                stored.update(json.loads(request.content), id="s1")
+                sent.append((request.method, json.loads(request.content)))
+                return httpx.Response(201, json=stored)
+            if request.url.path.endswith("/s1"):
+                return httpx.Response(200, json=stored)
+            listed = [stored] if stored else []
+            return httpx.Response(200, json={"totalResults": len(listed), "Resources": listed})
+
+        mapping = {
+            "idnumber": "externalId",
+            "email": 'emails[type eq "work"].value',
+            "first": "name.givenName",
+            "number": f"{ENTERPRISE}:employeeNumber",
         }
-        _Path.parse('emails[type eq "work"].value').set(resource, None)
-        _Path.parse("name.givenName").set(resource, None)
+        row = {"idnumber": "1", "email": "w", "first": "A", "number": "7"}
+        async with httpx.AsyncClient(
+            transport=httpx.MockTransport(handler), base_url=ROOT
+        ) as client:
+            for source in (row, {**row, "email": None, "first": None}):
+                tree = SyncTree(["source", "destination"], ["users"])
+                await tree.load(
+                    source={"users": rows_of([source])},
+                    destination={"users": SCIMReader(client, "Users", mapping=mapping)},
+                )
+                template = SCIMTemplate(client, mapping=mapping, patch=False)
+                report = await (tree.source > tree.destination).run(template)
+                assert report.ok, failures(report)
+        assert sent[0] == (
+            "POST",
+            {
+                "schemas": [USER, ENTERPRISE],
+                "externalId": "1",
+                "emails": [{"type": "work", "value": "w"}],
+                "name": {"givenName": "A"},
+                ENTERPRISE: {"employeeNumber": "7"},
+            },
+        )
+        method, resource = sent[1]
+        assert method == "PUT"
         assert resource["emails"] == [] and "name" not in resource
 
     def test_bad_paths(self) -> None:
         """Unsupported forms are refused with the path named."""
         for text in ('emails[type eq "work"]', "a..b", 'emails[type co "w"].value', ""):
             with pytest.raises(ValueError, match="path"):
-                _Path.parse(text)
+                SCIMReader(ROOT, "Users", mapping={"idnumber": "externalId", "x": text})
 
 
 # -- end to end: a real scim2-server process ------------------------------------------------
@@ -826,8 +931,6 @@ async def test_end_to_end_with_a_real_scim_server(
 
 def test_mapping_defaults_are_read_only() -> None:
     """The default mappings are shared: they cannot be changed by accident."""
-    from synctree.aio.scim._scim import GROUP_MAPPING, USER_MAPPING
-
     assert isinstance(USER_MAPPING, Mapping) and isinstance(GROUP_MAPPING, Mapping)
     with pytest.raises(TypeError):
         USER_MAPPING["x"] = "y"  # type: ignore[index]
