@@ -74,9 +74,9 @@ CLASSES = (
         "a later page, fails the load with ListingError: a short read never becomes "
         "removals. A config names the total (pagination = { ..., total = ... }).",
         (
-            "tests/aio/http/test_http_reader.py::TestTotals::test_listing_that_ends_before_its_total_fails",
-            "tests/aio/http/test_http_reader.py::TestTotals::test_short_listing_never_reaches_the_tree",
-            "tests/aio/http/test_http_reader.py::TestTotals::test_shifted_offset_listing_fails_on_a_repeated_key",
+            "tests/aio/http/test_reader.py::TestTotals::test_listing_that_ends_before_its_total_fails",
+            "tests/aio/http/test_reader.py::TestTotals::test_short_listing_never_reaches_the_tree",
+            "tests/aio/http/test_reader.py::TestTotals::test_shifted_offset_listing_fails_on_a_repeated_key",
             "tests/aio/scim/test_scim.py::TestReader::test_listing_short_of_total_results_fails",
             "tests/cli/test_cli.py::TestHTTPSource::test_whole_listing_then_short_listing",
         ),
