@@ -29,9 +29,6 @@ from ._errors import ListingError, PageError
 from ._keypath import MISSING, dig
 from ._pagination import Page, Pagination, Params
 
-# The CLI registry still names "synctree.aio.http._reader:pagination_from_config";
-# this re-export goes once it names the public "synctree.aio.http:pagination_from_config".
-from ._pagination import pagination_from_config as pagination_from_config
 
 __all__ = ["HTTPReader"]
 
