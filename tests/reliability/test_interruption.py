@@ -21,9 +21,8 @@ import anyio
 import pytest
 from click.testing import CliRunner
 
-from synctree import Action, Outcome, Report, SyncTree
+from synctree import Action, Outcome, Report, Result, SyncTree
 from synctree._cli import main
-from synctree._report import Result
 from synctree.aio import (
     AsyncTemplate,
     CSVReader,

@@ -29,7 +29,6 @@ from ._errors import ListingError, PageError
 from ._keypath import MISSING, dig
 from ._pagination import Page, Pagination, Params
 
-
 __all__ = ["HTTPReader"]
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synctree.aio._limiter import RateLimiter
+from synctree.aio import RateLimiter
 
 pytestmark = pytest.mark.anyio
 
