@@ -16,7 +16,7 @@ from ._attempts import retrying
 from ._events import Event, EventKind, Observer
 from ._limiter import RateLimiter
 from ._load import Derived, Pipeline, load
-from ._reader import Batch, BatchReader, Reader, Row
+from ._reader import Batch, BatchReader, Reader, Row, rows_of
 from ._retry import Backoff, Retry, RetryPolicy, Sent, Verdict, classify
 from ._template import AsyncRun, AsyncTemplate, batch, idempotent
 
@@ -115,6 +115,7 @@ __all__ = [
     "idempotent",
     "load",
     "retrying",
+    "rows_of",
 ]
 
 exports.show_public_module(globals(), __all__)

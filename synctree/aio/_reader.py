@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["Batch", "BatchReader", "Reader", "Row"]
+__all__ = ["Batch", "BatchReader", "Reader", "Row", "rows_of"]
 
 #: One object as a reader gives it: attribute -> value, with ``'idnumber'``.
 Row: TypeAlias = dict[str, Any]
@@ -47,3 +47,36 @@ class BatchReader(Protocol):
 
 #: What ``load`` accepts for a subbranch: a batch reader or rows one by one.
 Reader: TypeAlias = "BatchReader | AsyncIterable[Row]"
+
+
+def rows_of(batches: AsyncIterator[Batch]) -> AsyncIterator[Row]:
+    """The rows of ``batches`` one at a time: a batch reader's ``__aiter__``.
+
+    ``async for row in reader`` is then ``rows_of(reader.batches())``.  Closing
+    it (``aclose()``) closes the batches; it is a plain iterator, not an async
+    generator, so one abandoned half-way leaves nothing behind.
+    """
+    return _Rows(batches)
+
+
+class _Rows:
+    def __init__(self, batches: AsyncIterator[Batch]) -> None:
+        self._batches = batches
+        self._rows: list[Row] = []
+        self._next = 0
+
+    def __aiter__(self) -> _Rows:
+        return self
+
+    async def __anext__(self) -> Row:
+        while self._next >= len(self._rows):
+            self._rows = (await self._batches.__anext__()).rows
+            self._next = 0
+        index = self._next
+        self._next = index + 1
+        return self._rows[index]
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._batches, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -20,7 +20,7 @@ from os import PathLike
 from pathlib import Path, PurePath
 from typing import Any
 
-from synctree.aio import Batch, Row
+from synctree.aio import Batch, Row, rows_of
 
 from ._columns import Columns
 from ._convert import Conversion, Converter, conversion
@@ -249,7 +249,7 @@ class CSVReader:
     # -- passes over the file ----------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[Row]:
-        return _Rows(self.batches())
+        return rows_of(self.batches())
 
     def batches(self) -> AsyncIterator[Batch]:
         """A new pass: :class:`~synctree.aio.Batch` records of about a thousand rows.
@@ -317,28 +317,3 @@ class _Batches:
     def __del__(self) -> None:
         if self._source is not None:
             self._source.close()
-
-
-class _Rows:
-    """Rows one at a time, out of a pass's batches."""
-
-    def __init__(self, batches: AsyncIterator[Batch]) -> None:
-        self._batches = batches
-        self._rows: list[Row] = []
-        self._next = 0
-
-    def __aiter__(self) -> _Rows:
-        return self
-
-    async def __anext__(self) -> Row:
-        while self._next >= len(self._rows):
-            self._rows = (await self._batches.__anext__()).rows
-            self._next = 0
-        index = self._next
-        self._next = index + 1
-        return self._rows[index]
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._batches, "aclose", None)
-        if aclose is not None:
-            await aclose()

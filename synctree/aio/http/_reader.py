@@ -23,7 +23,7 @@ import httpx
 
 from synctree._util.options import boolean, non_empty
 from synctree._util.redact import redact_url
-from synctree.aio import Backoff, Batch, RateLimiter, RetryPolicy, Row, retrying
+from synctree.aio import Backoff, Batch, RateLimiter, RetryPolicy, Row, retrying, rows_of
 
 from ._errors import ListingError, PageError
 from ._keypath import MISSING, dig
@@ -155,11 +155,8 @@ class HTTPReader:
         """The listing's (first page's) URL, secrets redacted."""
         return self._start
 
-    async def __aiter__(self) -> AsyncIterator[Row]:
-        async with aclosing(self.batches()) as batches:
-            async for batch in batches:
-                for row in batch.rows:
-                    yield row
+    def __aiter__(self) -> AsyncIterator[Row]:
+        return rows_of(self.batches())
 
     async def batches(self) -> AsyncGenerator[Batch, None]:
         """Yield the rows one :class:`~synctree.aio.Batch` per page: the page's URL

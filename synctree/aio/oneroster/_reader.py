@@ -36,7 +36,7 @@ import anyio
 import anyio.to_thread
 
 from synctree import InputError
-from synctree.aio import Batch, Row
+from synctree.aio import Batch, Row, rows_of
 from synctree.aio.csv import ByteSource, CSVReader
 
 __all__ = ["OneRoster", "OneRosterReader"]
@@ -418,7 +418,7 @@ class OneRosterReader:
         return self.roster._shown(self._spec.file)
 
     def __aiter__(self) -> AsyncIterator[Row]:
-        return _Rows(self.batches())
+        return rows_of(self.batches())
 
     def batches(self) -> AsyncIterator[Batch]:
         """A new pass: the rows in batches (with ``aclose()``, like ``CSVReader.batches``)."""
@@ -514,31 +514,6 @@ class _RosterBatches:
         self._done = True
         inner, self._inner = self._inner, None
         aclose = getattr(inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-class _Rows:
-    """Rows one at a time, out of a pass's batches."""
-
-    def __init__(self, batches: AsyncIterator[Batch]) -> None:
-        self._batches = batches
-        self._rows: list[Row] = []
-        self._next = 0
-
-    def __aiter__(self) -> _Rows:
-        return self
-
-    async def __anext__(self) -> Row:
-        while self._next >= len(self._rows):
-            self._rows = (await self._batches.__anext__()).rows
-            self._next = 0
-        index = self._next
-        self._next = index + 1
-        return self._rows[index]
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._batches, "aclose", None)
         if aclose is not None:
             await aclose()
 

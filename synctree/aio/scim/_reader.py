@@ -16,7 +16,7 @@ import httpx
 
 from synctree._util.options import positive
 from synctree._util.redact import redact_url
-from synctree.aio import Batch, Row
+from synctree.aio import Batch, Row, rows_of
 from synctree.aio.http import HTTPReader, Offset
 
 from ._paths import GROUP_MAPPING, USER_MAPPING, AttributePath, ResourceMapping
@@ -110,11 +110,8 @@ class SCIMReader:
         """The listing's (first page's) URL, secrets redacted."""
         return self._start
 
-    async def __aiter__(self) -> AsyncIterator[Row]:
-        async with aclosing(self.batches()) as batches:
-            async for batch in batches:
-                for row in batch.rows:
-                    yield row
+    def __aiter__(self) -> AsyncIterator[Row]:
+        return rows_of(self.batches())
 
     async def batches(self) -> AsyncGenerator[Batch, None]:
         """Yield the rows one :class:`~synctree.aio.Batch` per page: the page's URL

@@ -52,6 +52,7 @@ PUBLIC = [
     "idempotent",
     "load",
     "retrying",
+    "rows_of",
 ]
 
 #: Each connector's own ``__all__``; its names are also importable from ``synctree.aio``.
