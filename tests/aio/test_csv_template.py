@@ -565,8 +565,7 @@ class TestConvergence:
 class TestSQLiteRoundTrip:
     async def test_csv_to_sqlite_to_csv(self, tmp_path: Path) -> None:
         """CSV → SQLite → CSV gives back the original rows: reading both, no actions."""
-        from synctree.aio.sql._reader import SQLReader
-        from synctree.aio.sql._template import SQLTemplate
+        from synctree.aio.sql import SQLReader, SQLTemplate
 
         source = write(tmp_path / "src.csv", TestConvergence.CHANGED)
         url = f"sqlite+aiosqlite:///{tmp_path / 'school.db'}"

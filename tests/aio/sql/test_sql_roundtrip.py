@@ -1,8 +1,8 @@
 """What SQLTemplate writes reads back as the diff compares it, or is refused up front.
 
 Property tests over key strings and attribute values, on every SQL backend the
-``db`` fixture gives (``conftest.py``: (SQLite on asyncio and trio, PostgreSQL and
-MariaDB on asyncio)): a sync either converges (planning again shows nothing,
+``db`` fixture of ``conftest.py`` gives (SQLite on asyncio and trio, PostgreSQL and
+MariaDB on asyncio): a sync either converges (planning again shows nothing,
 every row holds its own object's data) or stops with one :class:`RoundTripError`
 before anything is written.
 """
