@@ -39,7 +39,7 @@ import anyio
 
 from synctree import Action, Outcome, SyncTree
 from synctree.aio import idempotent
-from synctree.aio.sql._template import SQLTemplate
+from synctree.aio.sql import SQLTemplate
 
 DATA = Path(__file__).parent / "_data"
 FIRST = "Ann Bob Cleo Dan Eve Finn Gus Hana Ivo Jo Kai Lea Mo Noor Otto Pia Quin Rae Sam Tia"

@@ -1,4 +1,11 @@
-"""Markers on template methods: ``@batch(size)`` and ``@idempotent``."""
+"""Markers on template methods: ``@batch(size)`` and ``@idempotent``.
+
+A marker is an attribute of the function, set once at class creation; the
+runner reads it through the template instance's method.  A batch size that
+depends on the instance (an option of the template's constructor) is named,
+not rebound: ``@batch(size="batch_size")`` reads ``self.batch_size`` of the
+template being run.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +24,23 @@ def idempotent(method: F) -> F:
     return method
 
 
-def batch(size: int = 500) -> Callable[[F], F]:
+def batch(size: int | str = 500) -> Callable[[F], F]:
     """Make a method take a list of up to ``size`` actions of one message per call.
 
     For destinations with bulk calls (SQL executemany, an API creating many
     users per request).  The method returns ``None`` (all succeeded) or one
     outcome per action: an exception instance (that action failed), ``Skip``,
     or anything else (succeeded).  Raising fails or retries the whole batch.
+
+    ``size`` is an int, or the name of an attribute of the template instance
+    that holds it (``@batch(size="batch_size")``), read by the runner for each
+    template it runs, so two instances may batch differently.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"'size' must be an int >= 1, got {size!r}")
+    if isinstance(size, str):
+        if not size.isidentifier():
+            raise ValueError(f"'size' must be an attribute name, got {size!r}")
+    elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"'size' must be an int >= 1 or an attribute name, got {size!r}")
 
     def mark(method: F) -> F:
         method.__synctree_batch__ = size  # type: ignore[attr-defined]
@@ -35,9 +49,22 @@ def batch(size: int = 500) -> Callable[[F], F]:
     return mark
 
 
-def batch_size(method: Callable[..., Any]) -> int | None:
-    """The batch size a method was marked with, or None."""
-    return getattr(method, "__synctree_batch__", None)
+def batch_size(method: Callable[..., Any], template: object = None) -> int | None:
+    """The batch size a method was marked with, or None.
+
+    A size given as an attribute name is read off ``template``, the instance
+    being run.
+    """
+    size = getattr(method, "__synctree_batch__", None)
+    if not isinstance(size, str):
+        return size
+    value = getattr(template, size, None)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"@batch(size={size!r}): {type(template).__name__}.{size} must be an int >= 1, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def is_idempotent(method: Callable[..., Any]) -> bool:

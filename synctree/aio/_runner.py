@@ -236,6 +236,7 @@ class _Execution:
         units: list[_Unit] = []
         batches: dict[str, _Unit] = {}
         failed = self.failed
+        template = self.template
 
         def batched(method: Method, size: int, actions: list[Action]) -> None:
             """Add ``actions`` (one message) to the open batch, then to new ones."""
@@ -254,7 +255,7 @@ class _Execution:
             if not step.chained:
                 if method is None:
                     self._finished(_Ended(step.actions, Outcome.NOT_IMPLEMENTED, None, None, 0, 0))
-                elif (size := batch_size(method)) is None:
+                elif (size := batch_size(method, template)) is None:
                     units += [_Unit(method, False, [action]) for action in step.actions]
                 else:
                     batched(method, size, step.actions)
@@ -264,7 +265,7 @@ class _Execution:
                 self._record(Result(action, Outcome.SKIPPED, reason=DEPENDENCY_FAILED, attempts=0))
             elif action.kind is Kind.ERROR or method is None:
                 self._finished([call(action, method)])
-            elif (size := batch_size(method)) is None:
+            elif (size := batch_size(method, template)) is None:
                 units.append(_Unit(method, False, [action]))
             else:
                 batched(method, size, [action])

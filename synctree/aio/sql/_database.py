@@ -1,6 +1,7 @@
-"""What the SQL reader and template share: the engine, and where its blocking work runs.
+"""The database: engines and drivers, and where the blocking work of a transaction runs.
 
-This module is the one seam between synctree and SQLAlchemy.  The reader and the
+This module alone makes engines (the async driver a URL gets by default, the
+install hint for a missing one) and touches the event loop.  The reader and the
 template write their database work as plain synchronous functions of a
 ``sqlalchemy.Connection`` (a reflection, one batch transaction, one fetch);
 :class:`Database` runs each such unit without blocking the event loop:
@@ -22,15 +23,13 @@ too, so on asyncio a SQLite unit is shielded the same way (see
 :func:`_uninterruptible`); with asyncpg or asyncmy, a cancelled unit is
 interrupted at the driver's next await and its transaction rolled back (a
 cancellation during COMMIT itself leaves the outcome to the server, as always).
-
-Set-valued attributes are encoded here the same way for writing and reading.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +42,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from synctree._exceptions import ConfigError
+from synctree import ConfigError
 
-__all__ = ["Database", "EngineLike", "Link", "decode_members", "encode_members"]
+__all__ = ["Database", "EngineLike", "Link"]
 
 EngineLike: TypeAlias = "str | sa.URL | sa.Engine | AsyncEngine"
 
@@ -156,11 +155,22 @@ class Database:
     :param owner: who uses the database (``'SQLReader'``), for messages.
     """
 
-    __slots__ = ("_async", "_password", "_sync", "_threads", "_url", "name", "owned", "owner")
+    __slots__ = (
+        "_async",
+        "_password",
+        "_sync",
+        "_threads",
+        "_url",
+        "_users",
+        "name",
+        "owned",
+        "owner",
+    )
 
     def __init__(self, url: EngineLike, param: str = "url", owner: str = "SQL") -> None:
         self.owner = owner
         self._threads: _Threads | None = None
+        self._users = 0
         engine: sa.Engine | AsyncEngine
         if isinstance(url, AsyncEngine | sa.Engine):
             engine, self.owned = url, False
@@ -260,6 +270,20 @@ class Database:
                 result = await conn.run_sync(fn, *args, **kwargs)
         return result
 
+    @asynccontextmanager
+    async def used(self) -> AsyncIterator[None]:
+        """One user of the engines (a reader's pass): the last one to leave disposes them.
+
+        So that two passes at once do not close each other's pool.
+        """
+        self._users += 1
+        try:
+            yield
+        finally:
+            self._users -= 1
+            if not self._users:
+                await self.dispose()
+
     async def dispose(self) -> None:
         """Close the pools of the engines made here (shielded: it runs during cleanup)."""
         threads, self._threads = self._threads, None
@@ -346,43 +370,3 @@ def _create_engine(url: str | sa.URL, param: str) -> sa.Engine | AsyncEngine:
     except sa_exc.ArgumentError as exc:  # e.g. a SQLite URL with a user or password
         problem = str(exc).splitlines()[0].replace(str(parsed), safe)
         raise ConfigError(f"not a usable database URL: {problem}", path=safe) from None
-
-
-def encode_members(value: Any, separator: str) -> Any:
-    """A set or list as one text cell: set members sorted, list members in order.
-
-    Other values pass unchanged.  A member that :func:`decode_members` would not
-    give back (not a string, empty, with spaces around it, or holding
-    ``separator``) cannot be stored faithfully and raises :class:`ValueError`.
-    """
-    if isinstance(value, set | frozenset):
-        members = sorted(value, key=str)
-    elif isinstance(value, list | tuple):
-        members = list(value)
-    else:
-        return value
-    for member in members:
-        if not isinstance(member, str):
-            raise ValueError(
-                f"member {member!r} is not a string; it would read back as {str(member)!r}"
-            )
-        if separator in member:
-            raise ValueError(
-                f"member {member!r} holds the separator {separator!r}, so it cannot be "
-                f"stored in a text column; choose another separator"
-            )
-        if not member or member.strip() != member:
-            raise ValueError(
-                f"member {member!r} is empty or has spaces around it, which reading "
-                f"the text column back drops"
-            )
-    return separator.join(members)
-
-
-def decode_members(value: Any, kind: type[Collection[Any]], separator: str) -> Any:
-    """The inverse of :func:`encode_members`: ``None`` and ``''`` give an empty collection."""
-    if value is None:
-        return kind()
-    if not isinstance(value, str):
-        raise ValueError(f"expected text holding {separator!r}-separated members, got {value!r}")
-    return kind([part for part in map(str.strip, value.split(separator)) if part])  # type: ignore[call-arg]

@@ -30,7 +30,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from synctree._exceptions import RoundTripError
+from synctree import RoundTripError
+
+from ._tables import reflect
 
 __all__ = ["KeyRule", "created_rule", "key_rule"]
 
@@ -271,8 +273,33 @@ class KeyRule:
             self._distinct([row[0], row[1]], [0, 0], path)
 
 
+def check_keys(
+    conn: sa.Connection,
+    name: str,
+    schema: str | None,
+    key: str,
+    keys: Iterable[str],
+    *,
+    created: bool,
+    path: str,
+) -> None:
+    """Raise :class:`RoundTripError` if the key column of table ``name`` would change a key.
+
+    A missing table is checked as :func:`._tables.new_table` would create it
+    (``created``), or left to the first write to report; so is a missing column.
+    """
+    table, _ = reflect(conn, name, schema)
+    if table is None:
+        if created:
+            qualified = f"{schema}.{name}" if schema else name
+            created_rule(qualified, key, conn.dialect.name).check(keys, path=path)
+        return
+    if key in table.columns:
+        key_rule(conn, table, table.columns[key]).check(keys, conn, path)
+
+
 def created_rule(table: str, column: str, dialect: str) -> KeyRule:
-    """The rule of a key column :func:`~synctree.aio.sql._tables.new_table` creates."""
+    """The rule of a key column :func:`~._tables.new_table` creates."""
     length = 255 if dialect in ("mysql", "mariadb") else None
     return KeyRule(table, column, dialect, length=length)
 

@@ -1,7 +1,14 @@
-"""Stream rows out of a SQL table or query: :class:`SQLReader`."""
+"""Stream rows out of a SQL table or query: :class:`SQLReader`.
+
+Each pass (:meth:`SQLReader.batches`) opens its own connection and server-side
+cursor and keeps its state in local variables, so one reader can be read twice
+at once; each :class:`~synctree.aio.Batch` names the database (without its
+password), the row numbers and the key column(s).
+"""
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeAlias
@@ -11,13 +18,17 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
 
-from synctree._exceptions import InputError
-from synctree.aio.sql._database import Database, EngineLike, decode_members
+from synctree import InputError
+from synctree._util.members import decode_members
+from synctree.aio import Batch, Row
+
+from ._database import Database, EngineLike
 
 __all__ = ["SQLReader"]
 
-Row: TypeAlias = dict[str, Any]
 Converter: TypeAlias = "type | Callable[[Any], Any]"
+#: Conversions a table's column types call for: column -> function.
+Implied: TypeAlias = dict[str, Callable[[Any], Any]]
 
 _COLLECTIONS: tuple[type, ...] = (set, frozenset, list, tuple)
 _BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "t": True, "f": False}
@@ -117,8 +128,8 @@ class SQLReader:
         destination that ``SQLTemplate(create_tables=True)`` is about to create.
     """
 
+    #: The database, as its URL without the password.
     path: str
-    line: int | None
 
     def __init__(
         self,
@@ -168,10 +179,9 @@ class SQLReader:
         self._missing_ok = missing_ok
         self._batch_size = batch_size
         self._db = Database(url, owner="SQLReader")
-        #: Conversions the table's column types call for (MySQL's BOOLEAN), set per read.
-        self._implied: dict[str, Callable[[Any], Any]] = {}
         self.path = self._db.name
-        self.line = None
+        #: The key column(s), as an error names them.
+        self._key_label = " + ".join(self._keys)
 
     def __repr__(self) -> str:
         what = f"table={self._qualified!r}" if self._table is not None else "query"
@@ -187,44 +197,45 @@ class SQLReader:
 
     async def __aiter__(self) -> AsyncIterator[Row]:
         async for batch in self.batches():
-            for row in batch:
+            for row in batch.rows:
                 yield row
 
-    async def batches(self) -> AsyncIterator[list[Row]]:
-        """Yield the rows in lists of up to ``batch_size``; ``line`` counts rows read."""
+    async def batches(self) -> AsyncIterator[Batch]:
+        """Yield the rows in batches of up to ``batch_size``; ``line_of`` gives the row number
+        (1 for the first row read)."""
         self._db.check()
-        self.line = None
-        self._implied = {}
         if self._db.missing_sqlite_file() is not None:
             if self._missing_ok:
                 return
             raise self._error("no such SQLite database file")
-        try:
-            async with self._db.connect() as link:
-                statement = await link.run(self._statement)
-                if statement is None:
-                    return
-                result = await link.run(_stream, statement)
-                try:
-                    build = self._builder(list(result.keys()))
-                    count = 0
-                    while part := await link.run(_fetch, result, self._batch_size):
-                        rows = build(part, count)
-                        count += len(rows)
-                        self.line = count
-                        yield rows
-                finally:
-                    # An open cursor holds SQLite's read lock even after its connection
-                    # went back to the pool, for as long as an error's traceback lives.
-                    with anyio.CancelScope(shield=True):
-                        await link.run(_close, result)
-        except (sa_exc.SQLAlchemyError, OSError) as exc:  # OSError: cannot connect
-            raise self._error(self._db.describe(exc)) from exc
-        finally:
-            await self._db.dispose()
+        async with self._db.used():  # the last pass to end disposes the engine
+            try:
+                async with self._db.connect() as link:
+                    selected = await link.run(self._statement)
+                    if selected is None:
+                        return
+                    statement, implied = selected
+                    result = await link.run(_stream, statement)
+                    try:
+                        build = self._builder(list(result.keys()), implied)
+                        path, key = self.path, self._key_label
+                        count = 0
+                        while part := await link.run(_fetch, result, self._batch_size):
+                            rows = build(part, count)
+                            line_of = functools.partial(operator.add, count + 1)
+                            count += len(rows)
+                            yield Batch(rows, path=path, line_of=line_of, key=key)
+                    finally:
+                        # An open cursor holds SQLite's read lock even after its connection
+                        # went back to the pool, for as long as an error's traceback lives.
+                        with anyio.CancelScope(shield=True):
+                            await link.run(_close, result)
+            except (sa_exc.SQLAlchemyError, OSError) as exc:  # OSError: cannot connect
+                raise self._error(self._db.describe(exc)) from exc
 
-    def _statement(self, conn: sa.Connection) -> sa.Executable | None:
-        """The SELECT to stream, checked against the table's columns; None: no table."""
+    def _statement(self, conn: sa.Connection) -> tuple[sa.Executable, Implied] | None:
+        """The SELECT to stream, checked against the table's columns, and the conversions
+        its column types call for (MySQL's BOOLEAN); None: no table."""
         if self._query is not None:
             if isinstance(self._query, sa.Select):
                 query = self._query
@@ -233,12 +244,12 @@ class SQLReader:
                     if name not in selected:
                         raise self._error("the query selects no such column (for 'where')", name)
                     query = query.where(selected[name] == value)
-                return query
+                return query, {}
             if not self._where:
-                return self._query
+                return self._query, {}
             subquery = self._query.columns().subquery("synctree_query")
             conditions = [sa.column(name) == value for name, value in self._where.items()]
-            return sa.select(sa.text("*")).select_from(subquery).where(*conditions)
+            return sa.select(sa.text("*")).select_from(subquery).where(*conditions), {}
         assert self._table is not None
         try:
             table = sa.Table(self._table, sa.MetaData(), schema=self._schema, autoload_with=conn)
@@ -259,15 +270,18 @@ class SQLReader:
                         name,
                     )
         conditions = [table.columns[name] == value for name, value in self._where.items()]
-        self._implied = {
+        implied = {
             name: _converter(bool, ";")
             for name in wanted
             if name not in self._keys and name not in self._types
             if _is_mysql_boolean(table.columns[name].type)
         }
-        return sa.select(*(_as_written(table.columns[name]) for name in wanted)).where(*conditions)
+        columns = (_as_written(table.columns[name]) for name in wanted)
+        return sa.select(*columns).where(*conditions), implied
 
-    def _builder(self, names: list[str]) -> Callable[[Sequence[Any], int], list[Row]]:
+    def _builder(
+        self, names: list[str], implied: Implied
+    ) -> Callable[[Sequence[Any], int], list[Row]]:
         """``(result rows, rows before them) -> row dicts`` for the result's columns."""
         for name in self._keys:
             if name not in names:
@@ -293,8 +307,8 @@ class SQLReader:
             attr_get = lambda row: ()  # noqa: E731
         key_indexes = [names.index(name) for name in self._keys]
         separator = self._key_separator
-        implied = [(name, convert) for name, convert in self._implied.items() if name in names]
-        conversions = [(name, convert) for name, convert in self._types.items()] + implied
+        conversions = [(name, convert) for name, convert in self._types.items()]
+        conversions += [(name, convert) for name, convert in implied.items() if name in names]
         for name, _ in conversions:
             if name not in attr_names:
                 raise self._error("no such column (for 'types')", name)

@@ -1,5 +1,9 @@
 """The tables :class:`SQLTemplate` writes: reflected or created, with statements compiled once.
 
+:func:`open_target` reflects a subbranch's table (or creates it from the first
+new objects, with the types of :func:`new_table`) and checks its key and active
+columns; the :class:`Target` it gives compiles each statement once.
+
 Statements are built with SQLAlchemy (identifiers quoted, values bound) and
 compiled once per table and set of columns; each batch then goes to the driver's
 ``executemany`` through ``exec_driver_sql``, with the parameters put in the
@@ -18,13 +22,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from synctree._exceptions import ConfigError
+from synctree import ConfigError
 
-__all__ = ["KEY", "Statement", "Target", "column_type", "getter", "new_table"]
+from ._database import Database
+
+__all__ = [
+    "KEY",
+    "Statement",
+    "Target",
+    "column_type",
+    "getter",
+    "new_table",
+    "open_target",
+    "reflect",
+]
 
 #: The bind parameter of the key; other values are ``synctree_0``, ``synctree_1``...
 #: (never a column's name, which SQLAlchemy reserves in VALUES and SET).
@@ -273,3 +289,56 @@ def new_table(
     if active is not None and active not in names:
         columns.append(sa.Column(active, sa.Boolean(), nullable=False, server_default=sa.true()))
     return sa.Table(name, sa.MetaData(), *columns, schema=schema)
+
+
+def reflect(conn: sa.Connection, name: str, schema: str | None) -> tuple[sa.Table | None, Dialect]:
+    """The table (None: there is none), and the dialect to compile statements for."""
+    try:
+        return sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn), conn.dialect
+    except sa_exc.NoSuchTableError:
+        return None, conn.dialect
+
+
+async def open_target(
+    db: Database,
+    name: str,
+    schema: str | None,
+    key: str,
+    *,
+    active: str | None,
+    create: Callable[[], Sequence[Mapping[str, Any]]] | None,
+) -> Target:
+    """The table ``name``, reflected, with its key column and (if given) its active column.
+
+    :param create: when the table is missing, the rows to create it from (see
+        :func:`new_table`); None: a missing table is a :class:`ConfigError`.
+    """
+    qualified = f"{schema}.{name}" if schema else name
+    table, dialect = await db.transaction(reflect, name, schema)
+    if table is None:
+        if create is None:
+            raise ConfigError(
+                "no such table (SQLTemplate(create_tables=True) creates it "
+                "from the source's attributes)",
+                path=db.name,
+                table=qualified,
+            )
+        table = new_table(name, schema, key, create(), dialect, active)
+        await db.transaction(table.create, checkfirst=True)
+    if key not in table.columns:
+        raise ConfigError(
+            f"the table has no key column (it has: {', '.join(table.columns.keys())})",
+            path=db.name,
+            table=qualified,
+            key=key,
+        )
+    active_column = None
+    if active is not None:
+        if active not in table.columns:
+            raise ConfigError(
+                f"on_old='deactivate' needs the column {active!r}",
+                path=db.name,
+                table=qualified,
+            )
+        active_column = table.columns[active]
+    return Target(table, table.columns[key], active_column, dialect)

@@ -915,3 +915,42 @@ class TestBatch:
         """@batch(size=0) is a ValueError naming 'size'."""
         with pytest.raises(ValueError, match="'size'"):
             batch(size=0)
+        with pytest.raises(ValueError, match="'size'"):
+            batch(size="not a name")
+
+    async def test_batch_size_named_by_attribute(self) -> None:
+        """@batch(size="name") reads each instance's attribute: two sizes, one class."""
+        calls: list[tuple[int, int]] = []
+
+        class T(AsyncTemplate):
+            def __init__(self, size: int) -> None:
+                self.size = size
+
+            @batch(size="size")
+            async def new_students(self, actions: list[Action]) -> None:
+                calls.append((self.size, len(actions)))
+                await anyio.sleep(0.001)
+
+        async def run(size: int) -> None:
+            tree = make_tree(students(10), {})
+            await ((tree.source > tree.destination) | T(size))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(run, 4)
+            group.start_soon(run, 3)
+        assert sorted(n for size, n in calls if size == 4) == [2, 4, 4]
+        assert sorted(n for size, n in calls if size == 3) == [1, 3, 3, 3]
+
+    async def test_batch_size_attribute_is_checked(self) -> None:
+        """An attribute that holds no valid size is a ValueError naming it."""
+
+        class T(AsyncTemplate):
+            size = 0
+
+            @batch(size="size")
+            async def new_students(self, actions: list[Action]) -> None:
+                pass
+
+        tree = make_tree(students(2), {})
+        with pytest.raises(ValueError, match=r"T\.size must be an int >= 1"):
+            await ((tree.source > tree.destination) | T())

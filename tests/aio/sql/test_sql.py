@@ -1,15 +1,9 @@
 """SQLReader and SQLTemplate against SQLite, PostgreSQL and MariaDB, on asyncio and trio.
 
-SQLite (a file in ``tmp_path``) always; PostgreSQL and MariaDB when
-``SYNCTREE_TEST_POSTGRES_URL`` / ``SYNCTREE_TEST_MYSQL_URL`` are set (``.ci/run``
-sets them).  Every server test uses its own table and drops it afterwards.
-
-The database tests run on SQLite on both event loops, and on the servers on
-asyncio only: their drivers (asyncpg, asyncmy) run on asyncio only, and no
-synchronous driver is installed to test them on trio, so ``pytest_generate_tests``
-pairs the loops with the databases (those trio combinations are not generated,
-rather than skipped).  ``TestBackends`` checks the clear error there.  On trio the
-helpers use a synchronous SQLite engine (``sqlite3``), like the code under test.
+The databases and their pairing with the event loops: ``database.py`` and
+``conftest.py``.  ``TestBackends`` checks the clear error where a server's async
+driver meets trio.  On trio the helpers use a synchronous SQLite engine
+(``sqlite3``), like the code under test.
 """
 
 from __future__ import annotations
@@ -18,12 +12,12 @@ import asyncio
 import datetime as dt
 import importlib.util
 import os
+import re
 import sqlite3
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -36,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from synctree import (
     Action,
     ConfigError,
+    DuplicateKeyError,
     InputError,
     Leaf,
     Outcome,
@@ -44,167 +39,15 @@ from synctree import (
     RoundTripError,
     SyncTree,
 )
-from synctree.aio.sql._reader import SQLReader
-from synctree.aio.sql._template import SQLTemplate
+from synctree.aio import Batch
+from synctree.aio.sql import SQLReader, SQLTemplate
+
+from .database import DB, SERVERS, dispose, make_engine
 
 pytestmark = pytest.mark.anyio
 
-T = TypeVar("T")
-SERVERS = {"postgresql": "SYNCTREE_TEST_POSTGRES_URL", "mysql": "SYNCTREE_TEST_MYSQL_URL"}
 #: Read the destination back as the template wrote it (MySQL's BOOLEAN is a TINYINT).
 TYPES: dict[str, Any] = {"classes": set, "active": bool}
-
-
-def _server(name: str) -> Any:
-    variable = SERVERS[name]
-    return pytest.param(
-        "asyncio",
-        name,
-        id=f"asyncio-{name}",
-        marks=pytest.mark.skipif(not os.environ.get(variable), reason=f"{variable} is not set"),
-    )
-
-
-#: (event loop, database) pairs for the tests that use a database.
-CASES = [("asyncio", "sqlite"), ("trio", "sqlite"), _server("postgresql"), _server("mysql")]
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Async tests on asyncio and trio; database tests on the pairs in ``CASES``."""
-    if "anyio_backend" not in metafunc.fixturenames or any(
-        "anyio_backend" in mark.args[0] for mark in metafunc.definition.iter_markers("parametrize")
-    ):
-        return
-    if "db_url" in metafunc.fixturenames:
-        metafunc.parametrize(("anyio_backend", "db_url"), CASES, indirect=["db_url"])
-    else:
-        metafunc.parametrize("anyio_backend", ["asyncio", "trio"])
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """Parametrized by ``pytest_generate_tests`` (this fixture stops conftest's params)."""
-    return "asyncio"
-
-
-@pytest.fixture
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL: a SQLite file, or a server named by an environment variable."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'school.db'}"
-    return os.environ[SERVERS[request.param]]
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'school.db'}"
-
-
-def make_engine(url: str, backend: str, **options: Any) -> sa.Engine | AsyncEngine:
-    """An AsyncEngine on asyncio; on trio, a synchronous SQLite engine (``sqlite3``)."""
-    if backend == "asyncio":
-        return create_async_engine(url, **options)
-    return sa.create_engine(url.replace("+aiosqlite", ""), **options)
-
-
-async def dispose(engine: sa.Engine | AsyncEngine) -> None:
-    if isinstance(engine, AsyncEngine):
-        await engine.dispose()
-    else:
-        engine.dispose()
-
-
-class DB:
-    """A test database: a unique table name, and helpers to set it up and look inside."""
-
-    def __init__(self, url: str, engine: sa.Engine | AsyncEngine) -> None:
-        self.url = url
-        self.engine = engine
-        self.table = f"st_{uuid.uuid4().hex[:12]}"
-        self.created: list[str] = [self.table]
-
-    @property
-    def dialect(self) -> str:
-        return str(self.engine.dialect.name)
-
-    def name(self, suffix: str) -> str:
-        """Another unique table name, dropped at the end too."""
-        name = f"{self.table}_{suffix}"
-        self.created.append(name)
-        return name
-
-    async def run(self, fn: Callable[[sa.Connection], T]) -> T:
-        """``fn(connection)`` in a transaction, on either kind of engine."""
-        engine = self.engine
-        if isinstance(engine, AsyncEngine):
-            async with engine.begin() as conn:
-                return await conn.run_sync(fn)
-
-        def call() -> T:
-            with engine.begin() as conn:
-                return fn(conn)
-
-        return await anyio.to_thread.run_sync(call)
-
-    def _reflect(self, conn: sa.Connection, table: str | None) -> sa.Table:
-        return sa.Table(table or self.table, sa.MetaData(), autoload_with=conn)
-
-    async def create(self, *columns: sa.Column[Any], table: str | None = None) -> None:
-        """Create the table (by default ``self.table``) with these columns."""
-        made = sa.Table(table or self.table, sa.MetaData(), *columns)
-        await self.run(made.create)
-
-    async def students_table(self) -> None:
-        """The usual table: key, a NOT NULL ``first``, ``grade``, ``classes``, ``active``."""
-        await self.create(
-            sa.Column("idnumber", sa.String(64), primary_key=True),
-            sa.Column("first", sa.String(50), nullable=False),
-            sa.Column("grade", sa.Integer),
-            sa.Column("classes", sa.Text),
-            sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
-        )
-
-    async def insert(self, rows: list[dict[str, Any]], table: str | None = None) -> None:
-        await self.run(lambda conn: conn.execute(sa.insert(self._reflect(conn, table)), rows))
-
-    async def rows(
-        self, key: str = "idnumber", table: str | None = None
-    ) -> dict[Any, dict[str, Any]]:
-        """Every row, ``{key: {column: value}}``."""
-
-        def select(conn: sa.Connection) -> dict[Any, dict[str, Any]]:
-            result = conn.execute(sa.select(self._reflect(conn, table)))
-            return {row[key]: dict(row) for row in result.mappings()}
-
-        return await self.run(select)
-
-    async def drop(self) -> None:
-        def drop(conn: sa.Connection) -> None:
-            for name in self.created:
-                sa.Table(name, sa.MetaData()).drop(conn, checkfirst=True)
-
-        await self.run(drop)
-
-
-@pytest.fixture
-async def db(db_url: str, anyio_backend: str) -> AsyncIterator[DB]:
-    helper = DB(db_url, make_engine(db_url, anyio_backend))
-    await helper.run(lambda conn: None)  # a SQLite file exists from now on
-    try:
-        yield helper
-    finally:
-        await helper.drop()
-        await dispose(helper.engine)
-
-
-@pytest.fixture
-async def sqlite_db(sqlite_url: str, anyio_backend: str) -> AsyncIterator[DB]:
-    helper = DB(sqlite_url, make_engine(sqlite_url, anyio_backend))
-    await helper.run(lambda conn: None)
-    try:
-        yield helper
-    finally:
-        await dispose(helper.engine)
 
 
 STUDENTS: dict[str, dict[str, Any]] = {
@@ -349,7 +192,7 @@ class TestReader:
         assert await read(reader) == [{"idnumber": "north/7", "first": "Ann"}]
 
     async def test_batches(self, db: DB) -> None:
-        """``batches()`` yields lists of ``batch_size`` rows; ``line`` counts the rows read."""
+        """``batches()`` yields Batches of ``batch_size`` rows naming database, rows and key."""
         await db.students_table()
         await db.insert([{"idnumber": f"{i:02}", "first": f"F{i}"} for i in range(5)])
         reader = SQLReader(
@@ -360,10 +203,63 @@ class TestReader:
         )
         sizes, lines = [], []
         async for batch in reader.batches():
-            sizes.append(len(batch))
-            lines.append(reader.line)
+            assert isinstance(batch, Batch)
+            assert (batch.path, batch.key) == (reader.path, "idnumber")
+            assert batch.line_of is not None
+            sizes.append(len(batch.rows))
+            lines += [batch.line_of(index) for index in range(len(batch.rows))]
         assert sizes == [2, 2, 1]
-        assert lines == [2, 4, 5]
+        assert lines == [1, 2, 3, 4, 5]
+        assert not hasattr(reader, "line")
+
+    async def test_batch_key_names_every_key_column(self, db: DB) -> None:
+        """A batch of a composite key names its columns, in order."""
+        await db.create(
+            sa.Column("school", sa.String(10), primary_key=True),
+            sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+        )
+        await db.insert([{"school": "north", "number": 7}])
+        reader = SQLReader(db.url, table=db.table, key=["school", "number"])
+        assert [batch.key async for batch in reader.batches()] == ["school + number"]
+
+    async def test_read_twice_at_once(self, sqlite_db: DB) -> None:
+        """Two concurrent passes over one reader give the same rows each."""
+        await sqlite_db.students_table()
+        await sqlite_db.insert([{"idnumber": f"{i:02}", "first": f"F{i}"} for i in range(7)])
+        reader = SQLReader(
+            sqlite_db.url,
+            query=f"SELECT * FROM {sqlite_db.table} ORDER BY idnumber",
+            key="idnumber",
+            batch_size=2,
+        )
+        passes: list[list[tuple[int | None, dict[str, Any]]]] = [[], []]
+
+        async def read_into(out: list[tuple[int | None, dict[str, Any]]]) -> None:
+            async for batch in reader.batches():
+                assert batch.line_of is not None
+                out += [(batch.line_of(i), row) for i, row in enumerate(batch.rows)]
+                await anyio.sleep(0.001)  # let the other pass fetch in between
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(read_into, passes[0])
+            group.start_soon(read_into, passes[1])
+        expected = [(i + 1, {"idnumber": f"{i:02}", "first": f"F{i}"}) for i in range(7)]
+        assert [(line, {k: row[k] for k in ("idnumber", "first")}) for line, row in passes[0]] == (
+            expected
+        )
+        assert passes[0] == passes[1]
+
+    async def test_duplicate_key_names_database_and_row(self, db: DB) -> None:
+        """A key the loader meets twice is a ReaderError naming the database and the row."""
+        await db.create(sa.Column("id", sa.Integer), sa.Column("first", sa.String(50)))
+        await db.insert([{"id": 1, "first": "A"}, {"id": 2, "first": "B"}, {"id": 1, "first": "C"}])
+        reader = SQLReader(
+            db.url, query=f"SELECT id, first FROM {db.table} ORDER BY first", key="id"
+        )
+        with pytest.raises(ReaderError, match="duplicate key") as info:
+            await make_tree({}).load(destination={"students": reader})
+        assert isinstance(info.value.__cause__, DuplicateKeyError)
+        assert (info.value.path, info.value.line, info.value.field) == (reader.path, 3, "id")
 
     async def test_sets_and_bools(self, db: DB) -> None:
         """``types``: sets split on ';' (NULL and '' give an empty set), bools from 0/1."""
@@ -702,7 +598,7 @@ class TestTemplate:
         source = {str(i): {"first": f"F{i}", "grade": i} for i in range(25)}
         source["11"]["first"] = None
         template = SQLTemplate(db.url, tables={"students": db.table}, batch_size=4)
-        assert template.new.__synctree_batch__ == 4  # type: ignore[attr-defined]
+        assert template.batch_size == 4  # the executemany sizes: TestBatchSize
         report = await sync(db, source, template)
         assert [f.action.idnumber for f in report.failures] == ["11"]
         assert len(await db.rows()) == 24
@@ -980,6 +876,70 @@ class TestSQLite:
         assert SQLTemplate(sqlite_url).batch_size == 10_000
         assert SQLTemplate(sqlite_url, batch_size=10).batch_size == 10
         assert SQLTemplate("postgresql+asyncpg://u@h/db").batch_size == 1000
+
+
+class TestBatchSize:
+    """The generic methods take batches of the instance's ``batch_size`` (executemany sizes)."""
+
+    @staticmethod
+    def inserts(tables: list[str]) -> tuple[Callable[[], None], dict[str, list[int]]]:
+        """Record the row count of every INSERT into ``tables`` (a batch of one is no
+        executemany); and a function that stops recording."""
+        sizes: dict[str, list[int]] = {table: [] for table in tables}
+
+        def record(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+            match = re.match(r"\s*INSERT INTO [`\"]?(\w+)", sql, re.IGNORECASE)
+            if match and match[1] in sizes:
+                sizes[match[1]].append(len(params) if many else 1)
+
+        sa.event.listen(sa.Engine, "before_cursor_execute", record)
+        return lambda: sa.event.remove(sa.Engine, "before_cursor_execute", record), sizes
+
+    async def test_batches_of_batch_size(self, db: DB) -> None:
+        """``batch_size=4`` writes 10 new rows as executemany calls of 4, 4 and 2."""
+        await db.students_table()
+        source = {str(i): {"first": f"F{i}"} for i in range(10)}
+        stop, sizes = self.inserts([db.table])
+        try:
+            template = SQLTemplate(db.url, tables={"students": db.table}, batch_size=4)
+            report = await sync(db, source, template)
+        finally:
+            stop()
+        assert report.ok, report
+        assert sorted(sizes[db.table]) == [2, 4, 4]
+        assert len(await db.rows()) == 10
+
+    async def test_two_instances_do_not_interfere(self, sqlite_db: DB) -> None:
+        """Two templates with different sizes, run at once, each keep their own."""
+        second = sqlite_db.name("second")
+        await sqlite_db.students_table()
+        await sqlite_db.create(
+            sa.Column("idnumber", sa.String(64), primary_key=True),
+            sa.Column("first", sa.String(50)),
+            table=second,
+        )
+        source = {str(i): {"first": f"F{i}"} for i in range(10)}
+        stop, sizes = self.inserts([sqlite_db.table, second])
+
+        templates: list[SQLTemplate] = []
+
+        async def run(table: str, size: int) -> None:
+            tree = make_tree(source)
+            template = SQLTemplate(sqlite_db.url, tables={"students": table}, batch_size=size)
+            templates.append(template)
+            report = await (tree.source > tree.destination).run(template)
+            assert report.ok, report
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(run, sqlite_db.table, 4)
+                group.start_soon(run, second, 3)
+        finally:
+            stop()
+        assert sorted(sizes[sqlite_db.table]) == [2, 4, 4]
+        assert sorted(sizes[second]) == [1, 3, 3, 3]
+        for template in templates:  # no method is rebound on the instance
+            assert not {"new", "update", "old", "add", "remove"} & vars(template).keys()
 
 
 ASYNC_SERVERS = [

@@ -1,13 +1,11 @@
 """What SQLTemplate writes reads back as the diff compares it, or is refused up front.
 
 Property tests over key strings and attribute values, on every SQL backend the
-``db`` fixture of ``test_sql`` gives (SQLite on asyncio and trio, PostgreSQL and
+``db`` fixture of ``conftest.py`` gives (SQLite on asyncio and trio, PostgreSQL and
 MariaDB on asyncio): a sync either converges (planning again shows nothing,
 every row holds its own object's data) or stops with one :class:`RoundTripError`
 before anything is written.
 """
-
-# ruff: noqa: F811  # the tests take the imported ``db`` fixture as a parameter
 
 from __future__ import annotations
 
@@ -22,8 +20,7 @@ from hypothesis import strategies as st
 from synctree import ConfigError, Report, RoundTripError, SyncTree
 from synctree.aio import SQLReader, SQLTemplate
 
-from .test_sql import DB, db, db_url  # noqa: F401  # the database fixtures, shared
-from .test_sql import pytest_generate_tests as pytest_generate_tests  # same parametrization
+from .database import DB
 
 pytestmark = pytest.mark.anyio
 
