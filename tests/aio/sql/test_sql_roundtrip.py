@@ -76,6 +76,14 @@ def named(keys: set[str]) -> dict[str, dict[str, Any]]:
     return {key: {"name": f"<{key}>"} for key in keys}
 
 
+def canonical_int(key: str) -> bool:
+    """Whether an integer column gives ``key`` back as it is (``'-1'`` yes, ``'007'`` no)."""
+    digits = key[1:] if key.startswith("-") else key
+    return (
+        key.isascii() and digits.isdigit() and str(int(key)) == key and -(2**63) <= int(key) < 2**63
+    )
+
+
 class TestKeys:
     @EXAMPLES
     @given(first=KEY_SETS, second=KEY_SETS)
@@ -93,6 +101,7 @@ class TestKeys:
     @EXAMPLES
     @given(first=KEY_SETS, second=KEY_SETS)
     @example(first={"7", "8"}, second={"007", "8"})
+    @example(first={"0"}, second={"-1"})  # negative integers round-trip
     async def test_integer_key_column(self, db: DB, first: set[str], second: set[str]) -> None:
         """An integer key column takes only canonical integers; anything else is refused."""
         table = db.name(f"i{len(db.created)}")
@@ -103,7 +112,7 @@ class TestKeys:
         )
         held: set[str] = set()
         for keys in (first, second):
-            bad = sorted(k for k in keys if not (k.isascii() and k.isdigit() and str(int(k)) == k))
+            bad = sorted(k for k in keys if not canonical_int(k))
             if bad:
                 with pytest.raises(RoundTripError) as caught:
                     await sync(db, table, named(keys))
