@@ -291,8 +291,8 @@ def cli_counts(stdout: str) -> dict[str, int]:
 
 def run_measured(
     tool: str, left: Path, right: Path, sets: bool
-) -> tuple[float, float, dict[str, int]]:
-    """(wall seconds, peak RSS in MB, counts) of one tool in a child process of its own."""
+) -> tuple[float, float, float, dict[str, int]]:
+    """(wall seconds, peak RSS in MB, CPU seconds, counts) of one tool in a child process."""
     env = dict(os.environ, POLARS_MAX_THREADS="2")
     if tool == "cli":
         exe = Path(sys.executable).with_name("synctree")
@@ -313,7 +313,7 @@ def run_measured(
     if code != 0:
         raise SystemExit(f"{tool} failed with exit code {code}:\n{problem[-3000:]}")
     counts = cli_counts(text) if tool == "cli" else json.loads(text.strip().splitlines()[-1])
-    return wall, rusage.ru_maxrss / 1024, counts
+    return wall, rusage.ru_maxrss / 1024, rusage.ru_utime + rusage.ru_stime, counts
 
 
 def available(tool: str) -> bool:
@@ -374,27 +374,44 @@ def main() -> None:
         left, right, expected = make_files(rows, args.case)
         walls: dict[str, list[float]] = {t: [] for t in tools}
         rsss: dict[str, list[float]] = {t: [] for t in tools}
+        cpus: dict[str, list[float]] = {t: [] for t in tools}
         for round_ in range(args.rounds):
             order = tools[round_ % len(tools) :] + tools[: round_ % len(tools)]
             for tool in order:
-                wall, rss, counts = run_measured(tool, left, right, sets)
+                wall, rss, cpu, counts = run_measured(tool, left, right, sets)
                 check(tool, counts, expected, rows)
                 walls[tool].append(wall)
                 rsss[tool].append(rss)
-        report(rows, tools, walls, rsss)
+                cpus[tool].append(cpu)
+        report(rows, tools, walls, rsss, cpus)
 
 
 def report(
-    rows: int, tools: list[str], walls: dict[str, list[float]], rsss: dict[str, list[float]]
+    rows: int,
+    tools: list[str],
+    walls: dict[str, list[float]],
+    rsss: dict[str, list[float]],
+    cpus: dict[str, list[float]],
 ) -> None:
     wall = {t: statistics.median(v) for t, v in walls.items()}
     rss = {t: statistics.median(v) for t, v in rsss.items()}
+    cpu = {t: statistics.median(v) for t, v in cpus.items()}
     print(f"\n{rows:,} rows per side (counts checked)")
-    print(f"{'tool':<10} {'wall':>8} {'peak RSS':>10}   x baseline  (rounds)")
+    print(
+        f"{'tool':<10} {'wall':>8} {'x base':>7} {'CPU':>8} {'x base':>7} {'peak RSS':>9}  (walls)"
+    )
     for tool in tools:
-        ratio = f"{wall[tool] / wall['baseline']:5.2f}x" if "baseline" in wall else "    -"
+        ratios = ["     -", "     -"]
+        if "baseline" in wall:
+            ratios = [
+                f"{wall[tool] / wall['baseline']:5.2f}x",
+                f"{cpu[tool] / cpu['baseline']:5.2f}x",
+            ]
         spread = " ".join(f"{w:.2f}" for w in walls[tool])
-        print(f"{tool:<10} {wall[tool]:7.2f}s {rss[tool]:8.0f}MB   {ratio}      ({spread})")
+        print(
+            f"{tool:<10} {wall[tool]:7.2f}s {ratios[0]:>7} {cpu[tool]:7.2f}s {ratios[1]:>7}"
+            f" {rss[tool]:7.0f}MB  ({spread})"
+        )
     targets = [
         ("baseline", 1.0, "wall"),
         ("csv-diff", 0.6, "wall"),

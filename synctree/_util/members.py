@@ -76,6 +76,10 @@ def decode_text(value: Any, kind: type, separator: str) -> Any:
     """
     if value is None:
         return kind()
+    if kind is set or kind is frozenset:  # in C: strip every member, then drop ''
+        members = set(map(str.strip, value.split(separator)))
+        members.discard("")
+        return members if kind is set else frozenset(members)
     return kind([part for part in map(str.strip, value.split(separator)) if part])
 
 

@@ -1,7 +1,7 @@
 """From a header to a plan: which column becomes which key of the row dicts.
 
 The plan is made once per file.  Its ``build`` is generated code: one list
-comprehension that turns parsed rows into dicts, about a thousand at a time
+comprehension that turns parsed rows into dicts, a few thousand at a time
 (unpacking checks the field count, a dict display builds a presized dict), so
 there is no per-row Python function call.  It raises on anything unusual, and
 the parser then takes the careful path, :meth:`Plan.careful_row`, which either

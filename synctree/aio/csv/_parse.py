@@ -45,7 +45,7 @@ Row = dict[str, Any]
 #: What :meth:`Parser.parse` yields when it wants the next chunk.
 NEED = object()
 _MARK = "\x00"
-_BATCH_ROWS = 1024  # rows per batch: small enough to stay in the CPU cache
+_BATCH_ROWS = 4096  # rows per batch: fewer switches between readers loading at once
 
 
 def _physical_lines(text: str) -> list[str]:

@@ -256,7 +256,7 @@ class CSVReader:
         return rows_of(self.batches())
 
     def batches(self) -> AsyncIterator[Batch]:
-        """A new pass: :class:`~synctree.aio.Batch` records of about a thousand rows.
+        """A new pass: :class:`~synctree.aio.Batch` records of a few thousand rows.
 
         Each batch names the file, the line each row starts on (``line_of``) and
         the key column(s).  Set-, frozenset-, list- and tuple-typed cells are
