@@ -22,7 +22,6 @@ import click
 
 from synctree import Action, SafetyLimitExceeded, SyncTreeError
 
-from . import _session
 from ._exits import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_SAFETY, Stop
 from ._output import Capture, Output, print_plan, summary
 from ._saved_plan import plan_dicts, read_plan, write_json
@@ -93,6 +92,8 @@ def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
 @_guarded
 def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any) -> int:
     """Show what a run would change."""
+    from . import _session  # the engine and the config reader: not for --help
+
     cfg = _session.load_config(config, output)
     cfg.build_template()  # its options are checked as a run would check them (no I/O)
 
@@ -134,6 +135,8 @@ def show(
     **_: Any,
 ) -> int:
     """Print the tree, a subbranch, or one object on every branch side by side."""
+    from . import _session
+
     cfg = _session.load_config(config, output)
     if subbranch is not None and subbranch not in cfg.subbranches:
         known = ", ".join(cfg.subbranches)
@@ -206,6 +209,8 @@ def run(
     One run of a config at a time: a run holds a lock on the config until it
     ends (a dry run, like plan and show, needs none).
     """
+    from . import _session
+
     cfg = _session.load_config(config, output)
     overrides: dict[str, Any] = dict(cfg.run)
     if max_deletes is not None:

@@ -45,10 +45,17 @@ def _to_bool(value: Any) -> bool:
     raise ValueError(f"cannot convert {value!r} to bool")
 
 
+def _text_of_members(value: Any, separator: str) -> Any:
+    """A set- or list-valued cell, kept as its text (``Batch.encoded``); checked only."""
+    if value is None or value.__class__ is str:
+        return value
+    return decode_members(value, set, separator)  # not text: raises, saying what it got
+
+
 def _converter(kind: Converter, separator: str) -> Callable[[Any], Any]:
     """``value -> converted``; called for every value, ``None`` included."""
     if isinstance(kind, type) and kind in _COLLECTIONS:
-        return lambda value: decode_members(value, kind, separator)
+        return lambda value: _text_of_members(value, separator)
     convert = _to_bool if kind is bool else kind
     return lambda value: None if value is None else convert(value)
 
@@ -168,6 +175,12 @@ class SQLReader:
             if name in self._keys:
                 raise ValueError(f"'types' converts key column {name!r}; keys become strings")
             self._types[name] = _converter(kind, separator)
+        #: Set- and list-valued columns: the batches keep their text (``Batch.encoded``).
+        self._encoded = {
+            name: (kind, separator)
+            for name, kind in (types or {}).items()
+            if isinstance(kind, type) and kind in _COLLECTIONS
+        }
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"'batch_size' must be an int >= 1, not {batch_size!r}")
         if not isinstance(missing_ok, bool):
@@ -197,12 +210,13 @@ class SQLReader:
 
     async def __aiter__(self) -> AsyncIterator[Row]:
         async for batch in self.batches():
-            for row in batch.rows:
+            for row in batch.decoded():
                 yield row
 
     async def batches(self) -> AsyncIterator[Batch]:
         """Yield the rows in batches of up to ``batch_size``; ``line_of`` gives the row number
-        (1 for the first row read)."""
+        (1 for the first row read).  Set- and list-typed cells are still their text
+        (``Batch.encoded``; ``Batch.decoded()`` decodes them)."""
         self._db.check()
         if self._db.missing_sqlite_file() is not None:
             if self._missing_ok:
@@ -219,12 +233,13 @@ class SQLReader:
                     try:
                         build = self._builder(list(result.keys()), implied)
                         path, key = self.path, self._key_label
+                        encoded = self._encoded or None
                         count = 0
                         while part := await link.run(_fetch, result, self._batch_size):
                             rows = build(part, count)
                             line_of = functools.partial(operator.add, count + 1)
                             count += len(rows)
-                            yield Batch(rows, path=path, line_of=line_of, key=key)
+                            yield Batch(rows, path=path, line_of=line_of, key=key, encoded=encoded)
                     finally:
                         # An open cursor holds SQLite's read lock even after its connection
                         # went back to the pool, for as long as an error's traceback lives.
