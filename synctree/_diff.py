@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._action import Action, Kind, make_action
 from ._leaf import Leaf, Missing, attribute_of, compared_values, derived_names
-from ._util.members import same_values
+from ._util.members import same_cells, same_values
 
 if TYPE_CHECKING:
     from ._template import BaseTemplate, TemplateLike
@@ -127,6 +127,8 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
     if as_text and (lcols is None or rcols is None or lcols == rcols):
         # only the keys whose rows differ (or are missing on the right)
         pairs = compress(pairs, map(ne, left.values(), map(right.get, left)))
+    # Two tuples of the same columns are compared cell by cell, as they are.
+    encodings = tuple(map(lenc.get, lcols)) if as_text and lcols and lcols == rcols else None
     for key, row in pairs:
         other = right.get(key)
         if other is None:
@@ -134,7 +136,10 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
                 key, new_message, name, NEW, None, None, None, None, None, lleaf(key), None
             )
             continue
-        if fast:
+        if encodings is not None and type(row) is tuple and type(other) is tuple:
+            if same_cells(row, other, encodings):
+                continue
+        elif fast:
             mine, theirs = lcells(row), rcells(other)
             if (as_text and mine.items() <= theirs.items()) or (
                 decoded and same_values(mine, theirs, lenc, renc)

@@ -18,6 +18,7 @@ __all__ = [
     "decode_text",
     "encode_members",
     "is_encoded",
+    "same_cells",
     "same_values",
 ]
 
@@ -126,4 +127,25 @@ def same_values(
             theirs = decode_text(theirs, *theirs_as)
         if type(value) is str or type(theirs) is str or value != theirs:
             return False  # a plain string against a collection: the slow path says why
+    return True
+
+
+def same_cells(
+    cells: tuple[Any, ...], other: tuple[Any, ...], encodings: tuple[Encoding | None, ...]
+) -> bool:
+    """:func:`same_values` for two tuple rows of the same columns, alike encoded.
+
+    ``encodings[i]`` is how both sides encode column ``i`` (``None``: not encoded).
+    """
+    for value, theirs, encoding in zip(cells, other, encodings, strict=True):
+        if value == theirs:
+            continue
+        if encoding is None:
+            return False
+        if value is None or type(value) is str:
+            value = decode_text(value, *encoding)
+        if theirs is None or type(theirs) is str:
+            theirs = decode_text(theirs, *encoding)
+        if type(value) is str or type(theirs) is str or value != theirs:
+            return False
     return True
