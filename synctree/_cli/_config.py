@@ -390,6 +390,8 @@ class Config:
                 value = {column: self._type(t, table) for column, t in value.items()}
             elif key in converters:
                 value = self._convert(converters[key], value, table, key)
+            elif key == "auth" and isinstance(value, dict):
+                value = self._auth(value, table)
             out[key] = value
         missing = [
             name
@@ -408,6 +410,17 @@ class Config:
             return _import_target(spec)(value)
         except ConfigError as exc:
             raise self._error(exc.problem, table, f"{key}.{exc.key}" if exc.key else key) from None
+
+    def _auth(self, value: dict[str, Any], table: str) -> Any:
+        """An ``auth = {...}`` table made into its ``httpx.Auth``; the secrets it reads
+        from files are masked like ``${VAR}`` values."""
+        from synctree.aio.http import auth_from_config
+
+        try:
+            return auth_from_config(value, self.folder, secret=self.secrets.add)
+        except ConfigError as exc:
+            key = f"auth.{exc.key}" if exc.key else "auth"
+            raise self._error(exc.problem, table, key) from None
 
     def _register_secrets(self, data: Any) -> None:
         """Every ``${VAR}`` value the file names, masked from the start: an error
