@@ -430,6 +430,8 @@ class _Session:
             if file not in modes:
                 modes[file] = "absent"
                 why[file] = f"manifest.csv does not list file.{file.removesuffix('.csv')}"
+                if file in ("roles.csv", "userProfiles.csv") and version != "1.2":
+                    why[file] = f"OneRoster {version} has no {file}"
                 if self.has(file):
                     ignored[file] = (
                         f"{self.name_of(file)} is in the export but {why[file]}; not read"
