@@ -91,7 +91,12 @@ class Diff:
 
 
 def _diff_branches(left: Branch, right: Branch) -> Iterator[Action]:
-    pairs = list(zip(left, right, strict=True))
+    # A subbranch that either side does not provide is left alone.
+    pairs = [
+        (lsub, rsub)
+        for lsub, rsub in zip(left, right, strict=True)
+        if lsub.coverage != "absent" and rsub.coverage != "absent"
+    ]
     removes: dict[str, list[Action]] = {}
     for lsub, rsub in pairs:
         removes[lsub.name] = deferred = list[Action]()
@@ -122,11 +127,16 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
 
 
 def _olds(lsub: Subbranch, rsub: Subbranch) -> Iterator[Action]:
+    """``old`` actions: keys only on the right (of a delta left side, the keys it removed)."""
     name = lsub.name
     old_message = "old_" + name
     left = lsub._rows
     rmodel = rsub.model
-    for key, row in rsub._rows.items():
+    right = rsub._rows
+    if lsub.coverage == "delta":
+        removed = lsub._removed
+        right = {key: row for key, row in right.items() if key in removed}
+    for key, row in right.items():
         if key not in left:
             yield make_action(
                 key, old_message, name, OLD, None, None, None, None, None, None, view(rmodel, row)
