@@ -22,12 +22,14 @@ __all__ = ["AuthError", "ListingError", "PageError"]
 class PageError(InputError):
     """A page the reader cannot use: not JSON, no items, an item without its key, HTTP error.
 
-    ``url`` is the page's URL with secrets redacted; ``page`` its 1-based number.
+    ``url`` is the page's URL with secrets redacted; ``page`` its 1-based number;
+    ``status`` the HTTP status of an error answer (None for other problems).
     """
 
-    def __init__(self, problem: str, *, url: str, page: int) -> None:
+    def __init__(self, problem: str, *, url: str, page: int, status: int | None = None) -> None:
         self.url = url
         self.page = page
+        self.status = status
         super().__init__(f"page {page}: {problem}", path=url)
 
 

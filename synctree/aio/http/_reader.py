@@ -340,7 +340,9 @@ class HTTPReader:
             problem = _tried(f"HTTP {status.status_code} {status.reason_phrase}".rstrip(), attempts)
             if backoff.stopped_because.startswith("throttled"):
                 problem += f"; {backoff.stopped_because}"
-            raise self._error(problem, request.url, number) from None
+            error = self._error(problem, request.url, number)
+            error.status = status.status_code
+            raise error from None
         except httpx.HTTPError as exc:
             # A transport error's text may quote the URL: never with its secrets.
             text = str(exc).replace(str(request.url), _shown(request.url))

@@ -82,7 +82,7 @@ CONNECTORS = {
         "pagination_from_config",
         "parse_retry_after",
     ],
-    "oneroster": ["OneRoster", "OneRosterReader"],
+    "oneroster": ["OneRoster", "OneRosterAPI", "OneRosterAPIReader", "OneRosterReader"],
     "scim": [
         "GROUP_MAPPING",
         "SCIMError",
