@@ -427,6 +427,9 @@ class _Pass:
             kind = type(obj).__name__
             raise InputError(f"a record is not an object: {kind}", path=url, line=number)
         record = record_of(self._collection, obj)
+        if not isinstance(obj.get("sourcedId"), str) or not obj["sourcedId"].strip():
+            problem = "no sourcedId" if "sourcedId" not in obj else "an empty sourcedId"
+            raise InputError(f"the record has {problem}", path=url, line=number, field="sourcedId")
         if _shape.is_deleted(record):
             return []
         try:

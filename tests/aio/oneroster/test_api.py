@@ -207,6 +207,36 @@ class TestPaging:
         assert tree.source.orgs.coverage == "full"
 
 
+class TestBadRecords:
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            ({"orgs": [{"name": "x"}]}, "line 1, field 'sourcedId': the record has no sourcedId"),
+            ({"orgs": ["x"]}, "line 1: a record is not an object: str"),
+            ({"organisations": []}, "no 'orgs' in the body"),
+            (
+                {"orgs": [{"sourcedId": "o1", "name": "x", "type": "school"}, {"sourcedId": "o1"}]},
+                "line 2, field 'sourcedId': source orgs 'o1': duplicate key",
+            ),
+        ],
+    )
+    async def test_named_by_url_and_number(self, body: Any, message: str) -> None:
+        """A record the reader cannot use fails the load naming the URL and its number;
+        through a client the caller made (its transport)."""
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            total = str(len(next(iter(body.values()))))
+            return httpx.Response(200, json=body, headers={"X-Total-Count": total})
+
+        transport = httpx.MockTransport(handler)
+        async with httpx.AsyncClient(transport=transport, base_url="https://sis.test") as client:
+            reader = OneRosterAPI(client, version="1.1", retries=0)
+            with pytest.raises(ReaderError) as caught:
+                await load(["orgs"], reader)
+        assert "https://sis.test/ims/oneroster/v1p1/orgs" in str(caught.value)
+        assert message in str(caught.value)
+
+
 class TestShortRead:
     @pytest.mark.parametrize("version", ["1.1", "1.2"])
     async def test_short_listing_fails_the_load(self, tmp_path: Path, version: str) -> None:
