@@ -215,6 +215,7 @@ class OneRoster:
         self.allow_empty = allow_empty
         self.chunk_size = chunk_size
         self._session: _Session | None = None
+        self._prefix = ""  # the folder of the files inside a zip, once a reader found it
 
     def __repr__(self) -> str:
         return f"OneRoster({str(self.path)!r})"
@@ -267,7 +268,8 @@ class _Session:
 
     def shown(self, file: str) -> PurePath:
         """The path to name in messages: the file, or the zip and the member."""
-        return self.path / f"{self._prefix}{self.name_of(file)}"
+        prefix = self._prefix if self._names is not None else self.roster._prefix
+        return self.path / f"{prefix}{self.name_of(file)}"
 
     def opener(self, file: str) -> Opener:
         if not self.is_zip:
@@ -309,6 +311,7 @@ class _Session:
                 self._prefix = csvs[0].rsplit("/", 1)[0] + "/"
             found = [n.removeprefix(self._prefix) for n in members if n.startswith(self._prefix)]
         self._names = {name.lower(): name for name in found if "/" not in name}
+        self.roster._prefix = self._prefix
         return self._names
 
     async def header(self, file: str) -> Header:
@@ -628,7 +631,8 @@ class _Pass:
                 absent = await self._start()
                 if absent is not None:
                     self._done = True
-                    return Batch([], coverage="absent", notes=(absent, *self._head))
+                    notes = (absent, *self._head)
+                    return Batch([], line_of=_no_line, coverage="absent", notes=notes)
             assert self._inner is not None
             while True:
                 try:
@@ -756,7 +760,7 @@ class _Pass:
                     field=self._labels.get(column, column),
                 )
             if value not in keys:
-                kind = self._name.removesuffix("es").removesuffix("s")
+                kind = {"classes": "class"}.get(self._name, self._name.removesuffix("s"))
                 left = "kept" if keep else "left out"
                 self._notes.warn(
                     f"{self._session.name_of(self._file)} line {line}: {what} {value!r} "
@@ -805,6 +809,8 @@ class _Pass:
         return Batch(
             [],
             path=str(self._session.shown(self._file)),
+            line_of=_no_line,
+            key="sourcedId",
             coverage=self._coverage,
             removed=tuple(dict.fromkeys(self._removed)),
             notes=tuple(self._head + [f"{self._name}: {n}" for n in self._notes.all()]),
@@ -816,6 +822,11 @@ class _Pass:
         aclose = getattr(inner, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _no_line(index: int) -> None:
+    """The line of a row of a batch without rows (there is none)."""
+    return None
 
 
 def _kept_line(line_of: Callable[[int], int | None], kept: list[int], index: int) -> int | None:

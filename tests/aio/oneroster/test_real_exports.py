@@ -143,7 +143,9 @@ def test_each_export_syncs_into_sqlite_and_converges(tmp_path: Path, name: str) 
     code, out = invoke("run", str(config))
     assert code == 0, out
     with sqlite3.connect(tmp_path / "school.db") as db:
-        tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+        tables = {
+            row[0] for row in db.execute("select name from sqlite_master where type = 'table'")
+        }
         counts = {
             table: db.execute(f"select count(*) from {table}").fetchone()[0] for table in tables
         }
