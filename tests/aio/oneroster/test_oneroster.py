@@ -303,6 +303,10 @@ class TestChanged:
             enrolled_before[key] == enrolled_after[key]
             for key in set(enrolled_before) & set(enrolled_after)
         )
+        table = notes.split("| --- | ---: | ---: |\n", 1)[1].strip().splitlines()
+        for line in table:
+            name, in_sample, in_changed = (cell.strip() for cell in line.strip("|").split("|"))
+            assert (len(before[name]), len(after[name])) == (int(in_sample), int(in_changed))
         for name in ("orgs", "courses", "classes", "staff"):
             assert before[name] == after[name]
 
