@@ -517,3 +517,30 @@ def test_options_are_checked() -> None:
         with pytest.raises(ValueError, match=repr(name)):
             OneRoster("x", **options)
     assert issubclass(InputError, ValueError)
+
+
+@pytest.mark.anyio
+async def test_the_documented_columns_are_what_the_reader_gives(tmp_path: Path) -> None:
+    """The README's table and help(OneRoster) list exactly the attributes of each subbranch."""
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("| subbranch | file | attributes |", 1)[1].split("\n\n", 1)[0]
+    documented: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            name = cells[0].strip("`")
+            attributes = cells[2]
+            if attributes == "as students":
+                documented[name] = documented["students"]
+            else:
+                documented[name] = {a.strip() for a in attributes.split(",")}
+    assert list(documented) == list(OneRoster.subbranches)
+    export = Export("1.2")
+    export.profiles = [{"sourcedId": "prof-1", "status": "active", "userSourcedId": "stu-1"}]
+    tree = await load(export.write(tmp_path / "x"))
+    doc = " ".join((OneRoster.__doc__ or "").split())
+    for name, attributes in documented.items():
+        leaf = next(iter(tree.source[name]))
+        assert set(leaf.to_dict()) == attributes, name
+        for attribute in attributes:
+            assert attribute in doc, attribute
