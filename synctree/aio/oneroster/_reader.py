@@ -16,6 +16,7 @@ again to look afresh.  The rows themselves are read anew on every pass.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from ._files import FileSource, Header, Opener, Trimmed, ZipMember, peek
 from ._shape import Record, Shaping, Version
 
 __all__ = ["OneRoster", "OneRosterReader"]
+
+MASK = "***"
 
 Coverage = Literal["full", "delta", "absent"]
 DateOrder = Literal["DMY", "MDY"]
@@ -618,6 +621,7 @@ class _Pass:
         self._checks: list[tuple[str, str, frozenset[str]]] = []
         self._roles: dict[str, list[Record]] = {}
         self._role_column = True
+        self._secrets = False  # the file has a password column: errors quote no values
 
     def __aiter__(self) -> _Pass:
         return self
@@ -639,6 +643,10 @@ class _Pass:
                     batch = await self._inner.__anext__()
                 except StopAsyncIteration:
                     return await self._finish()
+                except InputError as exc:
+                    if not self._secrets:
+                        raise
+                    raise _without_values(exc) from None
                 shaped = self._shape(batch)
                 if shaped is not None:
                     return shaped
@@ -687,6 +695,8 @@ class _Pass:
             await self._check("classSourcedId", "class", "classes.csv")
         self._coverage = coverage
         reader, self._labels = await session.csv(file, mode)
+        header = await session.header(file)
+        self._secrets = any("password" in label.lower() for label in header.labels)
         self._inner = reader.batches()
         return None
 
@@ -722,7 +732,7 @@ class _Pass:
                 )
             except _shape.ShapeError as exc:
                 raise InputError(
-                    exc.problem,
+                    _masked(exc.problem, record) if self._secrets else exc.problem,
                     path=batch.path,
                     line=line_of(index),
                     field=self._labels.get(exc.column, exc.column),
@@ -822,6 +832,27 @@ class _Pass:
         aclose = getattr(inner, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _masked(problem: str, record: Record) -> str:
+    """``problem`` without the values of the record's password columns."""
+    for column, value in record.items():
+        text = str(value).strip()
+        if "password" in column.lower() and text:
+            problem = problem.replace(text, MASK)
+    return problem
+
+
+def _without_values(error: InputError) -> InputError:
+    """A parse error of a file with passwords, without the cell values it quoted.
+
+    (A row cut differently, a name with an unquoted comma, shifts the password
+    into the "extra" fields the CSV reader quotes.)
+    """
+    problem = re.sub(
+        r" \(extra: .*\)$", " (the values are not shown: the file has passwords)", error.problem
+    )
+    return InputError(problem, path=error.path, line=error.line, field=error.field)
 
 
 def _no_line(index: int) -> None:

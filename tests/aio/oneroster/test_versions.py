@@ -496,6 +496,19 @@ class TestPasswords:
             export.find("users.csv", "stu-1")["password"] = PASSWORD
             export.write(tmp_path / "export")
 
+    def test_not_in_errors(self, tmp_path: Path) -> None:
+        """A row that shifts the password into another field fails without showing it."""
+        export = Export("1.1")
+        export.find("users.csv", "stu-1")["familyName"] = "Lee"
+        folder = export.write(tmp_path / "export")
+        text = (folder / "users.csv").read_text().replace(",Ann,Lee,", ",Ann,Lee, Jr,", 1)
+        (folder / "users.csv").write_text(text)
+        config = write_config(tmp_path, folder)
+        code, out = invoke("plan", str(config))
+        assert code == 2, out
+        assert "users.csv" in out and "line 2" in out and "not shown" in out
+        assert PASSWORD not in out
+
     @pytest.mark.anyio
     async def test_kept_only_when_asked(self, tmp_path: Path) -> None:
         """keep_passwords=True carries the password as _password for a template to use."""
