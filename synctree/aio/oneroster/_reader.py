@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from os import PathLike
 from pathlib import Path, PurePath
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, cast, get_args
 
 import anyio
 import anyio.to_thread
 
 from synctree import InputError
+from synctree._util.redact import MASK
 from synctree.aio import Batch, Row, rows_of
 from synctree.aio.csv import CSVReader
 
@@ -37,8 +38,6 @@ from ._files import FileSource, Header, Opener, Trimmed, ZipMember, peek
 from ._shape import Record, Shaping, Version
 
 __all__ = ["OneRoster", "OneRosterReader"]
-
-MASK = "***"
 
 Coverage = Literal["full", "delta", "absent"]
 DateOrder = Literal["DMY", "MDY"]
@@ -56,7 +55,6 @@ SUBBRANCHES: dict[str, str] = {
     "demographics": "demographics.csv",
     "user_profiles": "userProfiles.csv",
 }
-_USER_KINDS = ("students", "staff", "guardians")
 _FILES = (
     "manifest.csv",
     "orgs.csv",
@@ -167,7 +165,8 @@ class OneRoster:
     the whole truth (``tobedeleted`` rows are left out); ``absent`` leaves the
     subbranch out of the sync (no creates, updates or removals; the plan says
     so); ``delta`` gives only changes: active rows create or update,
-    ``tobedeleted`` rows remove, and objects it does not list are left alone.
+    ``tobedeleted`` rows remove (so does a new role that moves a user to
+    another subbranch), and objects it does not list are left alone.
     A reference to a user, class or course that a bulk file does not have is a
     warning naming file and line, and the row is left out (``dangling="keep"``
     keeps it).
@@ -226,7 +225,10 @@ class OneRoster:
     def readers(self) -> dict[str, OneRosterReader]:
         """A reader for each subbranch, in :attr:`subbranches` order, sharing one look."""
         session = _Session(self)
-        return {name: OneRosterReader(self, name, _session=session) for name in self.subbranches}
+        readers = {name: OneRosterReader(self, name) for name in self.subbranches}
+        for reader in readers.values():
+            reader._session = session
+        return readers
 
     async def manifest(self) -> dict[str, str]:
         """The checked ``manifest.csv``: property name to value (empty for a 1.0 export)."""
@@ -306,7 +308,10 @@ class _Session:
             csvs = sorted(
                 name for name in members if name.lower().endswith(".csv") and name.count("/") <= 1
             )
-            manifests = [n for n in csvs if n.rsplit("/", 1)[-1].lower() == "manifest.csv"]
+            manifests = sorted(
+                (n for n in csvs if n.rsplit("/", 1)[-1].lower() == "manifest.csv"),
+                key=lambda name: (name.count("/"), name),  # one at the top comes first
+            )
             top = [n for n in csvs if "/" not in n]
             if manifests:
                 self._prefix = manifests[0][: -len("manifest.csv")]
@@ -384,7 +389,7 @@ class _Session:
         if "manifest.csv" not in names:
             return await self._version_1_0()
         path = self.shown("manifest.csv")
-        reader, _labels = await self._manifest_reader()
+        reader = await self._manifest_reader()
         values: dict[str, str] = {}
         lines: dict[str, int | None] = {}
         async for batch in reader.batches():
@@ -442,9 +447,9 @@ class _Session:
                     ignored[file] = (
                         f"{self.name_of(file)} is in the export but {why[file]}; not read"
                     )
-        return _Export(version, modes, why, values, ignored)  # type: ignore[arg-type]
+        return _Export(cast(Version, version), modes, why, values, ignored)
 
-    async def _manifest_reader(self) -> tuple[CSVReader, dict[str, str]]:
+    async def _manifest_reader(self) -> CSVReader:
         header = await self.header("manifest.csv")
         path = self.shown("manifest.csv")
         for column in ("propertyName", "value"):
@@ -459,8 +464,8 @@ class _Session:
             "chunk_size": self.roster.chunk_size,
         }
         if self.is_zip:
-            return CSVReader.from_opener(self.opener("manifest.csv"), path=path, **options), {}
-        return CSVReader(self.path / self.name_of("manifest.csv"), **options), {}
+            return CSVReader.from_opener(self.opener("manifest.csv"), path=path, **options)
+        return CSVReader(self.path / self.name_of("manifest.csv"), **options)
 
     async def _version_1_0(self) -> _Export:
         """No manifest: a OneRoster 1.0 export, if its headers say so."""
@@ -572,12 +577,12 @@ class OneRosterReader:
     coverage, removed keys and notes.  Each pass reads the rows anew.
     """
 
-    def __init__(self, roster: OneRoster, subbranch: str, *, _session: _Session | None = None):
+    def __init__(self, roster: OneRoster, subbranch: str) -> None:
         if subbranch not in SUBBRANCHES:
             raise ValueError(f"'subbranch' must be one of {list(SUBBRANCHES)}, not {subbranch!r}")
         self.roster = roster
         self.subbranch = subbranch
-        self._session = _session if _session is not None else _Session(roster)
+        self._session = _Session(roster)  # readers() gives its readers one to share
 
     def __repr__(self) -> str:
         return f"<OneRosterReader {self.subbranch} of {str(self.roster.path)!r}>"
@@ -675,17 +680,18 @@ class _Pass:
         if file == "users.csv":
             labels = (await session.header(file)).labels
             self._role_column = "role" in {label.lower() for label in labels}
-            if export.version == "1.2" and not self._role_column:
-                roles_mode = export.modes.get("roles.csv", "absent")
-                if roles_mode == "absent":
-                    why = export.why.get("roles.csv", "absent")
-                    return (
-                        f"{name}: not in this export: OneRoster 1.2 users get their roles from "
-                        f"roles.csv ({why}); left untouched"
-                    )
+            roles_mode = export.modes.get("roles.csv", "absent")
+            if export.version == "1.2" and roles_mode != "absent":
+                self._role_column = False  # roles.csv has the say, whatever users.csv adds
                 if roles_mode == "delta":
                     coverage = "delta"
                 self._roles = await session.roles()
+            elif export.version == "1.2" and not self._role_column:
+                why = export.why.get("roles.csv", "absent")
+                return (
+                    f"{name}: not in this export: OneRoster 1.2 users get their roles from "
+                    f"roles.csv ({why}); left untouched"
+                )
             self._handle = self._user
         elif file == "classes.csv":
             await self._check("courseSourcedId", "course", "courses.csv")
