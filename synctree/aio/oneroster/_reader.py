@@ -16,18 +16,20 @@ again to look afresh.  The rows themselves are read anew on every pass.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from os import PathLike
 from pathlib import Path, PurePath
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, cast, get_args
 
 import anyio
 import anyio.to_thread
 
 from synctree import InputError
+from synctree._util.redact import MASK
 from synctree.aio import Batch, Row, rows_of
 from synctree.aio.csv import CSVReader
 
@@ -53,7 +55,6 @@ SUBBRANCHES: dict[str, str] = {
     "demographics": "demographics.csv",
     "user_profiles": "userProfiles.csv",
 }
-_USER_KINDS = ("students", "staff", "guardians")
 _FILES = (
     "manifest.csv",
     "orgs.csv",
@@ -164,7 +165,8 @@ class OneRoster:
     the whole truth (``tobedeleted`` rows are left out); ``absent`` leaves the
     subbranch out of the sync (no creates, updates or removals; the plan says
     so); ``delta`` gives only changes: active rows create or update,
-    ``tobedeleted`` rows remove, and objects it does not list are left alone.
+    ``tobedeleted`` rows remove (so does a new role that moves a user to
+    another subbranch), and objects it does not list are left alone.
     A reference to a user, class or course that a bulk file does not have is a
     warning naming file and line, and the row is left out (``dangling="keep"``
     keeps it).
@@ -215,6 +217,7 @@ class OneRoster:
         self.allow_empty = allow_empty
         self.chunk_size = chunk_size
         self._session: _Session | None = None
+        self._prefix = ""  # the folder of the files inside a zip, once a reader found it
 
     def __repr__(self) -> str:
         return f"OneRoster({str(self.path)!r})"
@@ -222,7 +225,10 @@ class OneRoster:
     def readers(self) -> dict[str, OneRosterReader]:
         """A reader for each subbranch, in :attr:`subbranches` order, sharing one look."""
         session = _Session(self)
-        return {name: OneRosterReader(self, name, _session=session) for name in self.subbranches}
+        readers = {name: OneRosterReader(self, name) for name in self.subbranches}
+        for reader in readers.values():
+            reader._session = session
+        return readers
 
     async def manifest(self) -> dict[str, str]:
         """The checked ``manifest.csv``: property name to value (empty for a 1.0 export)."""
@@ -267,7 +273,8 @@ class _Session:
 
     def shown(self, file: str) -> PurePath:
         """The path to name in messages: the file, or the zip and the member."""
-        return self.path / f"{self._prefix}{self.name_of(file)}"
+        prefix = self._prefix if self._names is not None else self.roster._prefix
+        return self.path / f"{prefix}{self.name_of(file)}"
 
     def opener(self, file: str) -> Opener:
         if not self.is_zip:
@@ -301,7 +308,10 @@ class _Session:
             csvs = sorted(
                 name for name in members if name.lower().endswith(".csv") and name.count("/") <= 1
             )
-            manifests = [n for n in csvs if n.rsplit("/", 1)[-1].lower() == "manifest.csv"]
+            manifests = sorted(
+                (n for n in csvs if n.rsplit("/", 1)[-1].lower() == "manifest.csv"),
+                key=lambda name: (name.count("/"), name),  # one at the top comes first
+            )
             top = [n for n in csvs if "/" not in n]
             if manifests:
                 self._prefix = manifests[0][: -len("manifest.csv")]
@@ -309,6 +319,7 @@ class _Session:
                 self._prefix = csvs[0].rsplit("/", 1)[0] + "/"
             found = [n.removeprefix(self._prefix) for n in members if n.startswith(self._prefix)]
         self._names = {name.lower(): name for name in found if "/" not in name}
+        self.roster._prefix = self._prefix
         return self._names
 
     async def header(self, file: str) -> Header:
@@ -378,7 +389,7 @@ class _Session:
         if "manifest.csv" not in names:
             return await self._version_1_0()
         path = self.shown("manifest.csv")
-        reader, _labels = await self._manifest_reader()
+        reader = await self._manifest_reader()
         values: dict[str, str] = {}
         lines: dict[str, int | None] = {}
         async for batch in reader.batches():
@@ -436,9 +447,9 @@ class _Session:
                     ignored[file] = (
                         f"{self.name_of(file)} is in the export but {why[file]}; not read"
                     )
-        return _Export(version, modes, why, values, ignored)  # type: ignore[arg-type]
+        return _Export(cast(Version, version), modes, why, values, ignored)
 
-    async def _manifest_reader(self) -> tuple[CSVReader, dict[str, str]]:
+    async def _manifest_reader(self) -> CSVReader:
         header = await self.header("manifest.csv")
         path = self.shown("manifest.csv")
         for column in ("propertyName", "value"):
@@ -453,8 +464,8 @@ class _Session:
             "chunk_size": self.roster.chunk_size,
         }
         if self.is_zip:
-            return CSVReader.from_opener(self.opener("manifest.csv"), path=path, **options), {}
-        return CSVReader(self.path / self.name_of("manifest.csv"), **options), {}
+            return CSVReader.from_opener(self.opener("manifest.csv"), path=path, **options)
+        return CSVReader(self.path / self.name_of("manifest.csv"), **options)
 
     async def _version_1_0(self) -> _Export:
         """No manifest: a OneRoster 1.0 export, if its headers say so."""
@@ -566,12 +577,12 @@ class OneRosterReader:
     coverage, removed keys and notes.  Each pass reads the rows anew.
     """
 
-    def __init__(self, roster: OneRoster, subbranch: str, *, _session: _Session | None = None):
+    def __init__(self, roster: OneRoster, subbranch: str) -> None:
         if subbranch not in SUBBRANCHES:
             raise ValueError(f"'subbranch' must be one of {list(SUBBRANCHES)}, not {subbranch!r}")
         self.roster = roster
         self.subbranch = subbranch
-        self._session = _session if _session is not None else _Session(roster)
+        self._session = _Session(roster)  # readers() gives its readers one to share
 
     def __repr__(self) -> str:
         return f"<OneRosterReader {self.subbranch} of {str(self.roster.path)!r}>"
@@ -615,6 +626,7 @@ class _Pass:
         self._checks: list[tuple[str, str, frozenset[str]]] = []
         self._roles: dict[str, list[Record]] = {}
         self._role_column = True
+        self._secrets = False  # the file has a password column: errors quote no values
 
     def __aiter__(self) -> _Pass:
         return self
@@ -628,13 +640,18 @@ class _Pass:
                 absent = await self._start()
                 if absent is not None:
                     self._done = True
-                    return Batch([], coverage="absent", notes=(absent, *self._head))
+                    notes = (absent, *self._head)
+                    return Batch([], line_of=_no_line, coverage="absent", notes=notes)
             assert self._inner is not None
             while True:
                 try:
                     batch = await self._inner.__anext__()
                 except StopAsyncIteration:
                     return await self._finish()
+                except InputError as exc:
+                    if not self._secrets:
+                        raise
+                    raise _without_values(exc) from None
                 shaped = self._shape(batch)
                 if shaped is not None:
                     return shaped
@@ -663,17 +680,18 @@ class _Pass:
         if file == "users.csv":
             labels = (await session.header(file)).labels
             self._role_column = "role" in {label.lower() for label in labels}
-            if export.version == "1.2" and not self._role_column:
-                roles_mode = export.modes.get("roles.csv", "absent")
-                if roles_mode == "absent":
-                    why = export.why.get("roles.csv", "absent")
-                    return (
-                        f"{name}: not in this export: OneRoster 1.2 users get their roles from "
-                        f"roles.csv ({why}); left untouched"
-                    )
+            roles_mode = export.modes.get("roles.csv", "absent")
+            if export.version == "1.2" and roles_mode != "absent":
+                self._role_column = False  # roles.csv has the say, whatever users.csv adds
                 if roles_mode == "delta":
                     coverage = "delta"
                 self._roles = await session.roles()
+            elif export.version == "1.2" and not self._role_column:
+                why = export.why.get("roles.csv", "absent")
+                return (
+                    f"{name}: not in this export: OneRoster 1.2 users get their roles from "
+                    f"roles.csv ({why}); left untouched"
+                )
             self._handle = self._user
         elif file == "classes.csv":
             await self._check("courseSourcedId", "course", "courses.csv")
@@ -683,6 +701,8 @@ class _Pass:
             await self._check("classSourcedId", "class", "classes.csv")
         self._coverage = coverage
         reader, self._labels = await session.csv(file, mode)
+        header = await session.header(file)
+        self._secrets = any("password" in label.lower() for label in header.labels)
         self._inner = reader.batches()
         return None
 
@@ -718,7 +738,7 @@ class _Pass:
                 )
             except _shape.ShapeError as exc:
                 raise InputError(
-                    exc.problem,
+                    _masked(exc.problem, record) if self._secrets else exc.problem,
                     path=batch.path,
                     line=line_of(index),
                     field=self._labels.get(exc.column, exc.column),
@@ -756,7 +776,7 @@ class _Pass:
                     field=self._labels.get(column, column),
                 )
             if value not in keys:
-                kind = self._name.removesuffix("es").removesuffix("s")
+                kind = {"classes": "class"}.get(self._name, self._name.removesuffix("s"))
                 left = "kept" if keep else "left out"
                 self._notes.warn(
                     f"{self._session.name_of(self._file)} line {line}: {what} {value!r} "
@@ -805,6 +825,8 @@ class _Pass:
         return Batch(
             [],
             path=str(self._session.shown(self._file)),
+            line_of=_no_line,
+            key="sourcedId",
             coverage=self._coverage,
             removed=tuple(dict.fromkeys(self._removed)),
             notes=tuple(self._head + [f"{self._name}: {n}" for n in self._notes.all()]),
@@ -816,6 +838,32 @@ class _Pass:
         aclose = getattr(inner, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _masked(problem: str, record: Record) -> str:
+    """``problem`` without the values of the record's password columns."""
+    for column, value in record.items():
+        text = str(value).strip()
+        if "password" in column.lower() and text:
+            problem = problem.replace(text, MASK)
+    return problem
+
+
+def _without_values(error: InputError) -> InputError:
+    """A parse error of a file with passwords, without the cell values it quoted.
+
+    (A row cut differently, a name with an unquoted comma, shifts the password
+    into the "extra" fields the CSV reader quotes.)
+    """
+    problem = re.sub(
+        r" \(extra: .*\)$", " (the values are not shown: the file has passwords)", error.problem
+    )
+    return InputError(problem, path=error.path, line=error.line, field=error.field)
+
+
+def _no_line(index: int) -> None:
+    """The line of a row of a batch without rows (there is none)."""
+    return None
 
 
 def _kept_line(line_of: Callable[[int], int | None], kept: list[int], index: int) -> int | None:
