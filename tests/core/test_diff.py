@@ -139,6 +139,22 @@ class TestActionTable:
 
 
 class TestAction:
+    def test_actions_do_not_order(self) -> None:
+        """An action is a record: ``<`` is a TypeError, not a tuple comparison of its fields."""
+        a = Action(idnumber="1", message="new_students")
+        b = Action(idnumber="2", message="new_students")
+        for compare in (
+            lambda: a < b,
+            lambda: a <= b,
+            lambda: a > b,
+            lambda: a >= b,
+            lambda: sorted([b, a]),
+            lambda: a < ("1",),
+        ):
+            with pytest.raises(TypeError):
+                compare()
+        assert sorted([b, a], key=lambda action: action.idnumber) == [a, b]
+
     def test_derived_fields(self) -> None:
         """``kind`` and ``subbranch`` are derived from the message when not given."""
         action = Action(idnumber="1", message="update_class_sections_room", attribute="room")
