@@ -603,3 +603,21 @@ class TestAsyncIteration:
         got = [action async for action in tree.source > tree.destination]
         assert got == diff(tree)
         assert len(got) == 1501
+
+
+def test_nan_on_both_sides_is_no_change() -> None:
+    """NaN != NaN, but a NaN read back as NaN must not be an update on every run."""
+    import decimal
+
+    tree = make_tree()
+    tree.new("source", "students", "1", score=float("nan"), d=decimal.Decimal("NaN"), x=1.0)
+    tree.new("destination", "students", "1", score=float("nan"), d=decimal.Decimal("NaN"), x=1.0)
+    assert diff(tree) == []
+    tree.new("source", "students", "2", score=float("nan"))
+    tree.new("destination", "students", "2", score=2.5)
+    tree.new("source", "students", "3", score=2.5)
+    tree.new("destination", "students", "3", score=float("nan"))
+    assert [(a.idnumber, a.message) for a in diff(tree)] == [
+        ("2", "update_students_score"),
+        ("3", "update_students_score"),
+    ]
