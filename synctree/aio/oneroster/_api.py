@@ -250,7 +250,7 @@ class _Session:
         try:
             async for page in reader.pages():
                 first = page.seen - len(page.items) + 1
-                pages.append((str(page.url), first, list(page.items)))
+                pages.append((redact_url(str(page.url)), first, list(page.items)))
         except PageError as exc:
             if exc.status == 404 and exc.page == 1:
                 why = f"the server has no {collection} (HTTP 404 at {exc.url})"
