@@ -788,13 +788,12 @@ class _Pass:
 
     def _user(self, record: Record, line: int | None, key: str) -> Row | None:
         roles = self._roles.get(key, ()) if not self._role_column else ()
-        row = _shape.shape_user(record, self._shaping, roles)
-        kind = _shape.user_subbranch(row)
-        if kind != self._name:
+        kind = _shape.role_subbranch(_shape.primary_role(record, roles))
+        if kind != self._name:  # decided before shaping: each user is shaped once
             if kind is not None and self._coverage == "delta":
                 self._removed.append(key)  # the user is one of the others now
             return None
-        return row
+        return _shape.shape_user(record, self._shaping, roles)
 
     def _note_unplaced(self, record: Record, line: int | None) -> None:
         """A user with no role is in no subbranch: say so once, under students."""
