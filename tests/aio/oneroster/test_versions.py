@@ -557,3 +557,22 @@ async def test_the_documented_columns_are_what_the_reader_gives(tmp_path: Path) 
         assert set(leaf.to_dict()) == attributes, name
         for attribute in attributes:
             assert attribute in doc, attribute
+
+
+@pytest.mark.anyio
+async def test_fast_paths_read_as_the_careful_ones(tmp_path: Path) -> None:
+    """One-item fields, plain ISO dates and rows without extras read as their long forms."""
+    short, long = Export("1.1"), Export("1.1")
+    for enrollment in long.files["enrollments.csv"]:
+        enrollment["beginDate"] = enrollment["beginDate"] + "T00:00:00.000Z"  # the regex path
+        enrollment["endDate"] = enrollment["endDate"].replace("-", "/")
+    for klass in long.files["classes.csv"]:
+        klass["periods"] = " ," + klass["periods"] + ", "  # the split path
+        klass["grades"] = klass["grades"] + ","
+    a = await load(short.write(tmp_path / "short"))
+    b = await load(long.write(tmp_path / "long"))
+    for name in ("enrollments", "classes"):
+        assert {x.idnumber: x.to_dict() for x in a.source[name]} == {
+            x.idnumber: x.to_dict() for x in b.source[name]
+        }
+    assert a.source.classes["cls-m1"].periods == {"1", "2"}
