@@ -425,6 +425,19 @@ class TestCoverage:
         assert students == {"stu-1", "stu-2", "stu-4"}
         assert courses == 2  # absent in the delta: untouched
 
+    def test_a_date_where_there_was_none(self, tmp_path: Path) -> None:
+        """An end date that appears later (its column was made when all were empty) converges."""
+        export = Export("1.1")
+        for enrollment in export.files["enrollments.csv"]:
+            enrollment["endDate"] = ""
+        config = write_config(tmp_path, export.write(tmp_path / "export"))
+        assert invoke("run", str(config))[0] == 0
+        export.find("enrollments.csv", "enr-1")["endDate"] = "2025-01-17"
+        export.write(tmp_path / "export")
+        assert actions(config) == {("update_enrollments_end", "enr-1")}
+        assert invoke("run", str(config))[0] == 0
+        assert plan(config)["actions"] == []
+
     def test_delta_role_change_moves_the_user(self, tmp_path: Path) -> None:
         """In a delta, a student who became staff leaves students and joins staff."""
         config = write_config(tmp_path, Export("1.1").write(tmp_path / "export"))
