@@ -675,7 +675,11 @@ class _Pass:
         )
         mode = export.modes.get(file, "absent")
         if mode == "absent":
-            return f"{name}: not in this export ({export.why.get(file, 'absent')}); left untouched"
+            self._head = []  # one line says it all
+            why = export.why.get(file, "absent")
+            if file in export.ignored:
+                why += f"; {session.name_of(file)} is there but not read"
+            return f"{name}: not in this export ({why}); left untouched"
         coverage: Coverage = "full" if mode == "bulk" else "delta"
         if file == "users.csv":
             labels = (await session.header(file)).labels
