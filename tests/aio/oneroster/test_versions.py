@@ -589,3 +589,21 @@ async def test_fast_paths_read_as_the_careful_ones(tmp_path: Path) -> None:
             x.idnumber: x.to_dict() for x in b.source[name]
         }
     assert a.source.classes["cls-m1"].periods == {"1", "2"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+async def test_a_user_without_a_role(tmp_path: Path, version: str) -> None:
+    """A user with no role is in no subbranch; one warning under students names the line."""
+    export = Export(version)
+    export.find("users.csv", "stu-2")["role"] = ""
+    if version == "1.2":
+        export.roles = [r for r in export._roles() if r["userSourcedId"] != "stu-2"]
+    tree = await load(export.write(tmp_path / "x"))
+    assert all("stu-2" not in tree.source[name] for name in ("students", "staff", "guardians"))
+    where = "no role" if version == "1.1" else "no role in roles.csv"
+    assert tree.source.students.notes == [
+        f"students: users.csv line 3: user 'stu-2' has {where}; "
+        "left out of students, staff and guardians"
+    ]
+    assert tree.source.staff.notes == [] and tree.source.guardians.notes == []
