@@ -330,15 +330,21 @@ class TestRealWorldFiles:
         for row, value in zip(
             export.files["users.csv"], ["TRUE", "true", "1", "FALSE", "0", ""], strict=False
         ):
-            row["enabledUser"] = value  # fmt: skip
+            row["enabledUser"] = value
         tree = await load(export.write(tmp_path / "a"))
         enabled = {
             leaf.idnumber: leaf.enabled
             for name in ("students", "staff")
             for leaf in tree.source[name]
         }
-        assert enabled == {"stu-1": True, "stu-2": True, "stu-3": True, "tch-1": False,
-                           "aid-1": False, "adm-1": True}  # fmt: skip
+        assert enabled == {
+            "stu-1": True,
+            "stu-2": True,
+            "stu-3": True,
+            "tch-1": False,
+            "aid-1": False,
+            "adm-1": True,
+        }
         export.files["users.csv"][1]["enabledUser"] = "maybe"
         with pytest.raises(ReaderError) as info:
             await load(export.write(tmp_path / "b"))
@@ -455,8 +461,8 @@ class TestCoverage:
         export.write(tmp_path / "export")
         result = plan(config)
         assert result["actions"] == []
-        assert "source courses: not in this export (manifest.csv: file.courses=absent); " \
-            "left untouched" in result["notes"]  # fmt: skip
+        absent = "source courses: not in this export (manifest.csv: file.courses=absent)"
+        assert f"{absent}; left untouched" in result["notes"]
         code, out = invoke("plan", str(config))
         assert code == 0 and "note: source enrollments: not in this export" in out
         assert invoke("run", str(config))[0] == 0
@@ -465,7 +471,7 @@ class TestCoverage:
                 db.execute(f"select count(*) from {t}").fetchone()[0]
                 for t in ("courses", "enrollments")
             ]
-        assert counts == [2, 6]  # fmt: skip
+        assert counts == [2, 6]
 
     def test_empty_bulk_file_never_empties_the_destination(self, tmp_path: Path) -> None:
         """A header-only bulk users.csv loads, but the sync refuses to remove everyone."""
