@@ -7,7 +7,7 @@ import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from operator import is_not
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ._duplicates import DuplicatePolicy, check_policy, merge_attributes
 from ._exceptions import DuplicateKeyError
@@ -18,7 +18,13 @@ if TYPE_CHECKING:
     from ._action import Action
     from ._diff import Diff
 
-__all__ = ["Branch", "Subbranch", "SyncTree"]
+__all__ = ["Branch", "Coverage", "Subbranch", "SyncTree"]
+
+#: How much of the truth a subbranch holds: ``"full"`` (all of it, the
+#: default), ``"delta"`` (only the objects its rows and ``removed`` name) or
+#: ``"absent"`` (nothing: the source does not provide this kind).
+Coverage: TypeAlias = Literal["full", "delta", "absent"]
+_COVERAGES = ("full", "delta", "absent")
 
 _idnumber = operator.itemgetter("idnumber")
 
@@ -33,6 +39,13 @@ class Subbranch:
     are invisible to Python's garbage collector; a million leaf objects are
     not, and would cost a large load a third of its time.)
 
+    A source that holds only part of the truth says so with :meth:`mark_delta`
+    (its rows are changes, ``removed`` the keys it says are gone) or
+    :meth:`mark_absent` (it does not provide this kind at all); the diff then
+    removes only what the source names, never what it merely leaves out.
+    ``notes`` are lines for the plan (why a subbranch is absent, a reader's
+    warnings).
+
     Two compact forms keep a big load small, and the diff compares them as
     they are; a row takes its plain form for good when a leaf of it is made:
 
@@ -46,7 +59,18 @@ class Subbranch:
       is always the encoded text.
     """
 
-    __slots__ = ("_columns", "_encoded", "_rows", "branch", "model", "name", "policy")
+    __slots__ = (
+        "_columns",
+        "_encoded",
+        "_removed",
+        "_rows",
+        "branch",
+        "coverage",
+        "model",
+        "name",
+        "notes",
+        "policy",
+    )
 
     def __init__(self, branch: str, name: str, model: type[Leaf], policy: DuplicatePolicy) -> None:
         self.branch = branch
@@ -57,6 +81,44 @@ class Subbranch:
         self._rows: dict[str, dict[str, Any] | tuple[Any, ...]] = {}
         self._columns: tuple[str, ...] | None = None  # of tuple rows; the first is 'idnumber'
         self._encoded: dict[str, Encoding] = {}  # columns whose cells may still be text
+        self.coverage: Coverage = "full"
+        self._removed: set[str] = set()
+        self.notes: list[str] = []
+
+    @property
+    def removed(self) -> frozenset[str]:
+        """The keys a delta source says are gone (they become ``old_`` actions)."""
+        return frozenset(self._removed)
+
+    def mark_absent(self, note: str) -> None:
+        """This side does not provide this kind: the diff leaves the subbranch alone.
+
+        ``note`` says why, for the plan (``"courses: not in this export"``).
+        """
+        if self._rows or self._removed:
+            raise ValueError(f"{self.branch} {self.name} has rows; it cannot be absent")
+        self.coverage = "absent"
+        self.add_note(note)
+
+    def mark_delta(self, removed: Iterable[str] = ()) -> None:
+        """This side holds changes only: its rows, and ``removed``, the keys now gone.
+
+        Objects it does not name are left as they are; ``old_`` actions come
+        only from ``removed``.  Repeated calls add to ``removed``.
+        """
+        if self.coverage == "absent":
+            raise ValueError(f"{self.branch} {self.name} is absent; it cannot be a delta")
+        self.coverage = "delta"
+        for key in removed:
+            if type(key) is not str:
+                raise TypeError(
+                    f"{self.branch} {self.name}: a removed key must be a str, got {key!r}"
+                )
+            self._removed.add(key)
+
+    def add_note(self, text: str) -> None:
+        """A line for the plan about this subbranch (a reader's warning, say)."""
+        self.notes.append(text)
 
     def __repr__(self) -> str:
         return f"<Subbranch {self.name} of branch {self.branch}>"
@@ -73,9 +135,11 @@ class Subbranch:
     def __iter__(self) -> Iterator[Leaf]:
         model = self.model
         rows, columns, encoded = self._rows, self._columns, self._encoded
-        for idnumber, row in rows.items():
-            if type(row) is tuple:
-                rows[idnumber] = row = dict(zip(columns or (), row, strict=True))
+        for idnumber, stored in rows.items():
+            if isinstance(stored, tuple):
+                rows[idnumber] = row = dict(zip(columns or (), stored, strict=True))
+            else:
+                row = stored
             if encoded:
                 decode_row(row, encoded)
             yield view(model, row)
@@ -92,12 +156,14 @@ class Subbranch:
 
     def _row(self, idnumber: str) -> dict[str, Any]:
         """The row of ``idnumber`` in its plain form (a dict of values), for good."""
-        row = self._rows[idnumber]
-        if type(row) is tuple:
-            self._rows[idnumber] = row = dict(zip(self._columns or (), row, strict=True))
+        stored = self._rows[idnumber]
+        if isinstance(stored, tuple):
+            self._rows[idnumber] = row = dict(zip(self._columns or (), stored, strict=True))
+        else:
+            row = stored
         if self._encoded:
             decode_row(row, self._encoded)
-        return row  # type: ignore[return-value]  # a dict by now
+        return row
 
     def _leaf(self, idnumber: str) -> Leaf:
         """The leaf of ``idnumber`` (the diff's way in)."""
@@ -140,6 +206,8 @@ class Subbranch:
                     f"{self.branch} {self.name}: idnumber must be a str, "
                     f"got {type(idnumber).__name__} {idnumber!r}"
                 )
+            if self.coverage == "absent":
+                raise ValueError(f"{self.branch} {self.name} is absent; it cannot take rows")
             rows[idnumber] = attributes  # owns the row: no copy
             return
         self._duplicate(self._row(idnumber), attributes, where)
@@ -168,6 +236,8 @@ class Subbranch:
             for row in rows:
                 decode_row(row, clash)
         table = self._rows
+        if self.coverage == "absent" and rows:
+            raise ValueError(f"{self.branch} {self.name} is absent; it cannot take rows")
         ids = list(map(_idnumber, rows))
         if set(map(type, ids)) <= {str}:
             # All in C, one lookup per row: setdefault adds a new key and gives
@@ -197,6 +267,8 @@ class Subbranch:
         They are kept as they are when the subbranch's tuple rows have these
         columns (or it has none yet); otherwise they become dicts.
         """
+        if self.coverage == "absent" and rows:
+            raise ValueError(f"{self.branch} {self.name} is absent; it cannot take rows")
         if self._columns is None and columns[:1] == ("idnumber",):
             self._columns = columns
         clash = self._encode(encoded)
@@ -213,18 +285,18 @@ class Subbranch:
             kept = list(map(table.setdefault, ids, rows))
             if not any(map(is_not, kept, rows)):
                 return
-            for idnumber, existing, row in zip(ids, kept, rows, strict=True):
-                if existing is not row:
+            for idnumber, existing, cells in zip(ids, kept, rows, strict=True):
+                if existing is not cells:
                     self._duplicate(
                         self._row(idnumber),
-                        dict(zip(columns, row, strict=True)),
-                        None if where is None else lambda _, row=row: where(row),  # type: ignore[misc]
+                        dict(zip(columns, cells, strict=True)),
+                        None if where is None else _where_of(where, cells),
                     )
             return
-        for row in rows:  # a key that is not a str: _add says so
+        for cells in rows:  # a key that is not a str: _add says so
             self._add(
-                dict(zip(columns, row, strict=True)),
-                None if where is None else lambda _, row=row: where(row),  # type: ignore[misc]
+                dict(zip(columns, cells, strict=True)),
+                None if where is None else _where_of(where, cells),
             )
 
     def _duplicate(
@@ -492,6 +564,13 @@ class SyncTree:
         """Read a tree saved with :meth:`save`."""
         with open(path, encoding="utf-8") as file:
             return cls.from_json(file.read(), models=models, duplicates=duplicates)
+
+
+def _where_of(
+    where: Callable[[tuple[Any, ...]], tuple[Any, Any]], cells: tuple[Any, ...]
+) -> Callable[[dict[str, Any]], tuple[Any, Any]]:
+    """``where`` for the dict made of the tuple row ``cells``: where ``cells`` came from."""
+    return lambda _: where(cells)
 
 
 def _names(names: Iterable[str], parameter: str, reserved: frozenset[str]) -> list[str]:

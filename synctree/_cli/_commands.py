@@ -106,11 +106,12 @@ def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any)
     cfg = _session.load_config(config, output)
     cfg.build_template()  # its options are checked as a run would check them (no I/O)
 
-    async def compute() -> list[Action]:
+    async def compute() -> tuple[list[Action], list[str]]:
         tree = await _session.load_tree(cfg, output)
-        return [action async for action in _session.diff(cfg, tree)]
+        actions = [action async for action in _session.diff(cfg, tree)]
+        return actions, _session.notes(tree)
 
-    actions = _session.run_async(backend, compute)
+    actions, notes = _session.run_async(backend, compute)
     if out is not None:
         write_json(out, {"config": str(config), "actions": plan_dicts(actions)}, output.mask)
     if output.json:
@@ -118,11 +119,12 @@ def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any)
             {
                 "summary": {k: dict(v) for k, v in summary(actions, cfg.subbranches).items()},
                 "actions": plan_dicts(actions),
+                "notes": notes,
                 "outside_paths": cfg.outside_paths,
             }
         )
     elif not output.quiet:
-        print_plan(output, cfg, actions)
+        print_plan(output, cfg, actions, notes)
     return EXIT_OK
 
 

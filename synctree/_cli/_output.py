@@ -114,8 +114,10 @@ def summary(actions: Iterable[Action], subbranches: list[str]) -> dict[str, Coun
     return counts
 
 
-def print_plan(output: Output, config: Config, actions: list[Action]) -> None:
-    """The plan as a table of counts, then (some of) its actions by kind."""
+def print_plan(
+    output: Output, config: Config, actions: list[Action], notes: Iterable[str] = ()
+) -> None:
+    """The plan as a table of counts, then (some of) its actions by kind, then notes."""
     from rich.table import Table
 
     counts = summary(actions, config.subbranches)
@@ -137,6 +139,8 @@ def print_plan(output: Output, config: Config, actions: list[Action]) -> None:
             output.out.print(f"  {escape(repr(action))}")
         if len(some) > len(shown):
             output.out.print(f"  … {len(some) - len(shown)} more (--verbose shows all)")
+    for note in notes:
+        output.out.print(f"[yellow]note:[/] {escape(note)}")
     for note in config.outside_paths:
         output.out.print(f"[yellow]note:[/] outside the config's folder: {escape(note)}")
 

@@ -71,6 +71,16 @@ async def load_tree(config: Config, output: Output) -> Any:
     return tree
 
 
+def notes(tree: Any) -> list[str]:
+    """The subbranches' notes (absent kinds, readers' warnings), each naming its side."""
+    return [
+        f"{branch} {subbranch.name}: {note.removeprefix(subbranch.name + ': ')}"
+        for branch in tree.branches
+        for subbranch in tree[branch]
+        for note in subbranch.notes
+    ]
+
+
 def diff(config: Config, tree: Any, only: Iterable[str] = ()) -> Any:
     """The diff from the config's first branch to its second, of ``only`` these idnumbers if any."""
     left, right = config.branches
@@ -191,6 +201,8 @@ class RunSession:
         if self.saved is not None:
             current = plan_dicts([a async for a in changes])
             check_saved_plan(self.saved, current)
+        for note in notes(tree):
+            self.output.info(f"[yellow]note:[/] {escape(note)}")
         for note in self.config.outside_paths:
             self.output.info(f"[yellow]note:[/] outside the config's folder: {escape(note)}")
         if self.log_path is not None:

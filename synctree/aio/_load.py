@@ -182,6 +182,17 @@ async def _load_one(
     loaded[subbranch.branch, subbranch.name].set()
 
 
+def _apply_coverage(subbranch: Subbranch, batch: Batch | Table) -> None:
+    """What a batch says of the subbranch as a whole: its coverage, removals, notes."""
+    if batch.coverage == "absent":
+        subbranch.mark_absent(batch.notes[0] if batch.notes else "not provided by the reader")
+        subbranch.notes.extend(batch.notes[1:])
+        return
+    if batch.coverage == "delta" or batch.removed:
+        subbranch.mark_delta(batch.removed)
+    subbranch.notes.extend(batch.notes)
+
+
 def _where(current: list[Batch | Table]) -> Callable[[Any], tuple[Any, Any]]:
     """``where(row)``: the path and line of a row of the current batch (only asked on an error)."""
 
@@ -208,6 +219,8 @@ async def _load_batches(
     async with aclosing(batches):
         async for batch in batches:
             current[0] = batch
+            if batch.coverage is not None or batch.removed or batch.notes:
+                _apply_coverage(subbranch, batch)
             if pipeline is None:
                 add_rows(batch.rows, where, batch.encoded)
                 rows = batch.rows
@@ -235,6 +248,8 @@ async def _load_tables(
     try:
         async for table in tables:
             current[0] = table
+            if table.coverage is not None or table.removed or table.notes:
+                _apply_coverage(subbranch, table)
             add(table.columns, table.rows, where, table.encoded)
             if progress is not None:
                 progress(subbranch.branch, subbranch.name, len(subbranch))

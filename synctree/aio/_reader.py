@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
+from .._tree import Coverage
 from .._util.members import decode_row
 
 __all__ = ["Batch", "BatchReader", "Reader", "Row", "Table", "TableReader", "rows_of"]
@@ -30,6 +31,13 @@ class Batch:
     :param line_of: ``index -> line``: the line (or row number) of ``rows[index]``.
     :param key: the column(s) the key came from, to name in an error (``'id'``,
         ``'school + number'``).
+    :param coverage: how much of the truth the reader gives for this subbranch,
+        if it says (see :data:`synctree.Coverage`): ``"delta"`` when its rows
+        are changes only, ``"absent"`` when it does not provide this kind.
+    :param removed: keys a delta source says are gone (they become ``old_``
+        actions; keys it does not name are left alone).
+    :param notes: lines for the plan: a reader's warnings (naming file and
+        line), why a subbranch is absent.
     :param encoded: set- or list-valued columns whose cells the rows still hold
         as text, ``{'classes': (set, ';')}``: ``kind`` of the members split on
         the separator, stripped, empty ones dropped (``None`` is empty).  The
@@ -42,6 +50,9 @@ class Batch:
     path: str | None = None
     line_of: Callable[[int], int | None] | None = None
     key: str | None = None
+    coverage: Coverage | None = None
+    removed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     encoded: Mapping[str, tuple[type, str]] | None = None
 
     def decoded(self) -> list[Row]:
@@ -74,6 +85,9 @@ class Table:
     :param path: as :class:`Batch`'s.
     :param line_of: as :class:`Batch`'s.
     :param key: as :class:`Batch`'s.
+    :param coverage: as :class:`Batch`'s.
+    :param removed: as :class:`Batch`'s.
+    :param notes: as :class:`Batch`'s.
     :param encoded: as :class:`Batch`'s.
     """
 
@@ -82,13 +96,25 @@ class Table:
     path: str | None = None
     line_of: Callable[[int], int | None] | None = None
     key: str | None = None
+    coverage: Coverage | None = None
+    removed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     encoded: Mapping[str, tuple[type, str]] | None = None
 
     def batch(self) -> Batch:
         """The same rows as a :class:`Batch` of dicts (their encoded cells still text)."""
         columns = self.columns
         rows = [dict(zip(columns, row, strict=True)) for row in self.rows]
-        return Batch(rows, self.path, self.line_of, self.key, self.encoded)
+        return Batch(
+            rows,
+            self.path,
+            self.line_of,
+            self.key,
+            self.coverage,
+            self.removed,
+            self.notes,
+            encoded=self.encoded,
+        )
 
 
 @runtime_checkable

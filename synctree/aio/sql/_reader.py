@@ -8,6 +8,7 @@ password), the row numbers and the key column(s).
 
 from __future__ import annotations
 
+import datetime
 import functools
 import operator
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -52,11 +53,38 @@ def _text_of_members(value: Any, separator: str) -> Any:
     return decode_members(value, set, separator)  # not text: raises, saying what it got
 
 
+def _to_date(value: Any) -> datetime.date:
+    """A date from a DATE column, or from ISO text (a column typed TEXT, SQLite's dates)."""
+    if isinstance(value, datetime.datetime):
+        raise ValueError(f"cannot convert {value!r} to a date (it has a time)")
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str):
+        return datetime.date.fromisoformat(value.strip())
+    raise ValueError(f"cannot convert {value!r} to a date")
+
+
+def _to_datetime(value: Any) -> datetime.datetime:
+    """A datetime from a DATETIME column, or from ISO text."""
+    if isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value.strip())
+    raise ValueError(f"cannot convert {value!r} to a datetime")
+
+
+_CONVERSIONS: dict[Any, Callable[[Any], Any]] = {
+    bool: _to_bool,
+    datetime.date: _to_date,
+    datetime.datetime: _to_datetime,
+}
+
+
 def _converter(kind: Converter, separator: str) -> Callable[[Any], Any]:
     """``value -> converted``; called for every value, ``None`` included."""
     if isinstance(kind, type) and kind in _COLLECTIONS:
         return lambda value: _text_of_members(value, separator)
-    convert = _to_bool if kind is bool else kind
+    convert = _CONVERSIONS.get(kind, kind)
     return lambda value: None if value is None else convert(value)
 
 
@@ -129,7 +157,10 @@ class SQLReader:
     :param types: per column, a conversion of the database value: ``set``,
         ``frozenset``, ``list`` or ``tuple`` split text on ``separator`` (as
         :class:`SQLTemplate` stores them; NULL gives an empty collection);
-        ``bool`` accepts 0/1 (MySQL's ``BOOLEAN`` is a ``TINYINT``); any other
+        ``bool`` accepts 0/1 (MySQL's ``BOOLEAN`` is a ``TINYINT``);
+        ``datetime.date`` and ``datetime.datetime`` accept ISO text too (a
+        column that ``create_tables`` typed TEXT because its first values were
+        all NULL); any other
         callable gets each non-NULL value.
     :param missing_ok: read a missing table (or SQLite file) as empty: a
         destination that ``SQLTemplate(create_tables=True)`` is about to create.
@@ -250,11 +281,11 @@ class SQLReader:
                             if tuples:
                                 cells = build_tuples(part, count)
                                 count += len(cells)
-                                yield Table(names, cells, path, line_of, key, encoded)
+                                yield Table(names, cells, path, line_of, key, encoded=encoded)
                             else:
                                 rows = build(part, count)
                                 count += len(rows)
-                                yield Batch(rows, path, line_of, key, encoded)
+                                yield Batch(rows, path, line_of, key, encoded=encoded)
                     finally:
                         # An open cursor holds SQLite's read lock even after its connection
                         # went back to the pool, for as long as an error's traceback lives.

@@ -233,3 +233,27 @@ async def test_property_csv_is_plain(
     right = [[str(i), b_name, b] for i, (_, b, _, b_name) in enumerate(pairs)]
     tree = await csv_tree(tmp_path, left, right)
     assert actions(tree) == actions(plain_tree(left, right))
+
+
+class TestTableCoverage:
+    async def test_delta_table(self) -> None:
+        """A table that says it is a delta removes only the keys it names."""
+
+        class Delta:
+            def batches(self) -> AsyncIterator[Batch]:
+                raise AssertionError("tables() should be used")
+
+            async def tables(self) -> AsyncIterator[Table]:
+                yield Table(("idnumber", "name"), [("1", "Ann")], coverage="delta", removed=("3",))
+
+        tree = SyncTree(["source", "destination"], ["students"])
+
+        async def dest() -> AsyncIterator[dict[str, Any]]:
+            for key in "123":
+                yield {"idnumber": key, "name": "Ann"}
+
+        await tree.load(source={"students": Delta()}, destination={"students": dest()})
+        assert tree.source.students.coverage == "delta"
+        assert [(a.idnumber, a.message) for a in tree.source > tree.destination] == [
+            ("3", "old_students")
+        ]
