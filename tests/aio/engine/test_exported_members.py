@@ -58,6 +58,19 @@ PUBLIC = [
 #: Each connector's own ``__all__``; its names are also importable from ``synctree.aio``.
 CONNECTORS = {
     "csv": ["ByteSource", "CSVReader", "CSVTemplate"],
+    "google": [
+        "DEFAULT_QUOTAS",
+        "EmailRule",
+        "GoogleError",
+        "GoogleReader",
+        "GoogleRoster",
+        "GoogleTemplate",
+        "OURule",
+        "PasswordFile",
+        "PasswordPolicy",
+        "Quota",
+        "fold",
+    ],
     "http": [
         "Cursor",
         "HTTPReader",
@@ -94,6 +107,7 @@ NOT_LOADED = {
     # httpx's own __init__ imports its command line (click, rich) when they are installed.
     "synctree.aio.http": ["sqlalchemy", "synctree._cli"],
     "synctree.aio.scim": ["sqlalchemy", "synctree._cli"],
+    "synctree.aio.google": ["google.auth", "sqlalchemy", "synctree._cli"],
     "synctree.aio.sql": ["click", "httpx", "rich"],
 }
 

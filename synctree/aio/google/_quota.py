@@ -1,0 +1,112 @@
+"""Google's quotas as rate limits: per-API profiles, headroom, and concurrency that backs off.
+
+The documented quotas: the Directory API allows 2,400 queries per minute per user per
+project, Classroom 1,200.  A batch of n calls counts as n queries, so the limiter is
+asked for a token per part.  ``rate="90%"`` keeps that share of the profile.  Google's
+403 ``quotaExceeded`` means too many requests at once: :meth:`Quota.crowded` halves the
+API's concurrency (never below one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import anyio
+
+from synctree.aio import RateLimiter
+
+__all__ = ["DEFAULT_QUOTAS", "Quota", "parse_headroom"]
+
+#: Queries per minute per user, per API (Google's documented defaults).
+DEFAULT_QUOTAS: Mapping[str, int] = {"directory": 2400, "classroom": 1200}
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def parse_headroom(rate: str | float) -> float:
+    """``'90%'`` (or ``0.9``) as the share of the quota to use, in ``(0, 1]``."""
+    share: float | None = None
+    if isinstance(rate, str):
+        match = _PERCENT.match(rate)
+        if match:
+            share = float(match[1]) / 100
+    elif isinstance(rate, int | float) and not isinstance(rate, bool):
+        share = float(rate)
+    if share is None or not 0 < share <= 1:
+        raise ValueError(f"'rate' must be a share of the quota such as '90%', got {rate!r}")
+    return share
+
+
+@dataclass(frozen=True, slots=True)
+class _Api:
+    limiter: RateLimiter
+    slots: anyio.CapacityLimiter
+
+
+class Quota:
+    """The rate limiters and concurrency limits of the APIs one template or reader calls.
+
+    :param quotas: queries per ``window`` seconds per API (default :data:`DEFAULT_QUOTAS`).
+    :param rate: the share of each quota to use (``'90%'``).
+    :param concurrency: requests in flight per API at most (lowered on ``quotaExceeded``).
+    """
+
+    def __init__(
+        self,
+        quotas: Mapping[str, int] | None = None,
+        *,
+        rate: str | float = "90%",
+        window: float = 60.0,
+        concurrency: int = 10,
+    ) -> None:
+        given = dict(DEFAULT_QUOTAS if quotas is None else {**DEFAULT_QUOTAS, **quotas})
+        for name, value in given.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"'quotas' of {name!r} must be an int >= 1, got {value!r}")
+        if not (isinstance(window, int | float) and window > 0):
+            raise ValueError(f"'quota_window' must be > 0 seconds, got {window!r}")
+        self.share = parse_headroom(rate)
+        self.quotas = given
+        self.window = float(window)
+        self.concurrency = concurrency
+        self._apis: dict[str, _Api] = {}
+
+    def __repr__(self) -> str:
+        return f"Quota({self.quotas!r}, rate={self.share:.0%}, window={self.window:g})"
+
+    def per_second(self, api: str) -> float:
+        """The calls per second this quota lets through for ``api``."""
+        return self.quotas[api] * self.share / self.window
+
+    def _api(self, api: str) -> _Api:
+        # Made on first use, inside the event loop that runs the calls.
+        found = self._apis.get(api)
+        if found is None:
+            found = self._apis[api] = _Api(
+                RateLimiter(self.per_second(api)), anyio.CapacityLimiter(self.concurrency)
+            )
+        return found
+
+    def limiter(self, api: str) -> RateLimiter:
+        return self._api(api).limiter
+
+    def slots(self, api: str) -> anyio.CapacityLimiter:
+        return self._api(api).slots
+
+    async def acquire(self, api: str, calls: int = 1) -> None:
+        """Wait until ``calls`` queries of ``api`` fit in its quota (a batch counts each)."""
+        limiter = self._api(api).limiter
+        for _ in range(calls):
+            await limiter.acquire()
+
+    def pause(self, api: str, seconds: float) -> None:
+        """Hold every call of ``api`` for ``seconds`` (Google said it is over its rate)."""
+        self._api(api).limiter.pause_until(anyio.current_time() + seconds)
+
+    def crowded(self, api: str) -> int:
+        """Halve ``api``'s concurrency after a ``quotaExceeded``; the new limit."""
+        slots = self._api(api).slots
+        slots.total_tokens = max(1, int(slots.total_tokens) // 2)
+        return int(slots.total_tokens)
