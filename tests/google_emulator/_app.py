@@ -14,17 +14,19 @@ assertion's signature and every API call must carry a token it issued.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import re
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -57,6 +59,7 @@ class Stats:
     throttled: Counter[str] = field(default_factory=Counter)
     concurrency_refused: Counter[str] = field(default_factory=Counter)
     batches: Counter[str] = field(default_factory=Counter)
+    parts: Counter[str] = field(default_factory=Counter)
     times: dict[str, list[float]] = field(
         default_factory=lambda: {"directory": [], "classroom": []}
     )
@@ -82,6 +85,7 @@ class GoogleEmulator:
         window: float = 60.0,
         max_concurrent: dict[str, int] | None = None,
         public_key: str | None = None,
+        latency: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.apis = {
@@ -93,6 +97,7 @@ class GoogleEmulator:
         self.window = window
         self.max_concurrent = dict(max_concurrent or {})
         self.public_key = public_key
+        self.latency = latency
         self.clock = clock
         self.stats = Stats()
         self._recent: dict[str, deque[float]] = {"directory": deque(), "classroom": deque()}
@@ -141,11 +146,12 @@ class GoogleEmulator:
         try:
             self._authorise(request.headers.get("authorization"))
             if path.startswith("/batch"):
-                return self._batch(path, request.headers.get("content-type", ""), body)
+                return await self._batch(path, request.headers.get("content-type", ""), body)
             api = self._api_of(path)
-            status, answer = self._one(
-                api, request.method, path, list(parse_qsl(request.url.query, True)), body
-            )
+            async with self._slot(api):
+                status, answer = self._one(
+                    api, request.method, path, list(parse_qsl(request.url.query, True)), body
+                )
         except ApiError as exc:
             return JSONResponse(exc.body(), exc.code)
         if answer is None:
@@ -212,21 +218,10 @@ class GoogleEmulator:
             spec.check_body(method, payload if payload is not None else {})
         self._count(api)
         self.stats.methods[f"{api}:{method.id}"] += 1
-        limit = self.max_concurrent.get(api)
-        if limit is not None and self._in_flight[api] >= limit:
-            self.stats.concurrency_refused[api] += 1
-            raise ApiError(403, "Quota exceeded for concurrent requests.", "quotaExceeded")
-        self._in_flight[api] += 1
-        self.stats.max_in_flight[api] = max(self.stats.max_in_flight[api], self._in_flight[api])
-        try:
-            handler = getattr(self, "_" + method.id.replace(".", "_"), None)
-            if handler is None:
-                raise ApiError(
-                    501, f"The emulator does not implement {method.id}.", "notImplemented"
-                )
-            return handler(_Call(api, method, params, typed, payload))  # type: ignore[no-any-return]
-        finally:
-            self._in_flight[api] -= 1
+        handler = getattr(self, "_" + method.id.replace(".", "_"), None)
+        if handler is None:
+            raise ApiError(501, f"The emulator does not implement {method.id}.", "notImplemented")
+        return handler(_Call(api, method, params, typed, payload))  # type: ignore[no-any-return]
 
     def _count(self, api: str) -> None:
         now = self.clock()
@@ -247,7 +242,23 @@ class GoogleEmulator:
         self.stats.calls[api] += 1
         self.stats.times[api].append(now)
 
-    def _batch(self, path: str, content_type: str, body: bytes) -> Response:
+    @contextlib.asynccontextmanager
+    async def _slot(self, api: str) -> AsyncIterator[None]:
+        """One request in flight (``latency`` long): 403 quotaExceeded past ``max_concurrent``."""
+        limit = self.max_concurrent.get(api)
+        if limit is not None and self._in_flight[api] >= limit:
+            self.stats.concurrency_refused[api] += 1
+            raise ApiError(403, "Quota exceeded for concurrent requests.", "quotaExceeded")
+        self._in_flight[api] += 1
+        self.stats.max_in_flight[api] = max(self.stats.max_in_flight[api], self._in_flight[api])
+        try:
+            if self.latency:
+                await anyio.sleep(self.latency)
+            yield
+        finally:
+            self._in_flight[api] -= 1
+
+    async def _batch(self, path: str, content_type: str, body: bytes) -> Response:
         if path in ("/batch/admin/directory_v1", "/batch/admin/directory/v1"):
             api = "directory"
         elif path in ("/batch/classroom/v1",):
@@ -266,6 +277,7 @@ class GoogleEmulator:
                 "batchSizeTooLarge",
             )
         self.stats.batches[api] += 1
+        self.stats.parts[api] += len(parts)
         answers = []
         for part in parts:
             target = urlsplit(part.target)
@@ -278,6 +290,8 @@ class GoogleEmulator:
             except ApiError as exc:
                 status, answer = exc.code, exc.body()
             answers.append((part.content_id, status, answer))
+        async with self._slot(api):
+            pass
         content, payload = encode_responses(answers)
         return Response(payload, 200, media_type=content)
 
@@ -728,7 +742,12 @@ class GoogleEmulator:
     def _courses_students_delete(self, call: _Call) -> tuple[int, Any]:
         return self._roster_delete(call, self.students)
 
-    # -- inspection for tests ------------------------------------------------------------
+    # -- seeding and inspection for tests ------------------------------------------------
+
+    def add_user(self, email: str, first: str, last: str, **fields: Any) -> dict[str, Any]:
+        """A user made behind synctree's back (by a person, another tool)."""
+        body = {"primaryEmail": email, "name": {"givenName": first, "familyName": last}}
+        return self._new_user({**body, **fields}, is_admin=bool(fields.pop("isAdmin", False)))
 
     def user(self, email: str) -> dict[str, Any]:
         """The user with this primary email (or alias)."""

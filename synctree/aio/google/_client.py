@@ -156,22 +156,20 @@ class GoogleClient:
     async def batch(self, api: str, calls: Sequence[Call]) -> list[Any]:
         """Every call's JSON answer or its :class:`GoogleError`, in order.
 
-        The calls go as Google batches (at most :data:`BATCH_LIMITS` each); a part that
+        The calls go as Google batches (at most :data:`BATCH_LIMITS` each, and at most
+        the quota's headroom, :meth:`Quota.headroom`); a part that
         failed for a reason worth another attempt (rate limit, 5xx) is retried alone.
         One call goes as a plain request.
         """
         out: list[Any] = []
-        limit = BATCH_LIMITS[api]
+        limit = min(BATCH_LIMITS[api], self.quota.headroom(api))
         for start in range(0, len(calls), limit):
             out += await self._one_batch(api, list(calls[start : start + limit]))
         return out
 
     async def _one_batch(self, api: str, calls: list[Call]) -> list[Any]:
         if len(calls) == 1:
-            try:
-                return [await self.send(api, calls[0])]
-            except GoogleError as exc:
-                return [exc]
+            return [await self._alone(api, calls[0])]
         await self.quota.acquire(api, len(calls))
         content_type, body = encode_batch(calls)
         url = self.urls[api] + _BATCH_PATHS[api]
@@ -196,18 +194,14 @@ class GoogleClient:
             request = httpx.Request(call.method, self.urls[api] + call.target())
             error = GoogleError(httpx.Response(status, content=payload, request=request))
             raised = self._error(api, error)
-            if (
-                isinstance(raised, Retry)
-                or status in _RETRY_ALONE
-                or raised is not error
-                or (status == 403 and error.reason in _THROTTLE_REASONS)
-            ):
-                out.append(await self._alone(api, call))
+            if raised is not error or status in _RETRY_ALONE or error.reason in _THROTTLE_REASONS:
+                out.append(await self._alone(api, call))  # worth another attempt, alone
             else:
                 out.append(error)
         return out
 
     async def _alone(self, api: str, call: Call) -> Any:
+        """One call, retried by the runner's rules; its answer or its final error."""
         try:
             return await self.call(api, call)
         except GoogleError as exc:

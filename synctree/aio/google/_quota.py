@@ -2,7 +2,9 @@
 
 The documented quotas: the Directory API allows 2,400 queries per minute per user per
 project, Classroom 1,200.  A batch of n calls counts as n queries, so the limiter is
-asked for a token per part.  ``rate="90%"`` keeps that share of the profile.  Google's
+asked for a token per part.  ``rate="95%"`` (the default) keeps that share of the profile, and
+the rest absorbs a batch's burst: a batch holds at most the unused share of a window
+(120 calls for the Directory API at 95%), so no window ever holds more than the quota.  Google's
 403 ``quotaExceeded`` means too many requests at once: :meth:`Quota.crowded` halves the
 API's concurrency (never below one).
 """
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import anyio
+from anyio.lowlevel import RunVar
 
 from synctree.aio import RateLimiter
 
@@ -39,6 +42,11 @@ def parse_headroom(rate: str | float) -> float:
     return share
 
 
+#: The limiters of one event loop's run, shared by every Quota with the same key: a reader
+#: and a template of one sync draw on one quota, as Google counts them (per user, project).
+_LIMITERS: RunVar[dict[tuple[str, str, float], _Api]] = RunVar("synctree_google_limiters")
+
+
 @dataclass(frozen=True, slots=True)
 class _Api:
     limiter: RateLimiter
@@ -51,15 +59,17 @@ class Quota:
     :param quotas: queries per ``window`` seconds per API (default :data:`DEFAULT_QUOTAS`).
     :param rate: the share of each quota to use (``'90%'``).
     :param concurrency: requests in flight per API at most (lowered on ``quotaExceeded``).
+    :param key: quotas of one key share their limits within a run (the API's URL).
     """
 
     def __init__(
         self,
         quotas: Mapping[str, int] | None = None,
         *,
-        rate: str | float = "90%",
+        rate: str | float = "95%",
         window: float = 60.0,
         concurrency: int = 10,
+        key: str = "google",
     ) -> None:
         given = dict(DEFAULT_QUOTAS if quotas is None else {**DEFAULT_QUOTAS, **quotas})
         for name, value in given.items():
@@ -71,7 +81,7 @@ class Quota:
         self.quotas = given
         self.window = float(window)
         self.concurrency = concurrency
-        self._apis: dict[str, _Api] = {}
+        self.key = key
 
     def __repr__(self) -> str:
         return f"Quota({self.quotas!r}, rate={self.share:.0%}, window={self.window:g})"
@@ -81,13 +91,26 @@ class Quota:
         return self.quotas[api] * self.share / self.window
 
     def _api(self, api: str) -> _Api:
-        # Made on first use, inside the event loop that runs the calls.
-        found = self._apis.get(api)
+        # Made on first use, inside the event loop that runs the calls, and shared there
+        # with the other quotas of the same key (the reader's and the template's).
+        try:
+            limiters = _LIMITERS.get()
+        except LookupError:
+            limiters = {}
+            _LIMITERS.set(limiters)
+        rate = self.per_second(api)
+        found = limiters.get((self.key, api, rate))
         if found is None:
-            found = self._apis[api] = _Api(
-                RateLimiter(self.per_second(api)), anyio.CapacityLimiter(self.concurrency)
+            found = limiters[self.key, api, rate] = _Api(
+                RateLimiter(rate), anyio.CapacityLimiter(self.concurrency)
             )
         return found
+
+    def headroom(self, api: str) -> int:
+        """The most calls one batch of ``api`` may hold: a batch arrives as a burst, and
+        paced at ``share`` of the quota, a burst of the quota's unused share never takes a
+        window past it (``quota * (1 - share)``, at least 1)."""
+        return max(1, int(self.quotas[api] * (1 - self.share) + 1e-9))
 
     def limiter(self, api: str) -> RateLimiter:
         return self._api(api).limiter

@@ -85,13 +85,19 @@ class GoogleReader:
         groups_domain: str | None = None,
         course_states: Sequence[str] = ("ACTIVE", "PROVISIONED"),
         quotas: Mapping[str, int] | None = None,
-        rate: str | float = "90%",
+        rate: str | float = "95%",
         quota_window: float = 60.0,
         concurrency: int = 10,
     ) -> None:
         if query is not None and not isinstance(query, str):
             raise ValueError(f"'query' must be a users search string, got {query!r}")
-        self.quota = Quota(quotas, rate=rate, window=quota_window, concurrency=concurrency)
+        self.quota = Quota(
+            quotas,
+            rate=rate,
+            window=quota_window,
+            key=base_url or "google",
+            concurrency=concurrency,
+        )
         self._client_options: dict[str, Any] = {
             "auth": auth,
             "client": client,

@@ -68,7 +68,7 @@ class GoogleTemplate(AsyncTemplate):
         on_old: Literal["suspend", "delete"] = "suspend",
         course_owner: str = "me",
         quotas: Mapping[str, int] | None = None,
-        rate: str | float = "90%",
+        rate: str | float = "95%",
         quota_window: float = 60.0,
         batch_size: int = 1000,
         api_concurrency: int = 10,
@@ -79,7 +79,13 @@ class GoogleTemplate(AsyncTemplate):
             raise ValueError(
                 f"'course_owner' must be 'me' or a teacher's email, got {course_owner!r}"
             )
-        self.quota = Quota(quotas, rate=rate, window=quota_window, concurrency=api_concurrency)
+        self.quota = Quota(
+            quotas,
+            rate=rate,
+            window=quota_window,
+            key=base_url or "google",
+            concurrency=api_concurrency,
+        )
         self._client_options: dict[str, Any] = {
             "auth": auth,
             "client": client,

@@ -67,9 +67,12 @@ async def sync(
     roster: dict[str, Any] | None = None,
     dry_run: bool = False,
     run: dict[str, Any] | None = None,
+    reader: dict[str, Any] | None = None,
     **template: Any,
 ) -> Report:
-    tree = await load(url, export, roster=roster)
+    if "quotas" in template or "rate" in template:  # the reader draws on the same quota
+        reader = {**{k: template[k] for k in ("quotas", "rate") if k in template}, **(reader or {})}
+    tree = await load(url, export, roster=roster, **(reader or {}))
     options = {**FAST, **template}
     google = GoogleTemplate(base_url=url, password_file=passwords, **options)
     return await (tree.source > tree.destination).run(google, dry_run=dry_run, **(run or {}))
