@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import numbers
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -153,7 +154,7 @@ def _compare(
             problem = f"{value.reason} (left side)"
         elif isinstance(old, Missing):
             problem = f"{old.reason} (right side)"
-        elif value == old:
+        elif value == old or (_is_nan(value) and _is_nan(old)):
             continue
         elif _is_collection(value) and _is_collection(old):
             for member in _ordered(_missing(value, old)):
@@ -186,6 +187,11 @@ def _compare(
             None if isinstance(old, Missing) else old,
             error=problem, source=source, dest=dest,
         )  # fmt: skip
+
+
+def _is_nan(value: object) -> bool:
+    """Whether ``value`` is a float (or Decimal) NaN: two NaNs are no change."""
+    return isinstance(value, float | decimal.Decimal) and value != value
 
 
 def _is_collection(value: object) -> bool:
