@@ -83,11 +83,14 @@ READERS: dict[str, _Battery] = {
         convert=(("pagination", "synctree.aio.http:pagination_from_config"),),
     ),
     "scim": _Battery("synctree.aio.scim:SCIMReader"),
+    "google": _Battery("synctree.aio.google:GoogleReader", multi=True),
+    "google_roster": _Battery("synctree.aio.google:GoogleRoster", paths=("path",), multi=True),
 }
 TEMPLATES: dict[str, _Battery] = {
     "sql": _Battery("synctree.aio.sql:SQLTemplate", urls=("url",)),
     "csv": _Battery("synctree.aio.csv:CSVTemplate", paths=("path",)),
     "scim": _Battery("synctree.aio.scim:SCIMTemplate"),
+    "google": _Battery("synctree.aio.google:GoogleTemplate", paths=("password_file",)),
 }
 
 #: Run settings a config (or the command line) may set.
@@ -120,7 +123,7 @@ _TYPE_NAMES: dict[str, Any] = {
 _SECTIONS = {"sync", "template", "run"}
 _SUBBRANCH_HOOKS = ("preprocess", "scope")
 #: Options that are tables, allowed in a branch's own table (``[source] auth = {...}``).
-_OPTION_TABLES = frozenset({"auth", "headers"})
+_OPTION_TABLES = frozenset({"auth", "headers", "ou_lookup", "quotas"})
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

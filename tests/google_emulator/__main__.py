@@ -30,7 +30,14 @@ def main() -> None:
     if args.key_out:
         info, public = make_key(f"http://{args.host}:{args.port}/token")
         write_key(args.key_out, info)
-    domains = tuple(args.domain or ("maplevalley.example.org", "students.maplevalley.example.org"))
+    domains = tuple(
+        args.domain
+        or (
+            "maplevalley.example.org",
+            "students.maplevalley.example.org",
+            "groups.maplevalley.example.org",
+        )
+    )
     emulator = GoogleEmulator(
         domains=domains,
         quota={"directory": args.directory_quota, "classroom": args.classroom_quota},

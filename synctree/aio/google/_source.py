@@ -93,7 +93,7 @@ class _Shared:
         data: dict[str, list[Row]] = {}
         for name in ("students", "staff", "classes", "enrollments"):
             reader = readers.get(name)
-            data[name] = [] if reader is None else [dict(row) async for row in reader]
+            data[name] = [] if reader is None else await _rows(reader, name)
         return self._shape(data)
 
     def _shape(self, data: dict[str, list[Row]]) -> dict[str, list[Row]]:
@@ -159,6 +159,25 @@ class _Shared:
                 }
             )
         return {"users": users, "groups": groups, "courses": courses}
+
+
+async def _rows(reader: Any, name: str) -> list[Row]:
+    """Every row of one subbranch of the export; only a whole (bulk) export will do."""
+    if not hasattr(reader, "batches"):
+        return [dict(row) async for row in reader]
+    rows: list[Row] = []
+    async for batch in reader.batches():
+        if isinstance(batch, Batch):
+            if batch.coverage in ("delta", "absent"):
+                raise ValueError(
+                    f"GoogleRoster needs a bulk export, but its {name} are {batch.coverage} "
+                    f"({batch.path or 'the manifest says so'}): accounts missing from it would "
+                    "be suspended"
+                )
+            rows += batch.rows
+        else:
+            rows += batch
+    return rows
 
 
 class _Part:

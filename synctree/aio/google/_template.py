@@ -8,6 +8,7 @@ and :class:`~._reader.GoogleReader` give.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -63,7 +64,7 @@ class GoogleTemplate(AsyncTemplate):
         auth: httpx.Auth | None = None,
         client: httpx.AsyncClient | None = None,
         base_url: str | None = None,
-        password_file: str | None = None,
+        password_file: str | os.PathLike[str] | None = None,
         password: Mapping[str, Any] | None = None,
         on_old: Literal["suspend", "delete"] = "suspend",
         course_owner: str = "me",
