@@ -143,6 +143,19 @@ class GoogleEmulator:
         body = await request.body()
         if path == "/token" and request.method == "POST":
             return self._token(body)
+        if path == "/_emulator/stats" and request.method == "GET":  # for the benchmark
+            stats = self.stats
+            return JSONResponse(
+                {
+                    "calls": stats.calls,
+                    "throttled": stats.throttled,
+                    "batches": stats.batches,
+                    "parts": stats.parts,
+                    "times": stats.times,
+                    "quota": self.quota,
+                    "window": self.window,
+                }
+            )
         try:
             self._authorise(request.headers.get("authorization"))
             if path.startswith("/batch"):

@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import anyio
 import httpx
 
 from synctree.aio import Retry, RetryPolicy, retrying
@@ -161,11 +162,21 @@ class GoogleClient:
         failed for a reason worth another attempt (rate limit, 5xx) is retried alone.
         One call goes as a plain request.
         """
-        out: list[Any] = []
         limit = min(BATCH_LIMITS[api], self.quota.headroom(api))
-        for start in range(0, len(calls), limit):
-            out += await self._one_batch(api, list(calls[start : start + limit]))
-        return out
+        chunks = [list(calls[at : at + limit]) for at in range(0, len(calls), limit)]
+        if len(chunks) <= 1:
+            return await self._one_batch(api, chunks[0]) if chunks else []
+        # Several batches go concurrently (within the API's concurrency), so the quota's
+        # tokens for the next are taken while the last is in flight: no idle round trips.
+        answers: list[list[Any]] = [[] for _ in chunks]
+
+        async def one(index: int) -> None:
+            answers[index] = await self._one_batch(api, chunks[index])
+
+        async with anyio.create_task_group() as group:
+            for index in range(len(chunks)):
+                group.start_soon(one, index)
+        return [answer for chunk in answers for answer in chunk]
 
     async def _one_batch(self, api: str, calls: list[Call]) -> list[Any]:
         if len(calls) == 1:

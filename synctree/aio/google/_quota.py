@@ -51,6 +51,7 @@ _LIMITERS: RunVar[dict[tuple[str, str, float], _Api]] = RunVar("synctree_google_
 class _Api:
     limiter: RateLimiter
     slots: anyio.CapacityLimiter
+    taking: anyio.Lock  # a batch takes its n tokens in one go, not interleaved with others
 
 
 class Quota:
@@ -102,7 +103,7 @@ class Quota:
         found = limiters.get((self.key, api, rate))
         if found is None:
             found = limiters[self.key, api, rate] = _Api(
-                RateLimiter(rate), anyio.CapacityLimiter(self.concurrency)
+                RateLimiter(rate), anyio.CapacityLimiter(self.concurrency), anyio.Lock()
             )
         return found
 
@@ -120,9 +121,13 @@ class Quota:
 
     async def acquire(self, api: str, calls: int = 1) -> None:
         """Wait until ``calls`` queries of ``api`` fit in its quota (a batch counts each)."""
-        limiter = self._api(api).limiter
-        for _ in range(calls):
-            await limiter.acquire()
+        found = self._api(api)
+        if calls == 1:
+            await found.limiter.acquire()
+            return
+        async with found.taking:
+            for _ in range(calls):
+                await found.limiter.acquire()
 
     def pause(self, api: str, seconds: float) -> None:
         """Hold every call of ``api`` for ``seconds`` (Google said it is over its rate)."""
