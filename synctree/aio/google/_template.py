@@ -294,7 +294,7 @@ class GoogleTemplate(AsyncTemplate):
 
     async def update_users(self, action: Action) -> None:
         """One PATCH with only the changed fields."""
-        changes = action.changes or {}
+        changes: Mapping[str, Any] = action.changes or {}
         body: dict[str, Any] = {}
         if "first" in changes or "last" in changes:
             assert action.source is not None
