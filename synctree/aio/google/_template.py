@@ -9,7 +9,7 @@ and :class:`~._reader.GoogleReader` give.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import anyio
@@ -385,16 +385,36 @@ class GoogleTemplate(AsyncTemplate):
 
     @batch(size="batch_size")
     async def add_groups_members(self, actions: list[Action]) -> list[Any]:
-        calls = [self._member_insert(a.idnumber, str(a.value)) for a in actions]
-        return [_outcome(a, exists_ok=True) for a in await self.google.batch("directory", calls)]
+        return await self._each(
+            "directory", actions, lambda a: self._member_insert(a.idnumber, str(a.value)), add=True
+        )
 
     @batch(size="batch_size")
     async def remove_groups_members(self, actions: list[Action]) -> list[Any]:
-        calls = [
-            Call("DELETE", f"{_GROUPS}/{a.idnumber}/members/{self._email_of(str(a.value))}")
-            for a in actions
-        ]
-        return [_outcome(a, gone_ok=True) for a in await self.google.batch("directory", calls)]
+        return await self._each(
+            "directory",
+            actions,
+            lambda a: Call(
+                "DELETE", f"{_GROUPS}/{a.idnumber}/members/{self._email_of(str(a.value))}"
+            ),
+            add=False,
+        )
+
+    async def _each(
+        self, api: str, actions: list[Action], make: Callable[[Action], Call], *, add: bool
+    ) -> list[Any]:
+        """One call per action, batched; an action whose call cannot be made fails alone."""
+        outcomes: list[Any] = [None] * len(actions)
+        calls: list[tuple[int, Call]] = []
+        for index, action in enumerate(actions):
+            try:
+                calls.append((index, make(action)))
+            except LookupError as exc:  # a member synctree has no address for
+                outcomes[index] = exc
+        answers = await self.google.batch(api, [call for _, call in calls])
+        for (index, _), answer in zip(calls, answers, strict=True):
+            outcomes[index] = _outcome(answer, exists_ok=add, gone_ok=not add)
+        return outcomes
 
     # -- Classroom -----------------------------------------------------------------------
 
@@ -475,16 +495,14 @@ class GoogleTemplate(AsyncTemplate):
         ]
         return [_outcome(a) for a in await self.google.batch("classroom", calls)]
 
-    async def _roster(self, actions: Sequence[Action], kind: str, add: bool) -> list[Any]:
-        if add:
-            calls = [self._roster_add(a.idnumber, kind, str(a.value)) for a in actions]
-        else:
-            calls = [
-                Call("DELETE", f"{_COURSES}/d:{a.idnumber}/{kind}/{self._email_of(str(a.value))}")
-                for a in actions
-            ]
-        answers = await self.google.batch("classroom", calls)
-        return [_outcome(a, exists_ok=add, gone_ok=not add) for a in answers]
+    async def _roster(self, actions: list[Action], kind: str, add: bool) -> list[Any]:
+        def make(action: Action) -> Call:
+            key = str(action.value)
+            if add:
+                return self._roster_add(action.idnumber, kind, key)
+            return Call("DELETE", f"{_COURSES}/d:{action.idnumber}/{kind}/{self._email_of(key)}")
+
+        return await self._each("classroom", actions, make, add=add)
 
     @batch(size="batch_size")
     async def add_courses_teachers(self, actions: list[Action]) -> list[Any]:

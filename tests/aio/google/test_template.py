@@ -84,6 +84,27 @@ class TestScopeAndSafety:
         with pytest.raises(SafetyLimitExceeded):
             await sync(url, "", roster=_roster(export))
 
+    async def test_the_query_scopes_what_is_managed(
+        self, url: str, emulator: GoogleEmulator
+    ) -> None:
+        """A managed-looking user outside the reader's query is never read, so never
+        suspended, though the source does not have it."""
+        emulator._add_orgunit("/Alumni", "Alumni")
+        outsider = emulator.add_user(
+            "old.kid@students.maplevalley.example.org", "Old", "Kid", orgUnitPath="/Alumni",
+            externalIds=[{"type": "organization", "value": "s99"}],
+        )  # fmt: skip
+        export = Export()
+        export.staff, export.enrollments = [], export.enrollments[:-1]
+        scoped = {"query": "orgUnitPath='/Students'"}
+        report = await sync(url, "", roster=_roster(export), reader=scoped)
+        assert report.ok and counts(report)["new_users"] == 10
+        again = await sync(url, "", roster=_roster(export), reader=scoped, dry_run=True)
+        assert counts(again) == {}
+        assert emulator.users[outsider["id"]] == outsider and not outsider["suspended"]
+        unscoped = await sync(url, "", roster=_roster(export), dry_run=True)
+        assert counts(unscoped) == {"old_users": 1}  # without the query it would be a leaver
+
     async def test_suspensions_count_against_max_deletes(
         self, url: str, emulator: GoogleEmulator
     ) -> None:
