@@ -224,7 +224,10 @@ class OneRosterAPI:
     def readers(self) -> dict[str, OneRosterAPIReader]:
         """A reader for each subbranch, in :attr:`subbranches` order, sharing one look."""
         session = _Session(self)
-        return {name: OneRosterAPIReader(self, name, _session=session) for name in self.subbranches}
+        readers = {name: OneRosterAPIReader(self, name) for name in self.subbranches}
+        for reader in readers.values():
+            reader._session = session
+        return readers
 
 
 class _Session:
@@ -250,7 +253,7 @@ class _Session:
         try:
             async for page in reader.pages():
                 first = page.seen - len(page.items) + 1
-                pages.append((str(page.url), first, list(page.items)))
+                pages.append((redact_url(str(page.url)), first, list(page.items)))
         except PageError as exc:
             if exc.status == 404 and exc.page == 1:
                 why = f"the server has no {collection} (HTTP 404 at {exc.url})"
@@ -295,14 +298,12 @@ class OneRosterAPIReader:
     row's number in the listing; the last batch carries the coverage and the notes.
     """
 
-    def __init__(
-        self, api: OneRosterAPI, subbranch: str, *, _session: _Session | None = None
-    ) -> None:
+    def __init__(self, api: OneRosterAPI, subbranch: str) -> None:
         if subbranch not in SUBBRANCHES:
             raise ValueError(f"'subbranch' must be one of {list(SUBBRANCHES)}, not {subbranch!r}")
         self.api = api
         self.subbranch = subbranch
-        self._session = _session if _session is not None else _Session(api)
+        self._session = _Session(api)  # readers() gives its readers one to share
 
     def __repr__(self) -> str:
         return f"<OneRosterAPIReader {self.subbranch} of {self.path!r}>"

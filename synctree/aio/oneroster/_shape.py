@@ -53,6 +53,8 @@ __all__ = [
     "mapped_columns",
     "parse_bool",
     "parse_date",
+    "primary_role",
+    "role_subbranch",
     "shape_class",
     "shape_course",
     "shape_demographics",
@@ -127,12 +129,17 @@ DEFAULT = Shaping()
 
 
 def _text(record: Record, column: str) -> str:
-    value = record.get(column)
+    value = record.get(column, "")
+    if type(value) is str:
+        return value.strip()
     return "" if value is None else str(value).strip()
 
 
 def split(text: str) -> list[str]:
     """The items of a multi-value field, in order: ``"09, 10,"`` gives ``['09', '10']``."""
+    if "," not in text:  # the usual case: one item, or none
+        item = text.strip()
+        return [item] if item else []
     return [item for item in (part.strip() for part in text.split(",")) if item]
 
 
@@ -172,6 +179,11 @@ def parse_date(text: str, column: str, order: DateOrder | None = None) -> dt.dat
     value = text.strip()
     if not value:
         return None
+    if len(value) == 10 and value[4] == "-":  # the usual YYYY-MM-DD, at C speed
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass  # the careful path below says what is wrong
     parts: tuple[str, str, str] | None = None
     iso = _ISO.match(value)
     if iso is not None and _ISO_ZONE.fullmatch(value, iso.end()):
@@ -213,23 +225,27 @@ def is_deleted(record: Record) -> bool:
 
 # -- extras -----------------------------------------------------------------------
 
-#: Columns a reader consumes itself and never carries.
-_CONSUMED = frozenset({"status", "dateLastModified", "idnumber"})
+#: Columns a reader consumes itself and never carries ("" is an unnamed column).
+_CONSUMED = ("status", "dateLastModified", "idnumber", "")
 
 
 def _extras(record: Record, mapped: frozenset[str], options: Shaping, row: Row) -> Row:
     """Add ``_<column>`` for every column the table does not map; passwords only if kept."""
-    for column, value in record.items():
-        if column in mapped or column in _CONSUMED or not column:
+    if mapped.issuperset(record):  # the usual case, decided in C
+        return row
+    for column in record:  # in the file's order
+        if column in mapped:
             continue
         if "password" in column.lower() and not options.keep_passwords:
             continue
+        value = record[column]
         row["_" + column] = "" if value is None else str(value).strip()
     return row
 
 
 def _mapped(*columns: str) -> frozenset[str]:
-    return frozenset(("sourcedId", *columns))
+    """The columns a shaper maps, and those the reader consumes (never extras)."""
+    return frozenset(("sourcedId", *_CONSUMED, *columns))
 
 
 # -- the shapers --------------------------------------------------------------------
@@ -393,9 +409,21 @@ def shape_user(record: Record, options: Shaping = DEFAULT, roles: Sequence[Recor
     return _extras(record, _USER, options, row)
 
 
+def primary_role(record: Record, roles: Sequence[Record] = ()) -> str:
+    """A user's primary role, lower-case, as :func:`shape_user` finds it (cheaply)."""
+    if roles:
+        primary = next((r for r in roles if _text(r, "roleType").lower() == "primary"), roles[0])
+        return _text(primary, "role").lower()
+    return _text(record, "role").lower()
+
+
 def user_subbranch(row: Row) -> Literal["students", "staff", "guardians"] | None:
     """Where a shaped user belongs, by primary role; ``None`` for a user without a role."""
-    role = row.get("role", "")
+    return role_subbranch(row.get("role", ""))
+
+
+def role_subbranch(role: str) -> Literal["students", "staff", "guardians"] | None:
+    """The subbranch of a primary role (lower-case); ``None`` for no role."""
     if not role:
         return None
     if role == "student":

@@ -369,6 +369,7 @@ def _write(path: Path, header: list[str], rows: list[Row], *, bom: bool, crlf: b
 
 #: The destination column types a SQLite destination needs to give the rows back.
 SQL_TYPES = {
+    "sessions": {"start": "date", "end": "date"},
     "courses": {"grades": "set", "subjects": "set"},
     "classes": {"terms": "set", "grades": "set", "subjects": "set", "periods": "set"},
     **{
@@ -382,8 +383,8 @@ SQL_TYPES = {
         }
         for name in ("students", "staff", "guardians")
     },
-    "enrollments": {"primary": "bool"},
-    "demographics": {"races": "set", "hispanic": "bool"},
+    "enrollments": {"primary": "bool", "begin": "date", "end": "date"},
+    "demographics": {"races": "set", "hispanic": "bool", "birth_date": "date"},
 }
 SUBBRANCHES = (
     "orgs",

@@ -237,6 +237,30 @@ class TestBadRecords:
         assert message in str(caught.value)
 
 
+class TestSecretsInURLs:
+    async def test_user_info_never_shown(self, tmp_path: Path) -> None:
+        """A URL with user info: errors and notes name the URL without the password."""
+        export = Export()
+        export.files["enrollments.csv"][0]["beginDate"] = "soon"
+        export.files["enrollments.csv"][1]["userSourcedId"] = "nobody"
+        folder = export.write(tmp_path / "export")
+        with service(folder, auth=None) as (server, url):
+            secret_url = url.replace("http://", "http://sync:hunter2pw@")
+            reader = OneRosterAPI(secret_url, version="1.1", retries=0, date_order="DMY")
+            with pytest.raises(ReaderError) as caught:
+                await load(["enrollments"], reader)
+            message = str(caught.value)
+            assert "field 'beginDate'" in message and "hunter2pw" not in message
+            export.files["enrollments.csv"][0]["beginDate"] = ""
+            export.write(tmp_path / "export")
+        with service(folder, auth=None) as (server, url):
+            secret_url = url.replace("http://", "http://sync:hunter2pw@")
+            tree = await load(["enrollments"], OneRosterAPI(secret_url, version="1.1"))
+        notes = tree.source.enrollments.notes
+        assert any("'nobody' is not in the service" in note for note in notes), notes
+        assert "hunter2pw" not in str(notes) and "hunter2pw" not in repr(tree)
+
+
 class TestShortRead:
     @pytest.mark.parametrize("version", ["1.1", "1.2"])
     async def test_short_listing_fails_the_load(self, tmp_path: Path, version: str) -> None:

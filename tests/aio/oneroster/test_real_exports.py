@@ -71,9 +71,10 @@ EXPECTED: dict[str, dict[str, tuple[str, int, list[str]]]] = {
             ABSENT,
             0,
             [
-                NOT_IN.format("manifest.csv gives file.userProfiles no value, read as absent"),
-                "userprofiles.csv is in the export but manifest.csv gives file.userProfiles "
-                "no value, read as absent; not read",
+                NOT_IN.format(
+                    "manifest.csv gives file.userProfiles no value, read as absent; "
+                    "userprofiles.csv is there but not read"
+                )
             ],
         ),
     },

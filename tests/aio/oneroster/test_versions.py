@@ -330,15 +330,21 @@ class TestRealWorldFiles:
         for row, value in zip(
             export.files["users.csv"], ["TRUE", "true", "1", "FALSE", "0", ""], strict=False
         ):
-            row["enabledUser"] = value  # fmt: skip
+            row["enabledUser"] = value
         tree = await load(export.write(tmp_path / "a"))
         enabled = {
             leaf.idnumber: leaf.enabled
             for name in ("students", "staff")
             for leaf in tree.source[name]
         }
-        assert enabled == {"stu-1": True, "stu-2": True, "stu-3": True, "tch-1": False,
-                           "aid-1": False, "adm-1": True}  # fmt: skip
+        assert enabled == {
+            "stu-1": True,
+            "stu-2": True,
+            "stu-3": True,
+            "tch-1": False,
+            "aid-1": False,
+            "adm-1": True,
+        }
         export.files["users.csv"][1]["enabledUser"] = "maybe"
         with pytest.raises(ReaderError) as info:
             await load(export.write(tmp_path / "b"))
@@ -425,6 +431,19 @@ class TestCoverage:
         assert students == {"stu-1", "stu-2", "stu-4"}
         assert courses == 2  # absent in the delta: untouched
 
+    def test_a_date_where_there_was_none(self, tmp_path: Path) -> None:
+        """An end date that appears later (its column was made when all were empty) converges."""
+        export = Export("1.1")
+        for enrollment in export.files["enrollments.csv"]:
+            enrollment["endDate"] = ""
+        config = write_config(tmp_path, export.write(tmp_path / "export"))
+        assert invoke("run", str(config))[0] == 0
+        export.find("enrollments.csv", "enr-1")["endDate"] = "2025-01-17"
+        export.write(tmp_path / "export")
+        assert actions(config) == {("update_enrollments_end", "enr-1")}
+        assert invoke("run", str(config))[0] == 0
+        assert plan(config)["actions"] == []
+
     def test_delta_role_change_moves_the_user(self, tmp_path: Path) -> None:
         """In a delta, a student who became staff leaves students and joins staff."""
         config = write_config(tmp_path, Export("1.1").write(tmp_path / "export"))
@@ -442,8 +461,8 @@ class TestCoverage:
         export.write(tmp_path / "export")
         result = plan(config)
         assert result["actions"] == []
-        assert "source courses: not in this export (manifest.csv: file.courses=absent); " \
-            "left untouched" in result["notes"]  # fmt: skip
+        absent = "source courses: not in this export (manifest.csv: file.courses=absent)"
+        assert f"{absent}; left untouched" in result["notes"]
         code, out = invoke("plan", str(config))
         assert code == 0 and "note: source enrollments: not in this export" in out
         assert invoke("run", str(config))[0] == 0
@@ -452,7 +471,7 @@ class TestCoverage:
                 db.execute(f"select count(*) from {t}").fetchone()[0]
                 for t in ("courses", "enrollments")
             ]
-        assert counts == [2, 6]  # fmt: skip
+        assert counts == [2, 6]
 
     def test_empty_bulk_file_never_empties_the_destination(self, tmp_path: Path) -> None:
         """A header-only bulk users.csv loads, but the sync refuses to remove everyone."""
@@ -557,3 +576,40 @@ async def test_the_documented_columns_are_what_the_reader_gives(tmp_path: Path) 
         assert set(leaf.to_dict()) == attributes, name
         for attribute in attributes:
             assert attribute in doc, attribute
+
+
+@pytest.mark.anyio
+async def test_fast_paths_read_as_the_careful_ones(tmp_path: Path) -> None:
+    """One-item fields, plain ISO dates and rows without extras read as their long forms."""
+    short, long = Export("1.1"), Export("1.1")
+    for enrollment in long.files["enrollments.csv"]:
+        enrollment["beginDate"] = enrollment["beginDate"] + "T00:00:00.000Z"  # the regex path
+        enrollment["endDate"] = enrollment["endDate"].replace("-", "/")
+    for klass in long.files["classes.csv"]:
+        klass["periods"] = " ," + klass["periods"] + ", "  # the split path
+        klass["grades"] = klass["grades"] + ","
+    a = await load(short.write(tmp_path / "short"))
+    b = await load(long.write(tmp_path / "long"))
+    for name in ("enrollments", "classes"):
+        assert {x.idnumber: x.to_dict() for x in a.source[name]} == {
+            x.idnumber: x.to_dict() for x in b.source[name]
+        }
+    assert a.source.classes["cls-m1"].periods == {"1", "2"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+async def test_a_user_without_a_role(tmp_path: Path, version: str) -> None:
+    """A user with no role is in no subbranch; one warning under students names the line."""
+    export = Export(version)
+    export.find("users.csv", "stu-2")["role"] = ""
+    if version == "1.2":
+        export.roles = [r for r in export._roles() if r["userSourcedId"] != "stu-2"]
+    tree = await load(export.write(tmp_path / "x"))
+    assert all("stu-2" not in tree.source[name] for name in ("students", "staff", "guardians"))
+    where = "no role" if version == "1.1" else "no role in roles.csv"
+    assert tree.source.students.notes == [
+        f"students: users.csv line 3: user 'stu-2' has {where}; "
+        "left out of students, staff and guardians"
+    ]
+    assert tree.source.staff.notes == [] and tree.source.guardians.notes == []
