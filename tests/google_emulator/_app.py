@@ -762,6 +762,10 @@ class GoogleEmulator:
         body = {"primaryEmail": email, "name": {"givenName": first, "familyName": last}}
         return self._new_user({**body, **fields}, is_admin=bool(fields.pop("isAdmin", False)))
 
+    def add_orgunit(self, path: str) -> dict[str, Any]:
+        """An OU made behind synctree's back (its parent must exist)."""
+        return self._add_orgunit(path, path.rsplit("/", 1)[1])
+
     def user(self, email: str) -> dict[str, Any]:
         """The user with this primary email (or alias)."""
         return self._find_user(email)

@@ -192,7 +192,8 @@ class _Part:
 
     async def batches(self) -> AsyncIterator[Batch]:
         rows = (await self._shared.get())[self.name]
-        yield Batch([dict(row) for row in rows], key="sourcedId")
+        key = {"users": "sourcedId", "groups": "group_email", "courses": "class sourcedId"}
+        yield Batch([dict(row) for row in rows], key=key[self.name])
 
     def __aiter__(self) -> AsyncIterator[Row]:
         return rows_of(self.batches())

@@ -89,7 +89,7 @@ class TestScopeAndSafety:
     ) -> None:
         """A managed-looking user outside the reader's query is never read, so never
         suspended, though the source does not have it."""
-        emulator._add_orgunit("/Alumni", "Alumni")
+        emulator.add_orgunit("/Alumni")
         outsider = emulator.add_user(
             "old.kid@students.maplevalley.example.org", "Old", "Kid", orgUnitPath="/Alumni",
             externalIds=[{"type": "organization", "value": "s99"}],
