@@ -72,8 +72,16 @@ class TestSchoolExport:
         assert len(rows) == 333 and all(len(row["password"]) == 16 for row in rows)
         assert not any(row["password"] in first.to_json() for row in rows)
 
+        before = dict(emulator.stats.methods)
         again = await sync(url, passwords=passwords, dry_run=True)
         assert counts(again) == {}
+        reads = {k: v - before.get(k, 0) for k, v in emulator.stats.methods.items()}
+        # O(groups + pages) and O(courses) reads: one members listing per group, never
+        # one call per user and group.
+        assert reads["directory:members.list"] == 42
+        assert reads["directory:users.list"] == 1  # 333 users: one page of 500
+        assert reads["classroom:courses.students.list"] == 42
+        assert sum(reads.values()) < 42 * 5
 
         changed = await sync(url, "changed", passwords=passwords)
         assert changed.ok, changed
