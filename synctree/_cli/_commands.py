@@ -24,7 +24,7 @@ from synctree import Action, SafetyLimitExceeded, SyncTreeError
 
 from . import _session
 from ._exits import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_SAFETY, Stop
-from ._output import Capture, Output, print_plan, summary
+from ._output import Capture, Output, escape, print_plan, summary
 from ._saved_plan import plan_dicts, read_plan, write_json
 
 __all__ = ["main"]
@@ -69,7 +69,7 @@ def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
                 output.error(str(stop))
             code = stop.code
         except SafetyLimitExceeded as exc:
-            output.error(str(exc))
+            output.error(_session.safety_message(exc))
             code = EXIT_SAFETY
         except SyncTreeError as exc:
             output.error(str(exc))
@@ -90,30 +90,100 @@ def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan (JSON)."
 )
+@click.option("--only", multiple=True, metavar="ID", help="Plan just this object (repeatable).")
+@click.option("--max-deletes", help="Most removals per subbranch: a count or 'N%'.")
+@click.option(
+    "--check", is_flag=True, help="Exit 3 if a run would stop at a safety limit (max_deletes)."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Lines shown per subbranch (0: all; --verbose shows all).",
+)
 @_guarded
-def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any) -> int:
-    """Show what a run would change."""
+def plan(
+    output: Output,
+    config: Path,
+    out: Path | None,
+    only: tuple[str, ...],
+    max_deletes: str | None,
+    check: bool,
+    limit: int,
+    backend: str,
+    **_: Any,
+) -> int:
+    """Show what a run would change, a line per object grouped by subbranch.
+
+    Exits 1 when the plan holds differences synctree cannot judge (error
+    actions, with the fix), and with --check 3 when a run would stop at a
+    safety limit.
+    """
     cfg = _session.load_config(config, output)
-    cfg.build_template()  # its options are checked as a run would check them (no I/O)
+    template = cfg.build_template()  # its options are checked as a run would check them
+    limit_value = _max_deletes_option(max_deletes)
 
-    async def compute() -> list[Action]:
+    async def compute() -> tuple[Any, Any, list[Action]]:
         tree = await _session.load_tree(cfg, output)
-        return [action async for action in _session.diff(cfg, tree)]
+        changes = _session.diff(cfg, tree, only)
+        return tree, changes, [action async for action in changes]
 
-    actions = _session.run_async(backend, compute)
+    tree, changes, actions = _session.run_async(backend, compute)
+    warnings = _session.unknown_ids(cfg, tree, only)
+    safety = _session.safety_warning(template, changes, actions, limit_value)
+    if safety is not None:
+        warnings.append(safety)
+    errors = _session.error_messages(cfg, actions)
+    notes = _session.subbranch_notes(cfg, tree)
     if out is not None:
         write_json(out, {"config": str(config), "actions": plan_dicts(actions)}, output.mask)
     if output.json:
+        from ._plan_view import plan_lines
+
+        lines = plan_lines(actions, cfg.displays)
+        counts = summary(actions, cfg.subbranches)
         output.data(
             {
-                "summary": {k: dict(v) for k, v in summary(actions, cfg.subbranches).items()},
+                "summary": {k: dict(v) for k, v in counts.items()},
+                "subbranches": {
+                    name: {
+                        "counts": dict(counts[name]),
+                        "notes": notes.get(name, []),
+                        "lines": [line.to_dict() for line in lines.get(name, [])],
+                    }
+                    for name in cfg.subbranches
+                },
                 "actions": plan_dicts(actions),
                 "outside_paths": cfg.outside_paths,
+                "warnings": warnings,
+                "errors": errors,
             }
         )
     elif not output.quiet:
-        print_plan(output, cfg, actions)
-    return EXIT_OK
+        print_plan(output, cfg, actions, warnings=warnings, notes=notes, limit=limit)
+    else:
+        for warning in warnings:
+            output.err.print(f"[yellow]warning:[/] {escape(warning)}")
+    for message in errors:
+        output.error(message)
+    if check and safety is not None:
+        return EXIT_SAFETY
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def _max_deletes_option(max_deletes: str | None) -> int | str | None:
+    """``--max-deletes`` as ``max_deletes``: a count or ``'N%'``; a usage error otherwise."""
+    if max_deletes is None:
+        return None
+    from synctree._plan import parse_max_deletes
+
+    limit = int(max_deletes) if max_deletes.isdigit() else max_deletes
+    try:
+        parse_max_deletes(limit)
+    except ValueError as exc:  # a usage error: exit code 2, not a traceback
+        raise click.BadParameter(str(exc), param_hint="'--max-deletes'") from None
+    return limit
 
 
 @main.command()
@@ -208,14 +278,8 @@ def run(
     """
     cfg = _session.load_config(config, output)
     overrides: dict[str, Any] = dict(cfg.run)
-    if max_deletes is not None:
-        from synctree._plan import parse_max_deletes
-
-        limit = int(max_deletes) if max_deletes.isdigit() else max_deletes
-        try:
-            parse_max_deletes(limit)
-        except ValueError as exc:  # a usage error: exit code 2, not a traceback
-            raise click.BadParameter(str(exc), param_hint="'--max-deletes'") from None
+    limit = _max_deletes_option(max_deletes)
+    if limit is not None:
         overrides["max_deletes"] = limit
     for name, value in (("concurrency", concurrency), ("rate", rate)):
         if value is not None:

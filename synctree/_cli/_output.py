@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["Capture", "Output", "escape", "print_plan", "print_report", "summary"]
 
 _KINDS = (Kind.NEW, Kind.UPDATE, Kind.ADD, Kind.REMOVE, Kind.OLD, Kind.ERROR)
-_SHOWN_PER_KIND = 5
 
 
 class _Masked:
@@ -114,9 +113,19 @@ def summary(actions: Iterable[Action], subbranches: list[str]) -> dict[str, Coun
     return counts
 
 
-def print_plan(output: Output, config: Config, actions: list[Action]) -> None:
-    """The plan as a table of counts, then (some of) its actions by kind."""
+def print_plan(
+    output: Output,
+    config: Config,
+    actions: list[Action],
+    *,
+    warnings: Iterable[str] = (),
+    notes: dict[str, list[str]] | None = None,
+    limit: int = 50,
+) -> None:
+    """The plan as a table of counts, then its lines grouped by subbranch, then warnings."""
     from rich.table import Table
+
+    from ._plan_view import plan_lines
 
     counts = summary(actions, config.subbranches)
     table = Table(title=f"plan: {config.branches[0]} → {config.branches[1]}")
@@ -127,18 +136,30 @@ def print_plan(output: Output, config: Config, actions: list[Action]) -> None:
         table.add_row(name, *(str(counter[k]) for k in _KINDS))
     table.add_row("total", *(str(sum(c[k] for c in counts.values())) for k in _KINDS), style="bold")
     output.out.print(table)
-    by_kind: dict[str, list[Action]] = {}
-    for action in actions:
-        by_kind.setdefault(str(action.kind), []).append(action)
-    for kind_name, some in by_kind.items():
-        shown = some if output.verbose else some[:_SHOWN_PER_KIND]
-        output.out.print(f"[bold]{kind_name}[/] ({len(some)}):")
-        for action in shown:
-            output.out.print(f"  {escape(repr(action))}")
+    lines = plan_lines(actions, config.displays)
+    notes = notes or {}
+    for name in config.subbranches:
+        some = lines.get(name, [])
+        if not some and not notes.get(name):
+            continue
+        counter = counts[name]
+        said = ", ".join(f"{counter[k]} {k}" for k in _KINDS if counter[k]) or "no changes"
+        output.out.print(f"[bold]{escape(name)}[/] ({said})")
+        for note in notes.get(name, []):
+            output.out.print(f"  [yellow]note:[/] {escape(note)}")
+        shown = some if output.verbose or limit <= 0 else some[:limit]
+        for line in shown:
+            output.out.print(f"  {escape(str(line))}")
         if len(some) > len(shown):
-            output.out.print(f"  … {len(some) - len(shown)} more (--verbose shows all)")
+            output.out.print(
+                f"  … {len(some) - len(shown)} more {name} lines (--verbose shows all)"
+            )
+    if not actions:
+        output.out.print("nothing to do: the destination matches the source")
     for note in config.outside_paths:
         output.out.print(f"[yellow]note:[/] outside the config's folder: {escape(note)}")
+    for warning in warnings:
+        output.err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def print_report(output: Output, report: Report) -> None:

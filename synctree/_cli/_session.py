@@ -32,8 +32,13 @@ __all__ = [
     "hold_lock",
     "load_config",
     "load_tree",
+    "error_messages",
     "run_and_report",
     "run_async",
+    "safety_message",
+    "safety_warning",
+    "subbranch_notes",
+    "unknown_ids",
 ]
 
 T = TypeVar("T")
@@ -70,6 +75,71 @@ def diff(config: Config, tree: Any, only: Iterable[str] = ()) -> Any:
     if wanted:
         changes = changes.filter(lambda action: action.idnumber in wanted)
     return changes
+
+
+def unknown_ids(config: Config, tree: Any, only: Iterable[str]) -> list[str]:
+    """A warning per ``--only`` id that no subbranch of either branch holds."""
+    out = []
+    for idnumber in only:
+        if not any(idnumber in tree[b][s] for b in config.branches for s in config.subbranches):
+            out.append(
+                f"--only {idnumber!r}: no object has this id on either branch "
+                f"({', '.join(config.subbranches)}); nothing is planned for it"
+            )
+    return out
+
+
+def safety_warning(
+    template: Any, changes: Any, actions: list[Any], max_deletes: int | str | None
+) -> str | None:
+    """What a run of ``actions`` would stop at (the ``max_deletes`` limit), if anything."""
+    from synctree import SafetyLimitExceeded
+    from synctree._plan import DEFAULT_MAX_DELETES, check_safety
+
+    if max_deletes is None:
+        max_deletes = getattr(template, "max_deletes", DEFAULT_MAX_DELETES)
+    try:
+        check_safety(changes, actions, max_deletes=max_deletes)
+    except SafetyLimitExceeded as exc:
+        return "a run would stop here: " + safety_message(exc)
+    return None
+
+
+def safety_message(error: Exception) -> str:
+    """A safety stop's message, its hint in command-line words (not Python keywords)."""
+    text = str(error).replace("; force=True to allow", "")
+    if " is empty but " in text:
+        return f"{text}. If the export really is empty, run with --force."
+    return (
+        f"{text}. If these removals are meant, run with --force, or raise the limit: "
+        '--max-deletes 25% (or max_deletes = "25%" in [run]).'
+    )
+
+
+def error_messages(config: Config, actions: list[Any]) -> list[str]:
+    """The plan's error actions, grouped, each with its fix."""
+    from ._plan_view import error_fixes
+
+    tables = {}
+    for action in actions:
+        if str(action.kind) == "error":
+            for side, name in ((0, "left"), (1, "right")):
+                tables[name, action.subbranch] = config.reader_table(side, action.subbranch)
+    return error_fixes(actions, tables)
+
+
+def subbranch_notes(config: Config, tree: Any) -> dict[str, list[str]]:
+    """Each subbranch's notes (coverage of the export, reader warnings), both branches'."""
+    out: dict[str, list[str]] = {}
+    for name in config.subbranches:
+        notes: list[str] = []
+        for branch in config.branches:
+            for note in getattr(tree[branch][name], "notes", None) or ():
+                if str(note) not in notes:
+                    notes.append(str(note))
+        if notes:
+            out[name] = notes
+    return out
 
 
 def run_async(backend: str, fn: Callable[[], Awaitable[T]]) -> T:
@@ -178,6 +248,9 @@ class RunSession:
 
     async def _sync(self) -> Report:
         tree = await load_tree(self.config, self.output)
+        for warning in unknown_ids(self.config, tree, self.only):
+            if not self.output.quiet:
+                self.output.err.print(f"[yellow]warning:[/] {escape(warning)}")
         changes = diff(self.config, tree, self.only)
         if self.saved is not None:
             current = plan_dicts([a async for a in changes])

@@ -128,7 +128,7 @@ class TestPlanAndRun:
     def test_plan_run_converge(self, project: Path) -> None:
         """plan shows the creates, run applies them (exit 0), and planning again shows none."""
         code, out = invoke("plan", str(project / "sync.toml"))
-        assert code == 0 and "new (3)" in out
+        assert code == 0 and "students (3 new)" in out and "students  1 (Ann)  new" in out
         code, out = invoke("run", str(project / "sync.toml"))
         assert code == 0, out
         assert json.loads((project / "store.json").read_text()) == {
@@ -273,7 +273,7 @@ class TestCSVDestination:
         """No destination file yet: run creates it (exit 0), then plan shows 0 actions."""
         config = self.config(project)
         code, out = invoke("plan", config)
-        assert code == 0 and "new (3)" in out, out
+        assert code == 0 and "students (3 new)" in out, out
         code, out = invoke("run", config)
         assert code == 0, out
         assert (project / "out" / "students.csv").read_text().splitlines()[0] == (
