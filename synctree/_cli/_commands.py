@@ -297,3 +297,53 @@ def run(
     finally:
         if lock is not None:
             lock.release()
+
+
+def _log_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of the commands that read a run log."""
+    options = [
+        click.argument("runlog", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        click.option("--run", "run_id", metavar="ID", help="This run of the log (default: last)."),
+        click.option("--quiet", "-q", is_flag=True, help="Print only errors."),
+        click.option("--verbose", "-v", is_flag=True, help="Print every failure."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.command(name="log")
+@_log_options
+@_guarded
+def log_command(output: Output, runlog: Path, run_id: str | None, **_: Any) -> int:
+    """Print a run's summary from its run log (--log FILE, or one in [log] dir)."""
+    from ._log_view import pick_run, print_run, run_dict
+
+    run = pick_run(runlog, run_id)
+    if output.json:
+        output.data(run_dict(run))
+    elif not output.quiet:
+        print_run(output, run)
+    return EXIT_OK
+
+
+@main.command()
+@_log_options
+@click.option(
+    "--html",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write the run as one self-contained HTML page.",
+)
+@_guarded
+def report(output: Output, runlog: Path, run_id: str | None, html: Path, **_: Any) -> int:
+    """Draw a run from its run log as one HTML page: counts, failures, a timeline."""
+    from ._html import render
+    from ._log_view import pick_run
+
+    run = pick_run(runlog, run_id)
+    text = output.mask(render(run))
+    html.write_text(text, encoding="utf-8")
+    output.info(f"wrote {escape(str(html))}")
+    return EXIT_OK

@@ -162,15 +162,36 @@ def print_plan(
         output.err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
-def print_report(output: Output, report: Report) -> None:
+def report_failure_lines(report: Report) -> list[str]:
+    """The report's failures, alike ones grouped with a count; an HTTP error's line ends
+    with the server's answer (its status and body, cut short, secret fields masked)."""
+    from synctree._report import group_failures
+
+    from ._runlog import mask_body, response_of
+
+    lines = failure_lines(report, with_value=True)
+    out = []
+    for line, (_, results) in zip(lines, group_failures(report.failures), strict=True):
+        response = response_of(results[0].error)
+        if response is not None and response[1].strip():
+            status, body = response
+            line += f" — the server said ({status}): {shorten(mask_body(body), 300)}"
+        out.append(line)
+    return out
+
+
+def print_report(output: Output, report: Report, *, not_started: int | None = None) -> None:
     """A run's report: JSON, only its failures (quiet), or a table of outcomes."""
     if output.json:
-        output.data(report.to_dict())
+        data = report.to_dict()
+        if not_started is not None:
+            data["not_started"] = not_started
+        output.data(data)
         return
     if report.stopped is not None:
         output.error(f"the run stopped: {shorten(report.stopped)}")
     if output.quiet:
-        for line in failure_lines(report, with_value=True):
+        for line in report_failure_lines(report):
             output.err.print(escape(line))
         return
     from rich.table import Table
@@ -188,5 +209,10 @@ def print_report(output: Output, report: Report) -> None:
         output.out.print(
             f"[yellow]throttled[/] {report.throttles} times, paused {report.throttle_wait:.1f}s"
         )
-    for line in failure_lines(report, with_value=True):
+    for line in report_failure_lines(report):
         output.out.print(f"[red]failed[/] {escape(line)}")
+    if not_started:
+        output.out.print(
+            f"[yellow]not started:[/] {not_started} planned actions never began "
+            "(run again to do them)"
+        )

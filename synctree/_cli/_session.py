@@ -8,19 +8,19 @@ The engine (:mod:`synctree.aio`) is imported when a command runs, not for
 from __future__ import annotations
 
 import gc
-import json
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from synctree import ConfigError, Report
+from synctree._util.redact import error_text
 
 from ._config import Config
-from ._exits import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, Stop
+from ._exits import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_SAFETY, Stop
 from ._lock import RunLock, RunLocked
 from ._output import Output, escape, print_report
 from ._progress import RunProgress, loading
@@ -40,6 +40,9 @@ __all__ = [
     "subbranch_notes",
     "unknown_ids",
 ]
+
+if TYPE_CHECKING:
+    from ._runlog import RunLog
 
 T = TypeVar("T")
 
@@ -173,16 +176,40 @@ def hold_lock(config: Path, wait: float, output: Output) -> RunLock:
 
 
 def run_and_report(session: RunSession, backend: str) -> int:
-    """Run ``session`` on ``backend``, print its report, and give the exit code."""
-    report = run_async(backend, session.main)
+    """Run ``session`` on ``backend``, print its report, and give the exit code.
+
+    Whatever the ending (a load error or a safety stop included), the run log
+    gets its last line and the notifications go out, before the error is raised.
+    """
+    from synctree import SafetyLimitExceeded, SyncTreeError
+
+    try:
+        report = run_async(backend, session.main)
+    except Stop as stop:
+        session.finish(None, stop.code, str(stop))
+        raise
+    except SafetyLimitExceeded as exc:
+        session.finish(None, EXIT_SAFETY, safety_message(exc))
+        raise
+    except SyncTreeError as exc:
+        session.finish(None, EXIT_INPUT, str(exc))
+        raise
+    except BaseException as exc:
+        session.finish(None, EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else
+                       EXIT_FAILED, error_text(exc))  # fmt: skip
+        raise
     if report is None:  # interrupted before the run began
+        session.finish(None, EXIT_INTERRUPTED, "interrupted before the run began")
         return EXIT_INTERRUPTED
-    print_report(session.output, report)
+    print_report(session.output, report, not_started=session.not_started(report))
     if session.interrupted:
-        return EXIT_INTERRUPTED
-    if report.stopped is not None and isinstance(report.stop_error, ConfigError):
-        return EXIT_INPUT
-    return EXIT_OK if report.ok else EXIT_FAILED
+        code = EXIT_INTERRUPTED
+    elif report.stopped is not None and isinstance(report.stop_error, ConfigError):
+        code = EXIT_INPUT
+    else:
+        code = EXIT_OK if report.ok else EXIT_FAILED
+    session.finish(report, code, None)
+    return code
 
 
 class RunSession:
@@ -206,7 +233,61 @@ class RunSession:
         self.saved = saved
         self.only = only
         self.interrupted = False
-        self.log_file: IO[str] | None = None
+        self.planned: int | None = None
+        self.runlog: RunLog | None = None
+        # ``[log] dir``: a file per run there (named when the run starts), unless --log
+        self._log_dir: Path | None = config.log.get("dir") if log is None else None
+
+    def not_started(self, report: Report) -> int | None:
+        """How many planned actions never started (an interrupted or stopped run)."""
+        if self.planned is None:
+            return None
+        return max(0, self.planned - len(report))
+
+    def _open_log(self) -> None:
+        from ._runlog import RunLog, log_file_for
+
+        dry_run = bool(self.overrides.get("dry_run"))
+        if self.log_path is not None:
+            self.runlog = RunLog(self.log_path, config=self.config.path, mask=self.output.mask,
+                                 dry_run=dry_run)  # fmt: skip
+        elif self._log_dir is not None:
+            runlog = RunLog(self._log_dir, config=self.config.path, mask=self.output.mask,
+                            dry_run=dry_run)  # fmt: skip
+            runlog.path = log_file_for(self._log_dir, runlog.run_id, runlog.started)
+            self.runlog = runlog
+        if self.runlog is not None:
+            try:
+                self.runlog.open()
+            except OSError as exc:
+                raise Stop(
+                    EXIT_INPUT, f"cannot write the run log {self.runlog.path}: {exc}"
+                ) from None
+
+    def finish(self, report: Report | None, code: int, error: str | None) -> None:
+        """The run log's last line, the log folder pruned, the notifications sent."""
+        if self.runlog is not None:
+            try:
+                self.runlog.close(report, exit_code=code, planned=self.planned, error=error)
+            except OSError as exc:
+                self.output.error(f"cannot write the run log {self.runlog.path}: {exc}")
+        if self._log_dir is not None:
+            from ._runlog import prune
+
+            prune(self._log_dir, float(self.config.log.get("keep_days", 30)))
+        if self.config.notify:
+            from ._notify import notify, run_summary
+
+            summary = run_summary(
+                self.config,
+                report,
+                code=code,
+                error=error,
+                log=self.runlog.path if self.runlog is not None else None,
+                run_id=self.runlog.run_id if self.runlog is not None else None,
+                not_started=self.not_started(report) if report is not None else None,
+            )
+            notify(self.config.notify, summary, self.output)
 
     async def main(self) -> Report | None:
         """The run's report (so far, when interrupted); ``None`` if interrupted before it began."""
@@ -242,11 +323,12 @@ class RunSession:
                     run_scope.cancel()
                 else:
                     self.output.err.print("[red]quitting[/]")
-                    if self.log_file is not None:
-                        self.log_file.flush()
+                    if self.runlog is not None and self.runlog.file is not None:
+                        self.runlog.file.flush()
                     os._exit(EXIT_INTERRUPTED)
 
     async def _sync(self) -> Report:
+        self._open_log()
         tree = await load_tree(self.config, self.output)
         for warning in unknown_ids(self.config, tree, self.only):
             if not self.output.quiet:
@@ -257,26 +339,17 @@ class RunSession:
             check_saved_plan(self.saved, current)
         for note in self.config.outside_paths:
             self.output.info(f"[yellow]note:[/] outside the config's folder: {escape(note)}")
-        if self.log_path is not None:
-            self.log_file = self.log_path.open("w", encoding="utf-8")
-        try:
-            with RunProgress(self.output) as progress:
-                observer: Callable[[Any], None] = progress.observe
-                if self.log_file is not None:
-                    observer = _tee(observer, self._log)
-                return await changes.run(self.template, observer=observer, **self.overrides)  # type: ignore[no-any-return]
-        finally:
-            if self.log_file is not None:
-                self.log_file.close()
+        with RunProgress(self.output) as progress:
+            observers: list[Callable[[Any], None]] = [self._planned, progress.observe]
+            if self.runlog is not None:
+                observers.append(self.runlog.observe)
+            return await changes.run(self.template, observer=_tee(*observers), **self.overrides)  # type: ignore[no-any-return]
 
-    def _log(self, event: Any) -> None:
-        """The run log: a masked JSON line per finished action."""
+    def _planned(self, event: Any) -> None:
         from synctree.aio import EventKind
 
-        if event.kind is EventKind.FINISHED and self.log_file is not None:
-            line = json.dumps(event.result.to_dict(), default=str)
-            self.log_file.write(self.output.mask(line) + "\n")
-            self.log_file.flush()
+        if event.kind is EventKind.PLANNED:
+            self.planned = event.total
 
 
 def _tee(*observers: Callable[[Any], None]) -> Callable[[Any], None]:
