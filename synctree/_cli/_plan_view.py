@@ -90,6 +90,8 @@ def _display_of(action: Action, display: str | None) -> str | None:
     if display is not None:
         if "{" in display:
             fields = [name for _, name, _, _ in string.Formatter().parse(display) if name]
+            if all(attrs.get(name) in (None, "") for name in fields):
+                return None
             values = {name: render_value(attrs.get(name)) for name in fields}
             try:
                 return display.format_map(values).strip() or None
