@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from synctree._util.redact import MASK, error_text, redact
+from synctree._util.redact import MASK, error_text, redact_body
 
 __all__ = [
     "BODY_CHARS",
@@ -57,11 +57,6 @@ BODY_CHARS = 2000
 SECRET_NAME = re.compile(
     r"pass(word)?|passwd|pwd|secret|token|api[_-]?key|private[_-]?key|credential|auth", re.I
 )
-_SECRET_FIELD = re.compile(
-    r"""(["']?(?:[\w-]*(?:pass(?:word)?|passwd|pwd|secret|token|api[_-]?key|private[_-]?key|"""
-    r"""credential|authorization)[\w-]*)["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,&}]+)""",
-    re.I,
-)
 
 
 def new_run_id() -> str:
@@ -78,11 +73,10 @@ def mask_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def mask_body(text: str, secrets: Iterable[str] = ()) -> str:
     """A response body fit to log: secret-looking fields masked, known secret values too."""
-    text = _SECRET_FIELD.sub(lambda m: f"{m[1]}{MASK}", text)
     for value in secrets:
         if isinstance(value, str) and len(value) >= 3:
             text = text.replace(value, MASK)
-    return redact(text)
+    return redact_body(text)
 
 
 def response_of(error: BaseException | None) -> tuple[int, str] | None:

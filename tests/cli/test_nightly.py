@@ -52,10 +52,11 @@ class StoreTemplate(AsyncTemplate):
     max_deletes = None
     retries = 0
 
-    def __init__(self, path, fail=(), token=""):
+    def __init__(self, path, fail=(), token="", status=422):
         self.path = pathlib.Path(path)
         self.fail = set(fail)
         self.token = token
+        self.status = status
 
     async def before_all(self):
         self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
@@ -68,8 +69,8 @@ class StoreTemplate(AsyncTemplate):
             body = json.dumps({"error": "invalid user", "sent": action.source.to_dict(),
                                "echo": f"Bearer {self.token}", "token": self.token})
             request = httpx.Request("POST", "http://127.0.0.1:9/users")
-            response = httpx.Response(422, text=body, request=request)
-            raise httpx.HTTPStatusError("422 Unprocessable", request=request, response=response)
+            response = httpx.Response(self.status, text=body, request=request)
+            raise httpx.HTTPStatusError(f"HTTP {self.status}", request=request, response=response)
         self.data[action.idnumber] = action.source.to_dict()
 
     async def update(self, action):
@@ -249,6 +250,43 @@ class TestRunLog:
         assert code == 2
         header, end = lines_of(log)
         assert header["type"] == "run" and end["exit"] == 2 and "students.csv" in end["error"]
+
+
+class TestFailingWell:
+    def test_auth_failure_stops_at_once(self, project: Path) -> None:
+        """A 401 on the first call stops the run with one message; the rest is skipped."""
+        students(project, [(str(i), f"N{i}", 7) for i in range(1, 41)])
+        write(project, template_extra=f"fail = {[str(i) for i in range(1, 41)]}\nstatus = 401")
+        log = project / "run.jsonl"
+        code, out = invoke("run", str(project / "sync.toml"), "--log", str(log), "--quiet")
+        assert code == 1
+        assert out.count("the run stopped") == 1 and "401" in out
+        end = lines_of(log)[-1]
+        assert end["stopped"] and end["totals"].get("failed", 0) <= 2  # concurrency 8: in flight
+        assert end["totals"]["skipped"] >= 38
+
+    def test_reader_error_shows_the_body(self, project: Path) -> None:
+        """An HTTP reader's 403 says what the server said, its token field masked."""
+
+        async def forbidden(request: Request) -> JSONResponse:
+            body = {"error": "API key expired on 2026-11-30", "token": "tok-" + SECRET}
+            return JSONResponse(body, status_code=403)
+
+        app = Starlette(routes=[Route("/users", forbidden)])
+        with serve(app) as base_url:
+            config = project / "http.toml"
+            config.write_text(
+                '[sync]\nsubbranches = ["students"]\n'
+                f'[source.students]\nreader = "http"\nclient_or_url = "{base_url}"\n'
+                'path = "/users"\nretries = 0\n'
+                '[template]\nuse = "nightlystore:StoreTemplate"\n'
+                f'path = "{project / "store.json"}"\n'
+            )
+            code, out = invoke("plan", str(config))
+        flat = " ".join(out.split())
+        assert code == 2, out
+        assert "HTTP 403 Forbidden" in flat and "API key expired on 2026-11-30" in flat
+        assert SECRET not in flat and "tok-" not in flat
 
 
 class Receiver:
