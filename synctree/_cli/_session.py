@@ -8,6 +8,7 @@ The engine (:mod:`synctree.aio`) is imported when a command runs, not for
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterable
@@ -51,7 +52,29 @@ def load_config(path: Path, output: Output) -> Config:
     """The config at ``path``; from now on, nothing ``output`` prints holds a ``${VAR}`` value."""
     config = Config(path)
     output.redactor = config.secrets
+    _MaskLogs.install(output.mask)
     return config
+
+
+class _MaskLogs(logging.Filter):
+    """Masks the config's secrets in the records of the ``synctree`` logger, like
+    everything else the command writes (an application's handlers may print them)."""
+
+    def __init__(self, mask: Callable[[str], str]) -> None:
+        super().__init__()
+        self.mask = mask
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.mask(record.getMessage())
+        record.args = None
+        return True
+
+    @classmethod
+    def install(cls, mask: Callable[[str], str]) -> None:
+        logger = logging.getLogger("synctree")
+        for old in [f for f in logger.filters if isinstance(f, cls)]:
+            logger.removeFilter(old)
+        logger.addFilter(cls(mask))
 
 
 async def load_tree(config: Config, output: Output) -> Any:

@@ -536,6 +536,8 @@ def test_ctrl_c_finishes_in_flight_and_exits_130(project: Path) -> None:
     succeeded = {line["idnumber"] for line in finished}
     assert set(store) == succeeded
     assert "succeeded" in out  # the summary table
+    not_started = 200 - len(finished)
+    assert f"not started: {not_started} planned actions never began" in " ".join(out.split())
     code, out = invoke("run", str(project / "sync.toml"))
     assert code == 0
     code, out = invoke("plan", str(project / "sync.toml"), "--json")

@@ -4,7 +4,9 @@ and configs that need no PYTHONPATH (custom code beside the config, factories, s
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,6 +67,8 @@ class StoreTemplate(AsyncTemplate):
         self.path.write_text(json.dumps(self.data))
 
     async def new(self, action):
+        if action.idnumber in self.fail and self.status == 0:
+            raise ValueError(f"the server refused token {self.token}")
         if action.idnumber in self.fail:
             body = json.dumps({"error": "invalid user", "sent": action.source.to_dict(),
                                "echo": f"Bearer {self.token}", "token": self.token})
@@ -289,6 +293,25 @@ class TestFailingWell:
         assert SECRET not in flat and "tok-" not in flat
 
 
+class TestLogging:
+    def test_a_record_per_phase_and_per_failure(
+        self, project: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The synctree logger: loading, the plan, each phase, each failure, the end; masked."""
+        write(project, template_extra='fail = ["2"]\nstatus = 0')
+        with caplog.at_level(logging.INFO, logger="synctree"):
+            code, _ = invoke("run", str(project / "sync.toml"))
+        assert code == 1
+        messages = [r.getMessage() for r in caplog.records if r.name == "synctree"]
+        assert any(m.startswith("loaded: source students 3") for m in messages), messages
+        assert any(m.startswith("plan: 3 actions (new 3)") for m in messages)
+        assert "phase: students changes, 3 actions" in messages
+        failed = [m for m in messages if m.startswith("failed: new_students '2'")]
+        assert len(failed) == 1 and "the server refused token ***" in failed[0]
+        assert any(m.startswith("done: 3 actions") for m in messages)
+        assert all(SECRET not in m for m in messages)
+
+
 class Receiver:
     """A webhook receiver: keeps every JSON body posted to it."""
 
@@ -479,3 +502,32 @@ class TestSystems:
         (project / "sync.toml").write_text(text)
         code, out = invoke("plan", str(project / "sync.toml"))
         assert code == 2 and "[systems.school_db], key 'hedaers'" in " ".join(out.split())
+
+
+class TestProgress:
+    def test_bars_show_rate_and_eta(self) -> None:
+        """On a terminal, each subbranch's bar shows its count, rate and time remaining."""
+        import io
+
+        from rich.console import Console
+
+        from synctree import Action, Kind, Outcome, Result
+        from synctree._cli._output import Output
+        from synctree._cli._progress import RunProgress
+        from synctree.aio import Event, EventKind
+
+        output = Output(quiet=False, verbose=False, as_json=False)
+        screen = io.StringIO()
+        output.err = Console(file=screen, force_terminal=True, width=150)
+        actions = [Action(str(i), "new_students", "students", Kind.NEW) for i in range(10)]
+        with RunProgress(output) as progress:
+            progress.observe(Event(EventKind.PLANNED, total=10, plan=tuple(actions)))
+            for action in actions[:4]:
+                progress.observe(Event(EventKind.STARTED, action=action, attempt=1))
+                time.sleep(0.02)
+                result = Result(action, Outcome.SUCCEEDED)
+                progress.observe(Event(EventKind.FINISHED, action=action, result=result))
+            progress.bars.refresh()
+        text = screen.getvalue()
+        assert "4/10" in text and "/s" in text and "eta" in text
+        assert re.search(r"\d+(\.\d)?/s", text), text
