@@ -1,4 +1,5 @@
-"""The ``synctree`` command line: the click commands ``plan``, ``run`` and ``show``.
+"""The ``synctree`` command line: the click commands ``plan``, ``run``, ``show``, ``log``
+and ``report``.
 
 Each command is a thin layer over :mod:`._session` (loading, running), printing
 through :mod:`._output`; synctree's errors become messages and the exit codes
@@ -50,7 +51,18 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_EPILOG = """\b
+Exit codes:
+  0    all done (plan: the plan is fine)
+  1    some actions failed, or the run stopped for a failure of the destination
+       (plan: the plan holds differences it cannot judge)
+  2    bad configuration or input, or another run of the config in progress
+  3    stopped by a safety limit or a stale saved plan (plan --check: would stop)
+  130  interrupted
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(package_name="synctree")
 def main() -> None:
     """Fast, safe one-way sync from a source of truth into other systems."""

@@ -13,19 +13,31 @@ config as powerful as code: only run configs you trust.
     reader = "oneroster"
     path = "export"
 
+    [systems.school_db]           # what one system's readers and template share
+    url = "sqlite+aiosqlite:///school.db"
+
     [destination]                 # ... or defaults for the subbranch tables
     reader = "sql"
-    url = "sqlite+aiosqlite:///school.db"
+    system = "school_db"
     [destination.students]
     table = "students"
 
     [template]
     use = "sql"
-    url = "sqlite+aiosqlite:///school.db"
+    system = "school_db"
 
     [run]
     concurrency = 4
     max_deletes = "10%"
+
+    [log]                         # a run log per run, pruned after keep_days
+    dir = "logs"
+
+    [notify]                      # after a failed run (or always)
+    webhook = "https://hooks.example.org/synctree"
+
+Import strings are found beside the config too (its folder is on the import
+path), and may name factories: functions returning a reader or a template.
 
 ``${NAME}`` in a string is read from the environment (``${NAME:-default}``
 when it may be unset).  What comes from the environment is a secret: every
