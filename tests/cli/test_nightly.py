@@ -32,7 +32,7 @@ PASSWORD = "hunter2-horse"  # a password column of a record
 STORE = '''
 import json, pathlib
 import httpx
-from synctree.aio import AsyncTemplate
+from synctree.aio import AsyncTemplate, idempotent
 
 
 class StoreReader:
@@ -82,6 +82,24 @@ class StoreTemplate(AsyncTemplate):
 
     async def old(self, action):
         del self.data[action.idnumber]
+
+
+class FlakyTemplate(StoreTemplate):
+    """Each create is throttled (429, Retry-After: 0) once, then fails with 503 once."""
+
+    retries = 3
+    tries = {}
+
+    @idempotent
+    async def new(self, action):
+        count = self.tries[action.idnumber] = self.tries.get(action.idnumber, 0) + 1
+        if count <= 2:
+            status = 429 if count == 1 else 503
+            headers = {"Retry-After": "0"} if status == 429 else {}
+            request = httpx.Request("POST", "http://127.0.0.1:9/users")
+            response = httpx.Response(status, headers=headers, request=request)
+            raise httpx.HTTPStatusError(f"HTTP {status}", request=request, response=response)
+        self.data[action.idnumber] = action.source.to_dict()
 
 
 def store_template(path, fail=(), token=""):
@@ -403,6 +421,32 @@ class TestHTMLReport:
         assert 'id="total-succeeded">6<' in text and 'id="total-failed">1<' in text
         assert "<svg" in text and 'id="timeline"' in text
 
+    def make_flaky_report(self, project: Path) -> tuple[Path, Path]:
+        """A run whose creates are each throttled once and retried once."""
+        write(project, template="nightlystore:FlakyTemplate",
+              extra="[run]\nbackoff_base = 0.001\nbackoff_cap = 0.01\n")  # fmt: skip
+        log = project / "run.jsonl"
+        code, out = invoke("run", str(project / "sync.toml"), "--log", str(log))
+        assert code == 0, out
+        page = project / "report.html"
+        assert invoke("report", str(log), "--html", str(page))[0] == 0
+        return log, page
+
+    def test_timeline_has_throttles_and_retries(self, project: Path) -> None:
+        """The log has a throttle and a retry line per create; the page counts them."""
+        log, page = self.make_flaky_report(project)
+        lines = lines_of(log)
+        throttles = [line for line in lines if line["type"] == "throttle"]
+        retries = [line for line in lines if line["type"] == "retry"]
+        actions = [line for line in lines if line["type"] == "action"]
+        assert len(throttles) == 3 and "429" in throttles[0]["reason"]
+        assert len(retries) == 6  # each throttle is retried too
+        assert [len(a["calls"]) for a in actions] == [3, 3, 3]
+        assert all(a["attempts"] == 3 for a in actions)
+        text = page.read_text()
+        assert 'id="calls">9<' in text and 'id="throttles">3<' in text
+        assert 'id="retries">6<' in text and text.count('class="throttle"') == 3
+
     @pytest.mark.skipif(
         chromium() is None, reason="no chromium installed (apt-get install chromium)"
     )
@@ -421,6 +465,7 @@ class TestHTMLReport:
         assert 'id="total-succeeded">6<' in dom and 'id="total-failed">1<' in dom
         assert 'data-subbranch="students" data-outcome="failed">1<' in dom
         assert dom.count('class="calls"') >= 1 and "new_students" in dom
+        assert 'id="calls">7<' in dom and "invalid user" in dom  # the server's body
 
 
 class TestConfigCode:
