@@ -21,7 +21,7 @@ from ._exceptions import (
 from ._leaf import Leaf, Missing, compared_values, derived_names
 from ._report import Outcome, Report, Result
 from ._template import DefaultTemplate, Skip
-from ._tree import Branch, Subbranch, SyncTree
+from ._tree import Branch, Coverage, Subbranch, SyncTree
 from ._util import exports
 
 __version__ = "0.1.0.dev0"
@@ -31,6 +31,7 @@ __all__ = [
     "Branch",
     "Changes",
     "ConfigError",
+    "Coverage",
     "DefaultTemplate",
     "Diff",
     "DuplicateKeyError",

@@ -144,6 +144,21 @@ class Action(_Fields):
     def __hash__(self) -> int:
         return hash(self[:_COMPARED])
 
+    # An action is a record, not a tuple to sort: ``a < b`` is a TypeError,
+    # as it is for a dataclass (sort by a key you choose).  Raising, not
+    # returning NotImplemented, keeps tuple's reflected comparison out too.
+    def __lt__(self, other: object) -> bool:
+        raise _unordered(self, other, "<")
+
+    def __le__(self, other: object) -> bool:
+        raise _unordered(self, other, "<=")
+
+    def __gt__(self, other: object) -> bool:
+        raise _unordered(self, other, ">")
+
+    def __ge__(self, other: object) -> bool:
+        raise _unordered(self, other, ">=")
+
     def __getnewargs__(self) -> tuple[Any, ...]:
         return tuple(self)
 
@@ -183,6 +198,13 @@ class Action(_Fields):
             if value is not None:
                 out[name] = _jsonable(value)
         return out
+
+
+def _unordered(left: object, right: object, operator: str) -> TypeError:
+    return TypeError(
+        f"'{operator}' not supported between instances of "
+        f"{type(left).__name__!r} and {type(right).__name__!r} (sort actions by a key)"
+    )
 
 
 def make_action(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import numbers
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -91,7 +92,12 @@ class Diff:
 
 
 def _diff_branches(left: Branch, right: Branch) -> Iterator[Action]:
-    pairs = list(zip(left, right, strict=True))
+    # A subbranch that either side does not provide is left alone.
+    pairs = [
+        (lsub, rsub)
+        for lsub, rsub in zip(left, right, strict=True)
+        if lsub.coverage != "absent" and rsub.coverage != "absent"
+    ]
     removes: dict[str, list[Action]] = {}
     for lsub, rsub in pairs:
         removes[lsub.name] = deferred = list[Action]()
@@ -122,11 +128,16 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
 
 
 def _olds(lsub: Subbranch, rsub: Subbranch) -> Iterator[Action]:
+    """``old`` actions: keys only on the right (of a delta left side, the keys it removed)."""
     name = lsub.name
     old_message = "old_" + name
     left = lsub._rows
     rmodel = rsub.model
-    for key, row in rsub._rows.items():
+    right = rsub._rows
+    if lsub.coverage == "delta":
+        removed = lsub._removed
+        right = {key: row for key, row in right.items() if key in removed}
+    for key, row in right.items():
         if key not in left:
             yield make_action(
                 key, old_message, name, OLD, None, None, None, None, None, None, view(rmodel, row)
@@ -143,7 +154,7 @@ def _compare(
             problem = f"{value.reason} (left side)"
         elif isinstance(old, Missing):
             problem = f"{old.reason} (right side)"
-        elif value == old:
+        elif value == old or (_is_nan(value) and _is_nan(old)):
             continue
         elif _is_collection(value) and _is_collection(old):
             for member in _ordered(_missing(value, old)):
@@ -176,6 +187,11 @@ def _compare(
             None if isinstance(old, Missing) else old,
             error=problem, source=source, dest=dest,
         )  # fmt: skip
+
+
+def _is_nan(value: object) -> bool:
+    """Whether ``value`` is a float (or Decimal) NaN: two NaNs are no change."""
+    return isinstance(value, float | decimal.Decimal) and value != value
 
 
 def _is_collection(value: object) -> bool:

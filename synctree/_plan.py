@@ -156,7 +156,7 @@ def check_safety(
     olds = Counter(action.subbranch for action in actions if action.kind is Kind.OLD)
     for name, deletes in olds.items():
         total = len(diff.right[name])
-        if len(diff.left[name]) == 0:
+        if len(diff.left[name]) == 0 and diff.left[name].coverage == "full":
             raise SafetyLimitExceeded(
                 f"{diff.left.name} {name} is empty but {diff.right.name} {name} has {total}: "
                 f"refusing to remove all of them (an empty export?); force=True to allow",

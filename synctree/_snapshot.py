@@ -70,6 +70,7 @@ def _decode(value: Any) -> Any:
 def dumps(tree: SyncTree) -> str:
     """The snapshot of ``tree`` as JSON text."""
     leaves: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    coverage: dict[str, dict[str, dict[str, Any]]] = {}
     for branch in tree.branches:
         leaves[branch] = {}
         for sub in tree[branch]:
@@ -81,12 +82,19 @@ def dumps(tree: SyncTree) -> str:
                 }
                 for leaf in sub
             }
+            if sub.coverage != "full" or sub.notes:
+                coverage.setdefault(branch, {})[sub.name] = {
+                    "coverage": sub.coverage,
+                    "removed": sorted(sub.removed),
+                    "notes": sub.notes,
+                }
     return json.dumps(
         {
             "synctree": FORMAT,
             "branches": tree.branches,
             "subbranches": tree.subbranches,
             "leaves": leaves,
+            "coverage": coverage,
         },
         ensure_ascii=False,
     )
@@ -111,6 +119,14 @@ def loads(
                 row = {key: _decode(value) for key, value in attributes.items()}
                 row["idnumber"] = idnumber
                 sub._add(row)
+    for branch, subbranches in data.get("coverage", {}).items():
+        for name, held in subbranches.items():
+            sub = tree[branch][name]
+            if held["coverage"] == "delta":
+                sub.mark_delta(held["removed"])
+            sub.notes.extend(held["notes"])
+            if held["coverage"] == "absent":
+                sub.coverage = "absent"
     return tree
 
 

@@ -6,7 +6,7 @@ import importlib
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ._duplicates import DuplicatePolicy, check_policy, merge_attributes
 from ._exceptions import DuplicateKeyError
@@ -16,7 +16,13 @@ if TYPE_CHECKING:
     from ._action import Action
     from ._diff import Diff
 
-__all__ = ["Branch", "Subbranch", "SyncTree"]
+__all__ = ["Branch", "Coverage", "Subbranch", "SyncTree"]
+
+#: How much of the truth a subbranch holds: ``"full"`` (all of it, the
+#: default), ``"delta"`` (only the objects its rows and ``removed`` name) or
+#: ``"absent"`` (nothing: the source does not provide this kind).
+Coverage: TypeAlias = Literal["full", "delta", "absent"]
+_COVERAGES = ("full", "delta", "absent")
 
 _idnumber = operator.itemgetter("idnumber")
 
@@ -30,9 +36,16 @@ class Subbranch:
     and setting an attribute on a leaf changes the row.  (Rows of plain values
     are invisible to Python's garbage collector; a million leaf objects are
     not, and would cost a large load a third of its time.)
+
+    A source that holds only part of the truth says so with :meth:`mark_delta`
+    (its rows are changes, ``removed`` the keys it says are gone) or
+    :meth:`mark_absent` (it does not provide this kind at all); the diff then
+    removes only what the source names, never what it merely leaves out.
+    ``notes`` are lines for the plan (why a subbranch is absent, a reader's
+    warnings).
     """
 
-    __slots__ = ("_rows", "branch", "model", "name", "policy")
+    __slots__ = ("_removed", "_rows", "branch", "coverage", "model", "name", "notes", "policy")
 
     def __init__(self, branch: str, name: str, model: type[Leaf], policy: DuplicatePolicy) -> None:
         self.branch = branch
@@ -40,6 +53,44 @@ class Subbranch:
         self.model = model
         self.policy = policy
         self._rows: dict[str, dict[str, Any]] = {}
+        self.coverage: Coverage = "full"
+        self._removed: set[str] = set()
+        self.notes: list[str] = []
+
+    @property
+    def removed(self) -> frozenset[str]:
+        """The keys a delta source says are gone (they become ``old_`` actions)."""
+        return frozenset(self._removed)
+
+    def mark_absent(self, note: str) -> None:
+        """This side does not provide this kind: the diff leaves the subbranch alone.
+
+        ``note`` says why, for the plan (``"courses: not in this export"``).
+        """
+        if self._rows or self._removed:
+            raise ValueError(f"{self.branch} {self.name} has rows; it cannot be absent")
+        self.coverage = "absent"
+        self.add_note(note)
+
+    def mark_delta(self, removed: Iterable[str] = ()) -> None:
+        """This side holds changes only: its rows, and ``removed``, the keys now gone.
+
+        Objects it does not name are left as they are; ``old_`` actions come
+        only from ``removed``.  Repeated calls add to ``removed``.
+        """
+        if self.coverage == "absent":
+            raise ValueError(f"{self.branch} {self.name} is absent; it cannot be a delta")
+        self.coverage = "delta"
+        for key in removed:
+            if type(key) is not str:
+                raise TypeError(
+                    f"{self.branch} {self.name}: a removed key must be a str, got {key!r}"
+                )
+            self._removed.add(key)
+
+    def add_note(self, text: str) -> None:
+        """A line for the plan about this subbranch (a reader's warning, say)."""
+        self.notes.append(text)
 
     def __repr__(self) -> str:
         return f"<Subbranch {self.name} of branch {self.branch}>"
@@ -98,6 +149,8 @@ class Subbranch:
                     f"{self.branch} {self.name}: idnumber must be a str, "
                     f"got {type(idnumber).__name__} {idnumber!r}"
                 )
+            if self.coverage == "absent":
+                raise ValueError(f"{self.branch} {self.name} is absent; it cannot take rows")
             rows[idnumber] = attributes  # owns the row: no copy
             return
         self._duplicate(rows[idnumber], attributes, where)
@@ -109,6 +162,8 @@ class Subbranch:
     ) -> None:
         """:meth:`_add` for a batch of rows: the loader's hot loop, inline."""
         table = self._rows
+        if self.coverage == "absent" and rows:
+            raise ValueError(f"{self.branch} {self.name} is absent; it cannot take rows")
         ids = list(map(_idnumber, rows))
         if (
             set(map(type, ids)) == {str}

@@ -167,6 +167,7 @@ def plan(
                     for name in cfg.subbranches
                 },
                 "actions": plan_dicts(actions),
+                "notes": _session.notes(tree),
                 "outside_paths": cfg.outside_paths,
                 "warnings": warnings,
                 "errors": errors,

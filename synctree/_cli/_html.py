@@ -95,6 +95,9 @@ def render(run: Run) -> str:
     if data["error"]:
         parts.append(f'<p class="failure"><b>error:</b> {_e(shorten(data["error"]))}</p>')
     parts += _counts_table(run)
+    for name, notes in (data["notes"] or {}).items():
+        for note in notes:
+            parts.append(f'<p class="note" data-subbranch="{_e(name)}">note: {_e(note)}</p>')
     parts += _failures(data["failures"])
     parts.append("<h2>Timeline</h2>")
     parts.append(_timeline(run))

@@ -61,6 +61,7 @@ def run_dict(run: Run) -> dict[str, Any]:
             }
             for message, error, lines in run.failure_groups()
         ],
+        "notes": run.header.get("notes") or {},
         "retries": len(run.retries),
         "throttles": len(run.throttles),
         "not_started": run.not_started,
@@ -89,6 +90,9 @@ def print_run(output: Output, run: Run) -> None:
         table.add_row(escape(name), *(str(counter[o]) for o in columns))
     table.add_row("total", *(str(totals[o]) for o in columns), style="bold")
     output.out.print(table)
+    for name, notes in data["notes"].items():
+        for note in notes:
+            output.out.print(f"[yellow]note:[/] {escape(str(note))}")
     if data["stopped"]:
         output.out.print(f"[red]stopped:[/] {escape(shorten(str(data['stopped'])))}")
     if data["error"]:

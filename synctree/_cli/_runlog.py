@@ -3,7 +3,8 @@
 One run writes, in order (every line has ``"type"`` and the run's id as ``"run"``)::
 
     {"type": "run", "run": "…", "started": "2026-12-02T01:00:00+00:00", "config": "…",
-     "version": "…", "dry_run": false, "planned": 3, "counts": {"students": {"new": 3}}}
+     "version": "…", "dry_run": false, "planned": 3, "counts": {"students": {"new": 3}},
+     "notes": {"courses": ["source courses: not in this export; left untouched"]}}
     {"type": "action", "run": "…", "time": "…", "start": 0.012, "end": 0.020,
      "calls": [0.012], "subbranch": "students", "idnumber": "1", "message": "new_students",
      "kind": "new", "outcome": "succeeded", "attempts": 1, "elapsed": 0.008,
@@ -221,6 +222,8 @@ class RunLog:
         }
         self._wrote_header = False
         self.file: IO[str] | None = None
+        #: The subbranches' notes (an absent kind, a reader's warnings), for the header.
+        self.notes: dict[str, list[str]] = {}
 
     def open(self) -> RunLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,7 +244,8 @@ class RunLog:
     def header(self, planned: int | None, counts: dict[str, dict[str, int]] | None) -> None:
         if not self._wrote_header:
             self._wrote_header = True
-            self._write_dict({**self._header, "planned": planned, "counts": counts})
+            header = {**self._header, "planned": planned, "counts": counts, "notes": self.notes}
+            self._write_dict(header)
 
     def observe(self, event: Any) -> None:
         """The run's events: the plan (the header), attempts, retries, throttles, results."""

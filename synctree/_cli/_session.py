@@ -93,6 +93,16 @@ async def load_tree(config: Config, output: Output) -> Any:
     return tree
 
 
+def notes(tree: Any) -> list[str]:
+    """The subbranches' notes (absent kinds, readers' warnings), each naming its side."""
+    return [
+        f"{branch} {subbranch.name}: {note.removeprefix(subbranch.name + ': ')}"
+        for branch in tree.branches
+        for subbranch in tree[branch]
+        for note in subbranch.notes
+    ]
+
+
 def diff(config: Config, tree: Any, only: Iterable[str] = ()) -> Any:
     """The diff from the config's first branch to its second, of ``only`` these idnumbers if any."""
     left, right = config.branches
@@ -158,13 +168,14 @@ def subbranch_notes(config: Config, tree: Any) -> dict[str, list[str]]:
     """Each subbranch's notes (coverage of the export, reader warnings), both branches'."""
     out: dict[str, list[str]] = {}
     for name in config.subbranches:
-        notes: list[str] = []
+        lines: list[str] = []
         for branch in config.branches:
-            for note in getattr(tree[branch][name], "notes", None) or ():
-                if str(note) not in notes:
-                    notes.append(str(note))
-        if notes:
-            out[name] = notes
+            for note in tree[branch][name].notes:
+                line = f"{branch} {name}: {note.removeprefix(name + ': ')}"
+                if line not in lines:
+                    lines.append(line)
+        if lines:
+            out[name] = lines
     return out
 
 
@@ -360,6 +371,10 @@ class RunSession:
         if self.saved is not None:
             current = plan_dicts([a async for a in changes])
             check_saved_plan(self.saved, current)
+        for note in notes(tree):
+            self.output.info(f"[yellow]note:[/] {escape(note)}")
+        if self.runlog is not None:
+            self.runlog.notes = subbranch_notes(self.config, tree)
         for note in self.config.outside_paths:
             self.output.info(f"[yellow]note:[/] outside the config's folder: {escape(note)}")
         with RunProgress(self.output) as progress:

@@ -191,6 +191,8 @@ async def _load_one(
         count = 0
         async with aclosing(batches):
             async for batch in batches:
+                if batch.coverage is not None or batch.removed or batch.notes:
+                    _apply_coverage(subbranch, batch)
                 rows = batch.rows if pipeline is None else pipeline.apply(batch.rows)
                 add_rows(rows, where)
                 count += len(rows)
@@ -207,6 +209,17 @@ async def _load_one(
     if progress is not None:
         progress(subbranch.branch, subbranch.name, len(subbranch))
     loaded[subbranch.branch, subbranch.name].set()
+
+
+def _apply_coverage(subbranch: Subbranch, batch: Batch) -> None:
+    """What a batch says of the subbranch as a whole: its coverage, removals, notes."""
+    if batch.coverage == "absent":
+        subbranch.mark_absent(batch.notes[0] if batch.notes else "not provided by the reader")
+        subbranch.notes.extend(batch.notes[1:])
+        return
+    if batch.coverage == "delta" or batch.removed:
+        subbranch.mark_delta(batch.removed)
+    subbranch.notes.extend(batch.notes)
 
 
 def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception, batch: Batch) -> ReaderError:

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
+from .._tree import Coverage
+
 __all__ = ["Batch", "BatchReader", "Reader", "Row", "rows_of"]
 
 #: One object as a reader gives it: attribute -> value, with ``'idnumber'``.
@@ -28,12 +30,22 @@ class Batch:
     :param line_of: ``index -> line``: the line (or row number) of ``rows[index]``.
     :param key: the column(s) the key came from, to name in an error (``'id'``,
         ``'school + number'``).
+    :param coverage: how much of the truth the reader gives for this subbranch,
+        if it says (see :data:`synctree.Coverage`): ``"delta"`` when its rows
+        are changes only, ``"absent"`` when it does not provide this kind.
+    :param removed: keys a delta source says are gone (they become ``old_``
+        actions; keys it does not name are left alone).
+    :param notes: lines for the plan: a reader's warnings (naming file and
+        line), why a subbranch is absent.
     """
 
     rows: list[Row]
     path: str | None = None
     line_of: Callable[[int], int | None] | None = None
     key: str | None = None
+    coverage: Coverage | None = None
+    removed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -163,6 +163,27 @@ class TestPlanAndRun:
         code, out = invoke("plan", str(project / "sync.toml"), "--json")
         assert json.loads(out)["outside_paths"] == []
 
+    def test_notes_of_a_partial_source_are_in_the_plan(self, project: Path) -> None:
+        """A reader's notes (an absent kind, a warning) reach the plan, text and JSON."""
+        (project / "partial.py").write_text(
+            "from synctree.aio import Batch\n"
+            "class Absent:\n"
+            "    def __init__(self, **_):\n"
+            "        pass\n"
+            "    async def batches(self):\n"
+            "        yield Batch([], coverage='absent', notes=('students: not in this export',))\n"
+        )
+        invoke("run", str(project / "sync.toml"))
+        text = (project / "sync.toml").read_text()
+        text = text.replace('reader = "csv"', 'reader = "partial:Absent"')
+        (project / "sync.toml").write_text(text)
+        code, out = invoke("plan", str(project / "sync.toml"), "--json")
+        plan = json.loads(out)
+        assert code == 0 and plan["actions"] == []  # nothing removed: the kind is absent
+        assert plan["notes"] == ["source students: not in this export"]
+        code, out = invoke("plan", str(project / "sync.toml"))
+        assert code == 0 and "note: source students: not in this export" in out
+
     def test_changes_are_applied(self, project: Path) -> None:
         """A changed export gives exactly its updates, creates and removals."""
         invoke("run", str(project / "sync.toml"))

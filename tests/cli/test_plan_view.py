@@ -110,3 +110,41 @@ class TestPlanWarnings:
         invoke("run", config(project))
         code, out = invoke("plan", config(project))
         assert code == 0 and "nothing to do" in out
+
+
+class TestNotes:
+    def test_notes_under_their_subbranch(self, project: Path) -> None:
+        """A reader's notes print one line each under their subbranch, in text and JSON,
+        and reach the run log's header."""
+        (project / "partialnotes.py").write_text(
+            "from synctree.aio import Batch\n"
+            "class Absent:\n"
+            "    def __init__(self, **_):\n"
+            "        pass\n"
+            "    async def batches(self):\n"
+            "        yield Batch([], coverage='absent', notes=(\n"
+            "            'students: not in this export (manifest.csv: absent); left untouched',\n"
+            "            'students.csv line 7: a warning'))\n"
+        )
+        invoke("run", config(project))
+        text = (project / "sync.toml").read_text()
+        (project / "sync.toml").write_text(text.replace('reader = "csv"',
+                                                        'reader = "partialnotes:Absent"'))  # fmt: skip
+        code, out = invoke("plan", config(project))
+        assert code == 0, out
+        heading = out.index("students (no changes)")
+        first = out.index(
+            "  note: source students: not in this export (manifest.csv: absent); left untouched"
+        )
+        second = out.index("  note: source students: students.csv line 7: a warning")
+        assert heading < first < second
+        code, out = invoke("plan", config(project), "--json")
+        notes = json.loads(out)["subbranches"]["students"]["notes"]
+        assert notes == [
+            "source students: not in this export (manifest.csv: absent); left untouched",
+            "source students: students.csv line 7: a warning",
+        ]
+        log = project / "run.jsonl"
+        invoke("run", config(project), "--log", str(log))
+        header = json.loads(log.read_text().splitlines()[0])
+        assert header["notes"] == {"students": notes}

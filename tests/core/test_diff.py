@@ -139,6 +139,22 @@ class TestActionTable:
 
 
 class TestAction:
+    def test_actions_do_not_order(self) -> None:
+        """An action is a record: ``<`` is a TypeError, not a tuple comparison of its fields."""
+        a = Action(idnumber="1", message="new_students")
+        b = Action(idnumber="2", message="new_students")
+        for compare in (
+            lambda: a < b,
+            lambda: a <= b,
+            lambda: a > b,
+            lambda: a >= b,
+            lambda: sorted([b, a]),
+            lambda: a < ("1",),
+        ):
+            with pytest.raises(TypeError):
+                compare()
+        assert sorted([b, a], key=lambda action: action.idnumber) == [a, b]
+
     def test_derived_fields(self) -> None:
         """``kind`` and ``subbranch`` are derived from the message when not given."""
         action = Action(idnumber="1", message="update_class_sections_room", attribute="room")
@@ -587,3 +603,21 @@ class TestAsyncIteration:
         got = [action async for action in tree.source > tree.destination]
         assert got == diff(tree)
         assert len(got) == 1501
+
+
+def test_nan_on_both_sides_is_no_change() -> None:
+    """NaN != NaN, but a NaN read back as NaN must not be an update on every run."""
+    import decimal
+
+    tree = make_tree()
+    tree.new("source", "students", "1", score=float("nan"), d=decimal.Decimal("NaN"), x=1.0)
+    tree.new("destination", "students", "1", score=float("nan"), d=decimal.Decimal("NaN"), x=1.0)
+    assert diff(tree) == []
+    tree.new("source", "students", "2", score=float("nan"))
+    tree.new("destination", "students", "2", score=2.5)
+    tree.new("source", "students", "3", score=2.5)
+    tree.new("destination", "students", "3", score=float("nan"))
+    assert [(a.idnumber, a.message) for a in diff(tree)] == [
+        ("2", "update_students_score"),
+        ("3", "update_students_score"),
+    ]

@@ -11,6 +11,7 @@ PUBLIC = [
     "Branch",
     "Changes",
     "ConfigError",
+    "Coverage",
     "DefaultTemplate",
     "Diff",
     "DuplicateKeyError",

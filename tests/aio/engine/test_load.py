@@ -285,3 +285,56 @@ class TestErrors:
             await t.load(source={"students": CSVReader(path, key="id")})
         assert info.value.line == 52
         assert "'7': duplicate key" in str(info.value)
+
+
+class Delta:
+    """A reader of changes only: active rows, a removed key, a warning."""
+
+    def __repr__(self) -> str:
+        return "Delta()"
+
+    async def batches(self) -> AsyncIterator[Batch]:
+        yield Batch(
+            [{"idnumber": "1", "grade": 8}],
+            coverage="delta",
+            removed=("2",),
+            notes=("users.csv line 3: a warning",),
+        )
+        yield Batch([], removed=("3",))
+
+
+class Absent:
+    def __repr__(self) -> str:
+        return "Absent()"
+
+    async def batches(self) -> AsyncIterator[Batch]:
+        yield Batch([], coverage="absent", notes=("not in this export", "and a second note"))
+
+
+async def test_batches_say_what_they_cover() -> None:
+    tree = SyncTree(["source", "destination"], ["students", "classes"])
+    for key in "1234":
+        tree.new("destination", "students", key, grade=7)
+    tree.new("destination", "classes", "c1", title="Art")
+    await tree.load(source={"students": Delta(), "classes": Absent()})
+    students, classes = tree.source.students, tree.source.classes
+    assert (students.coverage, students.removed) == ("delta", {"2", "3"})
+    assert students.notes == ["users.csv line 3: a warning"]
+    assert classes.coverage == "absent"
+    assert classes.notes == ["not in this export", "and a second note"]
+    assert [(a.idnumber, a.message) for a in tree.source > tree.destination] == [
+        ("1", "update_students_grade"),
+        ("2", "old_students"),
+        ("3", "old_students"),
+    ]
+
+
+async def test_an_absent_batch_after_rows_is_a_reader_error() -> None:
+    class Confused:
+        async def batches(self) -> AsyncIterator[Batch]:
+            yield Batch([{"idnumber": "1"}])
+            yield Batch([], coverage="absent")
+
+    tree = SyncTree(["source", "destination"], ["students"])
+    with pytest.raises(ReaderError, match="cannot be absent"):
+        await tree.load(source={"students": Confused()})
