@@ -90,7 +90,7 @@ def print_run(output: Output, run: Run) -> None:
         table.add_row(escape(name), *(str(counter[o]) for o in columns))
     table.add_row("total", *(str(totals[o]) for o in columns), style="bold")
     output.out.print(table)
-    for name, notes in data["notes"].items():
+    for notes in data["notes"].values():
         for note in notes:
             output.out.print(f"[yellow]note:[/] {escape(str(note))}")
     if data["stopped"]:
