@@ -165,6 +165,7 @@ def print_plan(
 def report_failure_lines(report: Report) -> list[str]:
     """The report's failures, alike ones grouped with a count; an HTTP error's line ends
     with the server's answer (its status and body, cut short, secret fields masked)."""
+    from synctree import SyncTreeError
     from synctree._report import group_failures
 
     from ._runlog import mask_body, response_of
@@ -172,8 +173,10 @@ def report_failure_lines(report: Report) -> list[str]:
     lines = failure_lines(report, with_value=True)
     out = []
     for line, (_, results) in zip(lines, group_failures(report.failures), strict=True):
-        response = response_of(results[0].error)
-        if response is not None and response[1].strip():
+        error = results[0].error
+        # A connector's own error (SCIMError...) already says what the server said.
+        response = None if isinstance(error, SyncTreeError) else response_of(error)
+        if response is not None and response[1].strip() and response[1].strip() not in line:
             status, body = response
             line += f" — the server said ({status}): {shorten(mask_body(body), 300)}"
         out.append(line)
