@@ -135,6 +135,8 @@ def plan(
     cfg = _session.load_config(config, output)
     template = cfg.build_template()  # its options are checked as a run would check them
     limit_value = _max_deletes_option(max_deletes)
+    if limit_value is None:
+        limit_value = cfg.run.get("max_deletes")
 
     async def compute() -> tuple[Any, Any, list[Action]]:
         tree = await _session.load_tree(cfg, output)

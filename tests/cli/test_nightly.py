@@ -363,6 +363,16 @@ class TestNotify:
         text = json.dumps(body)
         assert SECRET not in text and PASSWORD not in text
 
+    def test_a_run_that_cannot_load_notifies(self, project: Path) -> None:
+        """A missing export (exit 2) notifies too, with the error: nothing ran tonight."""
+        receiver = Receiver()
+        with serve(receiver.app) as base_url:
+            write(project, extra=f'[notify]\nwebhook = "{base_url}/hook"')
+            (project / "students.csv").unlink()
+            assert invoke("run", str(project / "sync.toml"))[0] == 2
+        [body] = receiver.bodies
+        assert body["exit"] == 2 and "students.csv" in body["error"] and body["totals"] == {}
+
     def test_command_always(self, project: Path) -> None:
         """A command gets the JSON summary on stdin and SYNCTREE_EXIT_CODE in its env."""
         script = project / "hook.py"

@@ -71,6 +71,14 @@ class TestPlanWarnings:
         assert invoke("plan", config(project), "--max-deletes", "1", "--check")[0] == 3
         assert invoke("plan", config(project), "--max-deletes", "2", "--check")[0] == 0
 
+    def test_max_deletes_from_the_config(self, project: Path) -> None:
+        """[run] max_deletes counts for plan's warning as it does for a run."""
+        invoke("run", config(project))
+        write_config(project, run="max_deletes = 1")
+        write_csv(project, [("1", "Ann", 7)])
+        code, out = invoke("plan", config(project), "--check")
+        assert code == 3 and "a run would stop here" in " ".join(out.split())
+
     def test_safety_stop_names_the_flags(self, project: Path) -> None:
         """The hint after a safety stop says --force and --max-deletes, not force=True."""
         invoke("run", config(project))
