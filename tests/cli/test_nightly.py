@@ -197,6 +197,26 @@ class TestRunLog:
         assert end["type"] == "end" and end["exit"] == 0 and end["ok"] is True
         assert end["counts"] == {"students": {"succeeded": 3}} and end["not_started"] == 0
 
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_on_both_backends(self, project: Path, backend: str) -> None:
+        """The run log is the same on asyncio and trio."""
+        log = project / "run.jsonl"
+        code, out = invoke("run", str(project / "sync.toml"), "--log", str(log),
+                           "--backend", backend)  # fmt: skip
+        assert code == 0, out
+        kinds = [line["type"] for line in lines_of(log)]
+        assert kinds == ["run", "action", "action", "action", "end"]
+
+    def test_an_older_log_still_reads(self, project: Path) -> None:
+        """synctree log reads a log of bare action lines (no type), and skips a torn line."""
+        log = project / "old.jsonl"
+        log.write_text(
+            '{"idnumber": "1", "message": "new_students", "subbranch": "students", '
+            '"outcome": "succeeded"}\n{"idnumber": "2", "mess'
+        )
+        code, out = invoke("log", str(log), "--json")
+        assert code == 0 and json.loads(out)["counts"] == {"students": {"succeeded": 1}}
+
     def test_appends_and_records_old_and_new(self, project: Path) -> None:
         """A second run appends its lines; an update logs old and new, a removal the record."""
         log = project / "run.jsonl"
@@ -495,6 +515,27 @@ class TestConfigCode:
         code, out = invoke("run", str(project / "sync.toml"))
         assert code == 0, out
         assert len(json.loads((project / "store.json").read_text())) == 3
+
+    def test_branch_level_factory(self, project: Path) -> None:
+        """A factory named in a branch table (no subbranch tables) gives every subbranch
+        through the .readers() of what it returns."""
+        (project / "multifactory.py").write_text(
+            "from nightlystore import StoreReader\n"
+            "class Both:\n"
+            "    def __init__(self, path):\n"
+            "        self.path = path\n"
+            "    def readers(self):\n"
+            "        return {'students': StoreReader(self.path)}\n"
+            "def make(path):\n"
+            "    return Both(path)\n"
+        )
+        text = (project / "sync.toml").read_text().replace(
+            "[destination.students]", "[destination]"
+        ).replace('reader = "nightlystore:StoreReader"', 'reader = "multifactory:make"')
+        (project / "sync.toml").write_text(text)
+        assert invoke("run", str(project / "sync.toml"))[0] == 0
+        code, out = invoke("plan", str(project / "sync.toml"), "--json")
+        assert code == 0 and json.loads(out)["actions"] == []
 
     def test_factory_returning_something_else(self, project: Path) -> None:
         """A factory that returns no reader is exit 2, naming the table and what it returned."""
