@@ -23,6 +23,8 @@ __all__ = ["render"]
 
 _OUTCOMES = ("succeeded", "failed", "skipped", "not implemented", "planned")
 _WIDTH, _HEIGHT, _PAD = 900, 220, 40
+#: Bar widths of the timeline, in seconds.
+_WIDTHS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
@@ -125,7 +127,8 @@ def _counts_table(run: Run) -> list[str]:
 def _failures(groups: list[dict[str, Any]]) -> list[str]:
     if not groups:
         return []
-    out = [f'<h2>Failures (<span id="failure-groups">{len(groups)}</span> kinds)</h2>']
+    kinds = "kind" if len(groups) == 1 else "kinds"
+    out = [f'<h2>Failures (<span id="failure-groups">{len(groups)}</span> {kinds})</h2>']
     for group in groups[:50]:
         ids = ", ".join(_e(i) for i in group["examples"])
         more = group["count"] - len(group["examples"])
@@ -151,11 +154,11 @@ def _timeline(run: Run) -> str:
     retries = [float(line.get("t") or 0) for line in run.retries]
     throttles = [(float(line.get("t") or 0), float(line.get("delay") or 0)) for line in
                  run.throttles]  # fmt: skip
-    end = max([run.duration, *calls, *retries, *(t + d for t, d in throttles), 1e-9])
-    span = max(1.0, math.ceil(end))
-    seconds = max(1, math.ceil(span / 120))  # at most 120 bars
+    end = max([run.duration, *calls, *retries, *(t + d for t, d in throttles), 0.01])
+    # the smallest round bar width giving at most 120 bars
+    seconds = next((w for w in _WIDTHS if end / w <= 120), math.ceil(end / 120))
     bins = Counter(int(t // seconds) for t in calls)
-    count = math.ceil(span / seconds)
+    count = max(1, math.ceil(end / seconds))
     rate = {b: n / seconds for b, n in bins.items()}
     peak = max(rate.values(), default=0.0) or 1.0
     inner_w, inner_h = _WIDTH - 2 * _PAD, _HEIGHT - 2 * _PAD
@@ -186,7 +189,7 @@ def _timeline(run: Run) -> str:
         out.append(
             f'<rect class="calls" x="{x(b * seconds) + 0.5:.1f}" y="{y(value):.1f}" '
             f'width="{max(1.0, bar - 1):.1f}" height="{_PAD + inner_h - y(value):.1f}" '
-            f'fill="#0969da"><title>{value:g} calls/s at {b * seconds}s</title></rect>'
+            f'fill="#0969da"><title>{value:g} calls/s at {b * seconds:g}s</title></rect>'
         )
     for t in retries:
         out.append(
@@ -198,11 +201,11 @@ def _timeline(run: Run) -> str:
     out.append(
         f'<text x="{_PAD}" y="{_HEIGHT - 8}">0 s</text>'
         f'<text x="{_WIDTH - _PAD}" y="{_HEIGHT - 8}" text-anchor="end">'
-        f"{count * seconds} s</text>"
+        f"{count * seconds:g} s</text>"
     )
     out.append(
         f'<text x="{_PAD}" y="{_PAD - 10}">calls per second'
-        f"{f' (averaged over {seconds} s)' if seconds > 1 else ''}; peak {peak:g}</text>"
+        f" (bars of {seconds:g} s); peak {peak:g}</text>"
     )
     out.append("</svg>")
     out.append(

@@ -529,9 +529,12 @@ class TestConfigCode:
             "def make(path):\n"
             "    return Both(path)\n"
         )
-        text = (project / "sync.toml").read_text().replace(
-            "[destination.students]", "[destination]"
-        ).replace('reader = "nightlystore:StoreReader"', 'reader = "multifactory:make"')
+        text = (
+            (project / "sync.toml")
+            .read_text()
+            .replace("[destination.students]", "[destination]")
+            .replace('reader = "nightlystore:StoreReader"', 'reader = "multifactory:make"')
+        )
         (project / "sync.toml").write_text(text)
         assert invoke("run", str(project / "sync.toml"))[0] == 0
         code, out = invoke("plan", str(project / "sync.toml"), "--json")
