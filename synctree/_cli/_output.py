@@ -25,6 +25,15 @@ if TYPE_CHECKING:
 __all__ = ["Capture", "Output", "escape", "print_plan", "print_report", "summary"]
 
 _KINDS = (Kind.NEW, Kind.UPDATE, Kind.ADD, Kind.REMOVE, Kind.OLD, Kind.ERROR)
+#: How a subbranch's heading in a plan names each kind's count.
+_HEADING = {
+    Kind.NEW: "new",
+    Kind.UPDATE: "updated",
+    Kind.ADD: "members added",
+    Kind.REMOVE: "members removed",
+    Kind.OLD: "to remove",
+    Kind.ERROR: "errors",
+}
 
 
 class _Masked:
@@ -143,7 +152,8 @@ def print_plan(
         if not some and not notes.get(name):
             continue
         counter = counts[name]
-        said = ", ".join(f"{counter[k]} {k}" for k in _KINDS if counter[k]) or "no changes"
+        said = ", ".join(f"{counter[k]} {_HEADING[k]}" for k in _KINDS if counter[k])
+        said = said or "no changes"
         output.out.print(f"[bold]{escape(name)}[/] ({said})")
         for note in notes.get(name, []):
             output.out.print(f"  [yellow]note:[/] {escape(note)}")

@@ -21,7 +21,7 @@ class TestReadablePlan:
         write_csv(project, [("1", "Ann", 8), ("3", "Cid", 9), ("4", "Dee", 7)])
         code, out = invoke("plan", config(project))
         assert code == 0, out
-        assert "students (1 new, 1 update, 1 old)" in out
+        assert "students (1 new, 1 updated, 1 to remove)" in out
         assert "students  1 (Ann)  grade 7 → 8" in out
         assert "students  4 (Dee)  new" in out
         assert "students  2 (Bob)  remove" in out
