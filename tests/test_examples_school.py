@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -51,14 +52,14 @@ def test_first_run_loads_everything_then_converges(school: Path) -> None:
     """The first run creates the database with every row; running again changes nothing."""
     result = synctree("run", str(school))
     assert result.returncode == 0, result.stderr
-    assert "new_students" in result.stdout and "736" in result.stdout
+    assert "new_students" in result.stdout and "1649" in result.stdout
     with sqlite3.connect(school.parent / "school.db") as db:
         counts = {
             table: db.execute(f"select count(*) from {table}").fetchone()[0]
             for table in ("orgs", "courses", "classes", "students", "staff", "enrollments")
         }
     assert counts == {
-        "orgs": 3, "courses": 28, "classes": 42, "students": 300, "staff": 33, "enrollments": 330
+        "orgs": 3, "courses": 28, "classes": 42, "students": 300, "staff": 33, "enrollments": 1243
     }  # fmt: skip
     assert plan(school) == []
     again = synctree("run", str(school))
@@ -71,29 +72,37 @@ def test_changed_export_gives_exactly_its_changes(school: Path) -> None:
     actions = {(a["message"], a["idnumber"], a.get("value")) for a in plan(school, "changed")}
     leavers = ["stu-0016", "stu-0270", "stu-0125", "stu-0279", "stu-0142"]
     joiners = ["stu-0301", "stu-0302", "stu-0303"]
+    regraded = {"stu-0188": ("12", "11"), "stu-0166": ("09", "10"), "stu-0185": ("11", "12")}
+    moved = {"enr-00964": "enr-01244", "enr-01160": "enr-01245", "enr-00180": "enr-01246"}
+    sample = EXAMPLES / "oneroster" / "sample" / "enrollments.csv"
+    changed = EXAMPLES / "oneroster" / "changed" / "enrollments.csv"
+    with sample.open(encoding="utf-8") as before, changed.open(encoding="utf-8") as after:
+        old_rows = {r["sourcedId"]: r["userSourcedId"] for r in csv.DictReader(before)}
+        new_rows = {
+            r["sourcedId"]: r["userSourcedId"]
+            for r in csv.DictReader(after)
+            if r["status"] != "tobedeleted"
+        }
+    gone = {key for key, user in old_rows.items() if user in leavers}
+    joined = {key for key, user in new_rows.items() if user in joiners}
+    assert len(gone) == 5 * 4 and len(joined) == 3 * 4
     assert actions == {
         *{("old_students", s, None) for s in leavers},
-        *{("old_enrollments", s, None) for s in leavers},
         *{("new_students", s, None) for s in joiners},
-        *{("new_enrollments", s, None) for s in joiners},
-        ("update_students_grade", "stu-0188", "11"),
-        ("update_students_grade", "stu-0166", "10"),
-        ("update_students_grade", "stu-0185", "12"),
-        ("remove_enrollments_classes", "stu-0231", "cls-math-11-a"),
-        ("add_enrollments_classes", "stu-0231", "cls-math-11-b"),
-        ("remove_enrollments_classes", "stu-0280", "cls-math-07-a"),
-        ("add_enrollments_classes", "stu-0280", "cls-math-07-b"),
-        ("remove_enrollments_classes", "stu-0035", "cls-math-08-b"),
-        ("add_enrollments_classes", "stu-0035", "cls-math-08-a"),
+        *{("update_students_grade", s, new) for s, (_old, new) in regraded.items()},
+        *{("add_students_grades", s, new) for s, (_old, new) in regraded.items()},
+        *{("remove_students_grades", s, old) for s, (old, _new) in regraded.items()},
+        *{("old_enrollments", e, None) for e in gone | set(moved)},
+        *{("new_enrollments", e, None) for e in joined | set(moved.values())},
     }
     result = synctree("run", str(school), export="changed")
     assert result.returncode == 0, result.stderr
     assert plan(school, "changed") == []
     with sqlite3.connect(school.parent / "school.db") as db:
-        (classes,) = db.execute(
-            "select classes from enrollments where idnumber = 'stu-0231'"
-        ).fetchone()
-    assert "cls-math-11-b" in classes.split(";") and "cls-math-11-a" not in classes.split(";")
+        classes = {
+            row[0] for row in db.execute("select class from enrollments where user = 'stu-0231'")
+        }
+    assert "cls-math-11-b" in classes and "cls-math-11-a" not in classes
 
 
 def test_show_one_student(school: Path) -> None:

@@ -411,11 +411,12 @@ def counts(export: Export) -> dict[str, int]:
     users = active["users.csv"]
     return {
         "orgs": len(active["orgs.csv"]),
+        "sessions": len(active["academicSessions.csv"]),
         "courses": len(active["courses.csv"]),
         "classes": len(active["classes.csv"]),
         "students": sum(row["role"] == "student" for row in users),
         "staff": sum(row["role"] in ("teacher", "administrator") for row in users),
-        "enrollments": len({row["userSourcedId"] for row in active["enrollments.csv"]}),
+        "enrollments": len(active["enrollments.csv"]),  # one row per enrollment
     }
 
 

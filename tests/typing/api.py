@@ -11,7 +11,7 @@ import datetime
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, assert_type
+from typing import Any, Literal, assert_type
 
 from synctree import (
     Action,
@@ -181,3 +181,16 @@ def error_usage() -> None:
         assert_type(error.attribute, str)
     except SyncTreeError:
         pass
+
+
+async def oneroster_usage(path: Path) -> None:
+    from synctree.aio.oneroster import OneRoster, OneRosterReader
+
+    roster = OneRoster(path, date_order="DMY", keep_passwords=False, dangling="keep")
+    readers = roster.readers()
+    assert_type(readers, dict[str, OneRosterReader])
+    assert_type(await roster.version(), Literal["1.0", "1.1", "1.2"])
+    assert_type(await roster.manifest(), dict[str, str])
+    tree = SyncTree(["source", "destination"], list(OneRoster.subbranches))
+    await tree.load(source=readers)
+    assert_type(tree.source.students.coverage, Literal["full", "delta", "absent"])

@@ -8,6 +8,7 @@ password), the row numbers and the key column(s).
 
 from __future__ import annotations
 
+import datetime
 import functools
 import operator
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -45,11 +46,38 @@ def _to_bool(value: Any) -> bool:
     raise ValueError(f"cannot convert {value!r} to bool")
 
 
+def _to_date(value: Any) -> datetime.date:
+    """A date from a DATE column, or from ISO text (a column typed TEXT, SQLite's dates)."""
+    if isinstance(value, datetime.datetime):
+        raise ValueError(f"cannot convert {value!r} to a date (it has a time)")
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str):
+        return datetime.date.fromisoformat(value.strip())
+    raise ValueError(f"cannot convert {value!r} to a date")
+
+
+def _to_datetime(value: Any) -> datetime.datetime:
+    """A datetime from a DATETIME column, or from ISO text."""
+    if isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value.strip())
+    raise ValueError(f"cannot convert {value!r} to a datetime")
+
+
+_CONVERSIONS: dict[Any, Callable[[Any], Any]] = {
+    bool: _to_bool,
+    datetime.date: _to_date,
+    datetime.datetime: _to_datetime,
+}
+
+
 def _converter(kind: Converter, separator: str) -> Callable[[Any], Any]:
     """``value -> converted``; called for every value, ``None`` included."""
     if isinstance(kind, type) and kind in _COLLECTIONS:
         return lambda value: decode_members(value, kind, separator)
-    convert = _to_bool if kind is bool else kind
+    convert = _CONVERSIONS.get(kind, kind)
     return lambda value: None if value is None else convert(value)
 
 
@@ -122,7 +150,10 @@ class SQLReader:
     :param types: per column, a conversion of the database value: ``set``,
         ``frozenset``, ``list`` or ``tuple`` split text on ``separator`` (as
         :class:`SQLTemplate` stores them; NULL gives an empty collection);
-        ``bool`` accepts 0/1 (MySQL's ``BOOLEAN`` is a ``TINYINT``); any other
+        ``bool`` accepts 0/1 (MySQL's ``BOOLEAN`` is a ``TINYINT``);
+        ``datetime.date`` and ``datetime.datetime`` accept ISO text too (a
+        column that ``create_tables`` typed TEXT because its first values were
+        all NULL); any other
         callable gets each non-NULL value.
     :param missing_ok: read a missing table (or SQLite file) as empty: a
         destination that ``SQLTemplate(create_tables=True)`` is about to create.

@@ -346,6 +346,19 @@ class TestReaderErrors:
             await read(reader)
         assert (info.value.line, info.value.field) == (1, "first")
 
+    async def test_dates_from_text(self, db: DB) -> None:
+        """types date/datetime read ISO text (a TEXT column) as they read a DATE column."""
+        await db.students_table()
+        await db.insert([{"idnumber": "1", "first": "2025-01-17"}])
+        reader = SQLReader(db.url, table=db.table, key="idnumber", types={"first": dt.date})
+        assert [row["first"] for row in await read(reader)] == [dt.date(2025, 1, 17)]
+        reader = SQLReader(db.url, table=db.table, key="idnumber", types={"first": dt.datetime})
+        assert [row["first"] for row in await read(reader)] == [dt.datetime(2025, 1, 17)]
+        await db.insert([{"idnumber": "2", "first": "soon"}])
+        reader = SQLReader(db.url, table=db.table, key="idnumber", types={"first": dt.date})
+        with pytest.raises(InputError, match="soon"):
+            await read(reader)
+
     async def test_missing_sqlite_file(self, tmp_path: Path) -> None:
         """Reading a SQLite file that does not exist is an error, and does not create it."""
         path = tmp_path / "missing.db"
