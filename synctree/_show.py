@@ -73,7 +73,10 @@ def _differs(a: Any, b: Any) -> bool:
         return not (isinstance(a, Missing) and isinstance(b, Missing))
     collections = (set, frozenset, list)
     if isinstance(a, collections) and isinstance(b, collections):
-        return any(m not in b for m in a) or any(m not in a for m in b)
+        try:
+            return any(m not in b for m in a) or any(m not in a for m in b)
+        except TypeError:  # an unhashable member (a list) looked up in a set
+            return bool(a != b)
     return bool(a != b)
 
 

@@ -84,6 +84,8 @@ class _Battery:
     connection: str | None = None
     #: an import string naming a function that returns the reader (or template)
     factory: bool = False
+    #: the battery to build instead when the table gives ``url`` (a REST service)
+    by_url: str | None = None
 
 
 READERS: dict[str, _Battery] = {
@@ -91,7 +93,10 @@ READERS: dict[str, _Battery] = {
     "sql": _Battery(
         "synctree.aio.sql:SQLReader", urls=("url",), subbranch_option="table", connection="url"
     ),
-    "oneroster": _Battery("synctree.aio.oneroster:OneRoster", paths=("path",), multi=True),
+    "oneroster": _Battery(
+        "synctree.aio.oneroster:OneRoster", paths=("path",), multi=True, by_url="oneroster_api"
+    ),
+    "oneroster_api": _Battery("synctree.aio.oneroster:OneRosterAPI", multi=True),
     "http": _Battery(
         "synctree.aio.http:HTTPReader",
         convert=(("pagination", "synctree.aio.http:pagination_from_config"),),
@@ -136,6 +141,8 @@ _SECTIONS = {"sync", "template", "run", "systems", "log", "notify"}
 _LOG_KEYS = {"dir", "keep_days"}
 _NOTIFY_KEYS = {"command", "webhook", "on", "timeout"}
 _SUBBRANCH_HOOKS = ("preprocess", "scope")
+#: Options that are tables, allowed in a branch's own table (``[source] auth = {...}``).
+_OPTION_TABLES = frozenset({"auth", "headers"})
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -425,8 +432,10 @@ class Config:
             return []
         if not isinstance(table, dict):
             raise self._error("must be a table", branch)
-        defaults = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        subtables = {k: v for k, v in table.items() if isinstance(v, dict)}
+        # a table is a subbranch's, but for the option tables a branch-wide reader takes
+        options = {k for k, v in table.items() if not isinstance(v, dict) or k in _OPTION_TABLES}
+        defaults = {k: v for k, v in table.items() if k in options}
+        subtables = {k: v for k, v in table.items() if k not in options}
         for name in subtables:
             if name not in self.subbranches:
                 raise self._error(
@@ -472,6 +481,12 @@ class Config:
             raise self._error("missing key", table, "reader")
         battery = self._battery(READERS, name, table)
         system = self._system(options, table)
+        if battery.by_url is not None and (
+            "url" in options or (system is not None and "url" in system[1])
+        ):
+            if "path" in options:
+                raise self._error("give 'path' (an export) or 'url' (a service), not both", table)
+            name, battery = battery.by_url, READERS[battery.by_url]
         hooks = {}
         for hook in _SUBBRANCH_HOOKS:
             if hook in options:
@@ -584,6 +599,8 @@ class Config:
                 value = {column: self._type(t, table) for column, t in value.items()}
             elif key in converters:
                 value = self._convert(converters[key], value, table, key)
+            elif key == "auth" and isinstance(value, dict):
+                value = self._auth(value, table)
             out[key] = value
         missing = [
             name
@@ -602,6 +619,17 @@ class Config:
             return _import_target(spec)(value)
         except ConfigError as exc:
             raise self._error(exc.problem, table, f"{key}.{exc.key}" if exc.key else key) from None
+
+    def _auth(self, value: dict[str, Any], table: str) -> Any:
+        """An ``auth = {...}`` table made into its ``httpx.Auth``; the secrets it reads
+        from files are masked like ``${VAR}`` values."""
+        from synctree.aio.http import auth_from_config
+
+        try:
+            return auth_from_config(value, self.folder, secret=self.secrets.add)
+        except ConfigError as exc:
+            key = f"auth.{exc.key}" if exc.key else "auth"
+            raise self._error(exc.problem, table, key) from None
 
     def _register_secrets(self, data: Any) -> None:
         """Every ``${VAR}`` value the file names, masked from the start: an error

@@ -22,7 +22,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from synctree._cli import main
+from tests.cli.test_cli_auth import scim_server, write_users
 from tests.http_server import serve
+
+__all__ = ["scim_server"]  # the fixture, used by name
 
 SECRET = "Sup3rS3cretT0ken"  # read from ${NIGHTLY_TOKEN}: masked everywhere
 PASSWORD = "hunter2-horse"  # a password column of a record
@@ -585,6 +588,28 @@ class TestSystems:
         assert (project / "school.db").exists()
         code, out = invoke("plan", str(project / "sync.toml"), "--json")
         assert code == 0 and json.loads(out)["actions"] == []
+
+    def test_one_table_for_an_api_and_its_credentials(
+        self, scim_server: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A SCIM app's URL and bearer token, named once: the reader and template share them."""
+        url, token = scim_server
+        monkeypatch.setenv("SCIM_TOKEN", token)
+        write_users(tmp_path, ["Ann", "Bob"])
+        config = tmp_path / "sync.toml"
+        config.write_text(
+            '[sync]\nsubbranches = ["users"]\n'
+            f'[systems.scim_app]\nurl = "{url}"\n'
+            'auth = { type = "bearer", token = "${SCIM_TOKEN}" }\n'
+            '[source.users]\nreader = "csv"\npath = "users.csv"\nkey = "idnumber"\n'
+            '[destination.users]\nreader = "scim"\nsystem = "scim_app"\nresource = "Users"\n'
+            '[template]\nuse = "scim"\nsystem = "scim_app"\nresources = { users = "Users" }\n'
+        )
+        code, out = invoke("run", str(config))
+        assert code == 0, out
+        assert token not in out
+        code, out = invoke("plan", str(config), "--json")
+        assert code == 0 and json.loads(out)["actions"] == [], out
 
     def test_unknown_system(self, project: Path) -> None:
         """A system nobody declared is exit 2 naming the table and the known systems."""

@@ -14,6 +14,8 @@ import httpx
 
 from synctree.aio import Verdict
 
+from ._errors import AuthError
+
 __all__ = ["classify_error", "classify_response", "parse_retry_after"]
 
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -45,6 +47,13 @@ def classify_error(exc: BaseException) -> Verdict | None:
     ``classify``), so a template written with plain httpx is retried alike.
     """
     name = type(exc).__name__
+    if isinstance(exc, AuthError):
+        # A token endpoint's 429/5xx is worth another attempt; anything else means the
+        # credentials (or the endpoint) are wrong, and every other call would fail alike.
+        reason = f"{name} HTTP {exc.status}" if exc.status is not None else name
+        if exc.status in _RETRYABLE_STATUS:
+            return Verdict(True, "no", throttle=exc.status == 429, reason=reason)
+        return Verdict(False, "no", reason=reason, fatal=True)
     if isinstance(exc, httpx.HTTPStatusError):
         verdict = classify_response(exc.response)
         return verdict or Verdict(False, "yes", reason=f"HTTP {exc.response.status_code}")

@@ -54,6 +54,9 @@ class HTTPReader:
         for a single page.
     :param params: query parameters sent with every page.
     :param headers: headers sent with every page (they are never shown).
+    :param auth: credentials for every page, an :class:`httpx.Auth` (:class:`BearerAuth`,
+        :class:`OAuth2ClientCredentials`...; a config's ``auth`` table makes one); by
+        default the client's own.
     :param rate: at most this many pages per second.
     :param retries: attempts after the first for a page that failed retryably.
     :param max_throttle_time: the most seconds one page waits out throttles (429 and
@@ -81,6 +84,7 @@ class HTTPReader:
         pagination: Pagination | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
         rate: float | None = None,
         retries: int = 5,
         max_throttle_time: float = 300.0,
@@ -120,6 +124,9 @@ class HTTPReader:
         self._pagination = pagination
         self._params = dict(params or {})
         self._headers = dict(headers or {})
+        if auth is not None and not isinstance(auth, httpx.Auth):
+            raise ValueError(f"'auth' must be an httpx.Auth or None, got {type(auth).__name__}")
+        self._auth = auth
         self._policy = RetryPolicy(retries=retries, max_throttle_time=max_throttle_time)
         self._rate = rate
         RateLimiter(rate)  # validates 'rate' now, not at the first page
@@ -312,7 +319,9 @@ class HTTPReader:
         async def get() -> httpx.Response:
             nonlocal attempts
             attempts += 1
-            response = await client.send(request)
+            response = await client.send(
+                request, auth=httpx.USE_CLIENT_DEFAULT if self._auth is None else self._auth
+            )
             response.raise_for_status()
             return response
 
@@ -334,7 +343,9 @@ class HTTPReader:
                 problem += f"; the server said: {body}"
             if backoff.stopped_because.startswith("throttled"):
                 problem += f"; {backoff.stopped_because}"
-            raise self._error(problem, request.url, number) from None
+            error = self._error(problem, request.url, number)
+            error.status = status.status_code
+            raise error from None
         except httpx.HTTPError as exc:
             # A transport error's text may quote the URL: never with its secrets.
             text = str(exc).replace(str(request.url), _shown(request.url))

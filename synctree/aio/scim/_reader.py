@@ -50,7 +50,8 @@ def _listing(
         items=list_of_resources,
         pagination=Offset("startIndex", "count", limit=count, start=1, total="totalResults"),
         params=params,
-        headers={"Accept": HEADERS["Accept"]},
+        # the caller's headers (and auth) too: HTTPReader takes one ``headers``
+        headers={**(options.pop("headers", None) or {}), "Accept": HEADERS["Accept"]},
         **options,
     )
 
@@ -72,7 +73,8 @@ class SCIMReader:
     :param inactive: for Users, also read users with ``active`` false; by default they
         are left out, so a deactivated leaver is not deactivated again, and one who
         comes back is re-created (reactivated) by :class:`SCIMTemplate`.
-    :param options: passed on to :class:`HTTPReader` (``rate``, ``retries``, ``sleep``...).
+    :param options: passed on to :class:`HTTPReader` (``auth``, ``headers``, ``rate``,
+        ``retries``, ``sleep``...).
     """
 
     def __init__(

@@ -44,6 +44,9 @@ class SCIMTemplate(AsyncTemplate):
     :param group_mapping: the groups' mapping (default :data:`GROUP_MAPPING`).
     :param resources: subbranch -> ``'Users'`` or ``'Groups'``; by default ``users``
         and ``groups``.
+    :param auth: credentials for every request (an :class:`httpx.Auth`, such as
+        :class:`~synctree.aio.http.BearerAuth`; a config's ``auth`` table makes one).
+    :param headers: more headers for every request (their values are never shown).
     """
 
     def __init__(
@@ -55,9 +58,15 @@ class SCIMTemplate(AsyncTemplate):
         resources: Mapping[str, Resource] | None = None,
         on_old: OnOld = "deactivate",
         patch: bool = True,
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(client, httpx.AsyncClient | str) or not client:
             raise ValueError(f"'client' must be an httpx.AsyncClient or a URL, got {client!r}")
+        if auth is not None and not isinstance(auth, httpx.Auth):
+            raise ValueError(f"'auth' must be an httpx.Auth or None, got {type(auth).__name__}")
+        self._auth = auth
+        self._headers = {**(headers or {}), **HEADERS}
         self._given = client
         self._client = client if isinstance(client, httpx.AsyncClient) else None
         self._mappings = {
@@ -100,7 +109,7 @@ class SCIMTemplate(AsyncTemplate):
             self._remember(self.diff.right)
         if self._client is None:
             assert isinstance(self._given, str)
-            self._client = httpx.AsyncClient(base_url=self._given, timeout=30.0)
+            self._client = httpx.AsyncClient(base_url=self._given, timeout=30.0, auth=self._auth)
 
     async def after_all(self, report: Report) -> None:  # likewise
         if isinstance(self._given, str) and self._client is not None:
@@ -213,7 +222,12 @@ class SCIMTemplate(AsyncTemplate):
     ) -> httpx.Response:
         content = None if body is None else json.dumps(body).encode()
         response = await self.client.request(
-            method, url, content=content, params=params, headers=HEADERS
+            method,
+            url,
+            content=content,
+            params=params,
+            headers=self._headers,
+            auth=httpx.USE_CLIENT_DEFAULT if self._auth is None else self._auth,
         )
         if response.status_code >= 400:
             raise SCIMError(response)

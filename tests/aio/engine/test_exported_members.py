@@ -59,22 +59,30 @@ PUBLIC = [
 CONNECTORS = {
     "csv": ["ByteSource", "CSVReader", "CSVTemplate"],
     "http": [
+        "AuthError",
+        "BearerAuth",
         "Cursor",
+        "GoogleServiceAccount",
         "HTTPReader",
+        "HeaderAuth",
         "LinkHeader",
         "ListingError",
         "NextLink",
+        "OAuth1Auth",
+        "OAuth2ClientCredentials",
         "Offset",
         "Page",
         "PageError",
         "PageNumber",
         "Pagination",
+        "TokenAuth",
+        "auth_from_config",
         "classify_error",
         "classify_response",
         "pagination_from_config",
         "parse_retry_after",
     ],
-    "oneroster": ["OneRoster", "OneRosterReader"],
+    "oneroster": ["OneRoster", "OneRosterAPI", "OneRosterAPIReader", "OneRosterReader"],
     "scim": [
         "GROUP_MAPPING",
         "SCIMError",
@@ -92,7 +100,8 @@ NOT_LOADED = {
     "synctree.aio.csv": ["click", "httpx", "rich", "sqlalchemy"],
     "synctree.aio.oneroster": ["click", "httpx", "rich", "sqlalchemy"],
     # httpx's own __init__ imports its command line (click, rich) when they are installed.
-    "synctree.aio.http": ["sqlalchemy", "synctree._cli"],
+    # google-auth (and cryptography) load at a Google account's first token, never before.
+    "synctree.aio.http": ["sqlalchemy", "synctree._cli", "google.auth", "oauthlib", "cryptography"],
     "synctree.aio.scim": ["sqlalchemy", "synctree._cli"],
     "synctree.aio.sql": ["click", "httpx", "rich"],
 }

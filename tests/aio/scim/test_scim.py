@@ -30,6 +30,7 @@ from scim2_server.utils import (
 
 from synctree import Outcome, Report, SyncTree, SyncTreeError
 from synctree.aio import ListingError, classify
+from synctree.aio.http import BearerAuth
 from synctree.aio.scim import (
     GROUP_MAPPING,
     USER_MAPPING,
@@ -401,6 +402,22 @@ class TestReader:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=ROOT) as c:
             assert [row async for row in SCIMReader(c, "Users")] == []
 
+    async def test_headers_and_auth_reach_the_server(
+        self, client: httpx.AsyncClient, recorder: Recorder
+    ) -> None:
+        """``headers=`` and ``auth=`` are sent with every page, members' listing included
+        (``headers`` once failed: "got multiple values for keyword argument 'headers'")."""
+        for resource in ("Users", "Groups"):
+            reader = SCIMReader(
+                client, resource, headers={"X-Trace": "t1"}, auth=BearerAuth("tok-1"), count=1
+            )
+            assert [row async for row in reader] == []
+        assert recorder.requests
+        for request in recorder.requests:
+            assert request.headers["x-trace"] == "t1"
+            assert request.headers["authorization"] == "Bearer tok-1"
+            assert request.headers["accept"].startswith("application/scim+json")
+
     def test_bad_options(self) -> None:
         """A wrong resource or mapping fails at once, naming it."""
         with pytest.raises(ValueError, match="'resource'"):
@@ -409,6 +426,29 @@ class TestReader:
             SCIMReader(ROOT, "Users", mapping={"first": "name.givenName"})
         with pytest.raises(ValueError, match="'mapping' 'email'"):
             SCIMReader(ROOT, "Users", mapping={"idnumber": "externalId", "email": "emails[type]"})
+
+
+class TestTemplateCredentials:
+    async def test_auth_and_headers_on_every_call(
+        self, client: httpx.AsyncClient, recorder: Recorder
+    ) -> None:
+        """The template's ``auth`` and ``headers`` go with each of its requests."""
+        tree = SyncTree(["source", "destination"], ["users"])
+        await tree.load(
+            source={"users": rows_of([user("1", "Ann")])},
+            destination={"users": SCIMReader(client, "Users")},
+        )
+        template = SCIMTemplate(client, auth=BearerAuth("tok-2"), headers={"X-Trace": "t2"})
+        report = await (tree.source > tree.destination).run(template)
+        assert report.ok, failures(report)
+        posts = recorder.calls("POST")
+        assert posts and all(r.headers["authorization"] == "Bearer tok-2" for r in posts)
+        assert all(r.headers["x-trace"] == "t2" for r in posts)
+        assert "tok-2" not in repr(template)
+
+    def test_auth_must_be_an_httpx_auth(self) -> None:
+        with pytest.raises(ValueError, match="'auth' must be an httpx.Auth"):
+            SCIMTemplate(ROOT, auth="Bearer x")  # type: ignore[arg-type]
 
 
 class TestCreate:
