@@ -611,6 +611,23 @@ class TestSystems:
         code, out = invoke("plan", str(config), "--json")
         assert code == 0 and json.loads(out)["actions"] == [], out
 
+    def test_oneroster_service_from_a_system(self, tmp_path: Path) -> None:
+        """reader = "oneroster" with a system's url (and auth) reads the REST service."""
+        from synctree._cli._config import Config
+
+        config = tmp_path / "sync.toml"
+        config.write_text(
+            '[sync]\nsubbranches = ["students"]\n'
+            '[systems.sis]\nurl = "https://sis.example.org/ims/oneroster/v1p1"\n'
+            'auth = { type = "bearer", token = "abc" }\n'
+            '[source]\nreader = "oneroster"\nsystem = "sis"\nversion = "1.1"\n'
+            '[template]\nuse = "csv"\npath = "out.csv"\nkey = "idnumber"\n'
+        )
+        [spec] = Config(config).readers
+        assert spec.battery == "oneroster_api"
+        assert spec.options["url"] == "https://sis.example.org/ims/oneroster/v1p1"
+        assert type(spec.options["auth"]).__name__ == "BearerAuth"
+
     def test_unknown_system(self, project: Path) -> None:
         """A system nobody declared is exit 2 naming the table and the known systems."""
         (project / "sync.toml").write_text(SYSTEMS.replace('system = "school_db"\ncreate',
