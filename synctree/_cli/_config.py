@@ -54,6 +54,7 @@ import dataclasses
 import datetime
 import importlib
 import inspect
+import json
 import os
 import re
 import sys
@@ -173,6 +174,9 @@ class Config:
         #: Masks the values this config reads from ``${VAR}``s: its own errors go
         #: through it, and the command line applies it to everything it prints.
         self.secrets = Redactor()
+        #: one credential object per distinct ``auth`` table, so a system's reader
+        #: and template share its OAuth token (fetched once, refreshed once)
+        self._auths: dict[str, Any] = {}
         #: ``[log]``: ``dir`` (a Path: one run log per run) and ``keep_days``.
         self.log: dict[str, Any] = {}
         #: ``[notify]``: ``command``, ``webhook``, ``on`` ("failure" or "always"), ``timeout``.
@@ -625,8 +629,12 @@ class Config:
         from files are masked like ``${VAR}`` values."""
         from synctree.aio.http import auth_from_config
 
+        same = json.dumps(value, sort_keys=True, default=repr)
+        if same in self._auths:
+            return self._auths[same]
         try:
-            return auth_from_config(value, self.folder, secret=self.secrets.add)
+            auth = self._auths[same] = auth_from_config(value, self.folder, secret=self.secrets.add)
+            return auth
         except ConfigError as exc:
             key = f"auth.{exc.key}" if exc.key else "auth"
             raise self._error(exc.problem, table, key) from None

@@ -628,6 +628,30 @@ class TestSystems:
         assert spec.options["url"] == "https://sis.example.org/ims/oneroster/v1p1"
         assert type(spec.options["auth"]).__name__ == "BearerAuth"
 
+    def test_a_systems_reader_and_template_share_one_credential(self, tmp_path: Path) -> None:
+        """One auth object for a system: its OAuth token is fetched once, not per user."""
+        from synctree._cli._config import Config
+
+        config = tmp_path / "sync.toml"
+        config.write_text(
+            '[sync]\nsubbranches = ["users"]\n'
+            '[systems.app]\nurl = "https://app.example.org/scim/v2"\n'
+            'auth = { type = "oauth2", token_url = "https://app.example.org/token", '
+            'client_id = "synctree", client_secret = "${APP_SECRET}" }\n'
+            '[systems.other]\nurl = "https://other.example.org/scim/v2"\n'
+            'auth = { type = "oauth2", token_url = "https://other.example.org/token", '
+            'client_id = "synctree", client_secret = "${APP_SECRET}" }\n'
+            '[source.users]\nreader = "scim"\nsystem = "other"\nresource = "Users"\n'
+            '[destination.users]\nreader = "scim"\nsystem = "app"\nresource = "Users"\n'
+            '[template]\nuse = "scim"\nsystem = "app"\nresources = { users = "Users" }\n'
+        )
+        cfg = Config(config, environ={"APP_SECRET": "s3cret-4b1d"})
+        source, destination = cfg.readers
+        _, template = cfg.template
+        assert destination.options["auth"] is template["auth"]
+        assert source.options["auth"] is not template["auth"]  # another token endpoint
+        assert type(template["auth"]).__name__ == "OAuth2ClientCredentials"
+
     def test_unknown_system(self, project: Path) -> None:
         """A system nobody declared is exit 2 naming the table and the known systems."""
         (project / "sync.toml").write_text(SYSTEMS.replace('system = "school_db"\ncreate',
