@@ -75,3 +75,16 @@ def test_the_example_runs_and_converges(
     printed = first.stdout + first.stderr + changed.stdout + changed.stderr
     assert not any(row["password"] in printed for row in rows)
     assert key["private_key"].splitlines()[1] not in printed
+
+
+def test_a_key_file_others_may_read_is_refused(
+    google: tuple[Path, str, GoogleEmulator, dict[str, str]],
+) -> None:
+    """Exit 2 naming the key file and the fix, nothing called, nothing of the key printed."""
+    config, url, emulator, key = google
+    (config.parent / "emulator-key.json").chmod(0o644)
+    result = synctree(url, "run", str(config))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "chmod 600" in result.stderr and "emulator-key.json" in result.stderr
+    assert sum(emulator.stats.calls.values()) == 0
+    assert key["private_key"].splitlines()[1] not in result.stdout + result.stderr

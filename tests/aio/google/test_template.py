@@ -127,6 +127,38 @@ class TestScopeAndSafety:
         assert report.ok and len(emulator.users) == 11  # the admin and 10 of 11
 
 
+class TestGroupsAndCourses:
+    async def test_patch_delete_archive_and_a_teacher_owner(
+        self, url: str, emulator: GoogleEmulator
+    ) -> None:
+        """A retitled class patches its group and course; a class gone deletes its group
+        and archives its course; courses are owned by the configured teacher."""
+        owner = "tia.teach@maplevalley.example.org"
+        first = await sync(url, "", roster=_roster(Export(4, 3)), course_owner=owner)
+        assert first.ok, first
+        course = emulator.course("d:c0")
+        assert course["ownerId"] == emulator.user(owner)["id"]
+        assert emulator.roster("d:c0")[0] == {owner}
+        export = Export(4, 3)
+        export.classes[0]["title"] = "Algebra"
+        del export.classes[2]
+        report = await sync(url, "", roster=_roster(export), course_owner=owner)
+        assert report.ok, report
+        assert counts(report) == {
+            "update_groups": 1,
+            "update_courses": 1,
+            "old_groups": 1,
+            "old_courses": 1,
+        }
+        assert emulator.course("d:c0")["name"] == "Algebra"
+        assert emulator.course("d:c2")["courseState"] == "ARCHIVED"
+        assert "c2@groups.maplevalley.example.org" not in {
+            g["email"] for g in emulator.groups.values()
+        }
+        again = await sync(url, "", roster=_roster(export), dry_run=True)
+        assert counts(again) == {}
+
+
 class TestRenames:
     async def test_a_name_change_is_no_rename_unless_asked(
         self, url: str, emulator: GoogleEmulator
