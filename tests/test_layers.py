@@ -28,6 +28,6 @@ class TestLayers:
             for path in (ROOT / "synctree" / "aio").iterdir()
             if path.is_dir() and (path / "__init__.py").exists()
         )
-        assert connectors == ["csv", "http", "oneroster", "scim", "sql"]
+        assert connectors == ["csv", "google", "http", "oneroster", "scim", "sql"]
         for name in connectors:
             assert f'name = "the {name} connector uses public names only"' in config, name

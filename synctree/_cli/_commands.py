@@ -1,4 +1,5 @@
-"""The ``synctree`` command line: the click commands ``plan``, ``run`` and ``show``.
+"""The ``synctree`` command line: the click commands ``plan``, ``run``, ``show``, ``log``
+and ``report``.
 
 Each command is a thin layer over :mod:`._session` (loading, running), printing
 through :mod:`._output`; synctree's errors become messages and the exit codes
@@ -24,7 +25,7 @@ import click
 from synctree import Action, SafetyLimitExceeded, SyncTreeError
 
 from ._exits import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_SAFETY, Stop
-from ._output import Capture, Output, print_plan, summary
+from ._output import Capture, Output, escape, print_plan, summary
 from ._saved_plan import plan_dicts, read_plan, write_json
 
 __all__ = ["main"]
@@ -50,7 +51,18 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_EPILOG = """\b
+Exit codes:
+  0    all done (plan: the plan is fine)
+  1    some actions failed, or the run stopped for a failure of the destination
+       (plan: the plan holds differences it cannot judge)
+  2    bad configuration or input, or another run of the config in progress
+  3    stopped by a safety limit or a stale saved plan (plan --check: would stop)
+  130  interrupted
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(package_name="synctree")
 def main() -> None:
     """Fast, safe one-way sync from a source of truth into other systems."""
@@ -75,7 +87,9 @@ def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
                 output.error(str(stop))
             code = stop.code
         except SafetyLimitExceeded as exc:
-            output.error(str(exc))
+            from . import _session
+
+            output.error(_session.safety_message(exc))
             code = EXIT_SAFETY
         except SyncTreeError as exc:
             output.error(str(exc))
@@ -98,34 +112,105 @@ def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan (JSON)."
 )
+@click.option("--only", multiple=True, metavar="ID", help="Plan just this object (repeatable).")
+@click.option("--max-deletes", help="Most removals per subbranch: a count or 'N%'.")
+@click.option(
+    "--check", is_flag=True, help="Exit 3 if a run would stop at a safety limit (max_deletes)."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Lines shown per subbranch (0: all; --verbose shows all).",
+)
 @_guarded
-def plan(output: Output, config: Path, out: Path | None, backend: str, **_: Any) -> int:
-    """Show what a run would change."""
+def plan(
+    output: Output,
+    config: Path,
+    out: Path | None,
+    only: tuple[str, ...],
+    max_deletes: str | None,
+    check: bool,
+    limit: int,
+    backend: str,
+    **_: Any,
+) -> int:
+    """Show what a run would change, a line per object grouped by subbranch.
+
+    Exits 1 when the plan holds differences synctree cannot judge (error
+    actions, with the fix), and with --check 3 when a run would stop at a
+    safety limit.
+    """
     from . import _session  # the engine and the config reader: not for --help
 
     cfg = _session.load_config(config, output)
-    cfg.build_template()  # its options are checked as a run would check them (no I/O)
+    template = cfg.build_template()  # its options are checked as a run would check them
+    limit_value = _max_deletes_option(max_deletes)
+    if limit_value is None:
+        limit_value = cfg.run.get("max_deletes")
 
-    async def compute() -> tuple[list[Action], list[str]]:
+    async def compute() -> tuple[Any, Any, list[Action]]:
         tree = await _session.load_tree(cfg, output)
-        actions = [action async for action in _session.diff(cfg, tree)]
-        return actions, _session.notes(tree)
+        changes = _session.diff(cfg, tree, only)
+        return tree, changes, [action async for action in changes]
 
-    actions, notes = _session.run_async(backend, compute)
+    tree, changes, actions = _session.run_async(backend, compute)
+    warnings = _session.unknown_ids(cfg, tree, only)
+    safety = _session.safety_warning(template, changes, actions, limit_value)
+    if safety is not None:
+        warnings.append(safety)
+    errors = _session.error_messages(cfg, actions)
+    notes = _session.subbranch_notes(cfg, tree)
     if out is not None:
         write_json(out, {"config": str(config), "actions": plan_dicts(actions)}, output.mask)
     if output.json:
+        from ._plan_view import plan_lines
+
+        lines = plan_lines(actions, cfg.displays)
+        counts = summary(actions, cfg.subbranches)
         output.data(
             {
-                "summary": {k: dict(v) for k, v in summary(actions, cfg.subbranches).items()},
+                "summary": {k: dict(v) for k, v in counts.items()},
+                "subbranches": {
+                    name: {
+                        "counts": dict(counts[name]),
+                        "notes": notes.get(name, []),
+                        "lines": [line.to_dict() for line in lines.get(name, [])],
+                    }
+                    for name in cfg.subbranches
+                },
                 "actions": plan_dicts(actions),
-                "notes": notes,
+                "notes": _session.notes(tree),
                 "outside_paths": cfg.outside_paths,
+                "warnings": warnings,
+                "errors": errors,
             }
         )
     elif not output.quiet:
-        print_plan(output, cfg, actions, notes)
-    return EXIT_OK
+        print_plan(output, cfg, actions, warnings=warnings, notes=notes, limit=limit)
+    else:
+        for warning in warnings:
+            output.err.print(f"[yellow]warning:[/] {escape(warning)}")
+    for message in errors:
+        output.error(message)
+    if check and safety is not None:
+        return EXIT_SAFETY
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def _max_deletes_option(max_deletes: str | None) -> int | str | None:
+    """``--max-deletes`` as ``max_deletes``: a count or ``'N%'``; a usage error otherwise."""
+    if max_deletes is None:
+        return None
+    from synctree._plan import parse_max_deletes
+
+    limit = int(max_deletes) if max_deletes.isdigit() else max_deletes
+    try:
+        parse_max_deletes(limit)
+    except ValueError as exc:  # a usage error: exit code 2, not a traceback
+        raise click.BadParameter(str(exc), param_hint="'--max-deletes'") from None
+    return limit
 
 
 @main.command()
@@ -224,14 +309,8 @@ def run(
 
     cfg = _session.load_config(config, output)
     overrides: dict[str, Any] = dict(cfg.run)
-    if max_deletes is not None:
-        from synctree._plan import parse_max_deletes
-
-        limit = int(max_deletes) if max_deletes.isdigit() else max_deletes
-        try:
-            parse_max_deletes(limit)
-        except ValueError as exc:  # a usage error: exit code 2, not a traceback
-            raise click.BadParameter(str(exc), param_hint="'--max-deletes'") from None
+    limit = _max_deletes_option(max_deletes)
+    if limit is not None:
         overrides["max_deletes"] = limit
     for name, value in (("concurrency", concurrency), ("rate", rate)):
         if value is not None:
@@ -249,3 +328,53 @@ def run(
     finally:
         if lock is not None:
             lock.release()
+
+
+def _log_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of the commands that read a run log."""
+    options = [
+        click.argument("runlog", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        click.option("--run", "run_id", metavar="ID", help="This run of the log (default: last)."),
+        click.option("--quiet", "-q", is_flag=True, help="Print only errors."),
+        click.option("--verbose", "-v", is_flag=True, help="Print every failure."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.command(name="log")
+@_log_options
+@_guarded
+def log_command(output: Output, runlog: Path, run_id: str | None, **_: Any) -> int:
+    """Print a run's summary from its run log (--log FILE, or one in [log] dir)."""
+    from ._log_view import pick_run, print_run, run_dict
+
+    run = pick_run(runlog, run_id)
+    if output.json:
+        output.data(run_dict(run))
+    elif not output.quiet:
+        print_run(output, run)
+    return EXIT_OK
+
+
+@main.command()
+@_log_options
+@click.option(
+    "--html",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write the run as one self-contained HTML page.",
+)
+@_guarded
+def report(output: Output, runlog: Path, run_id: str | None, html: Path, **_: Any) -> int:
+    """Draw a run from its run log as one HTML page: counts, failures, a timeline."""
+    from ._html import render
+    from ._log_view import pick_run
+
+    run = pick_run(runlog, run_id)
+    text = output.mask(render(run))
+    html.write_text(text, encoding="utf-8")
+    output.info(f"wrote {escape(str(html))}")
+    return EXIT_OK

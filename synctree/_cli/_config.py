@@ -13,19 +13,31 @@ config as powerful as code: only run configs you trust.
     reader = "oneroster"
     path = "export"
 
+    [systems.school_db]           # what one system's readers and template share
+    url = "sqlite+aiosqlite:///school.db"
+
     [destination]                 # ... or defaults for the subbranch tables
     reader = "sql"
-    url = "sqlite+aiosqlite:///school.db"
+    system = "school_db"
     [destination.students]
     table = "students"
 
     [template]
     use = "sql"
-    url = "sqlite+aiosqlite:///school.db"
+    system = "school_db"
 
     [run]
     concurrency = 4
     max_deletes = "10%"
+
+    [log]                         # a run log per run, pruned after keep_days
+    dir = "logs"
+
+    [notify]                      # after a failed run (or always)
+    webhook = "https://hooks.example.org/synctree"
+
+Import strings are found beside the config too (its folder is on the import
+path), and may name factories: functions returning a reader or a template.
 
 ``${NAME}`` in a string is read from the environment (``${NAME:-default}``
 when it may be unset).  What comes from the environment is a secret: every
@@ -42,8 +54,10 @@ import dataclasses
 import datetime
 import importlib
 import inspect
+import json
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -67,13 +81,19 @@ class _Battery:
     #: option -> import string of a function turning its TOML value into the argument;
     #: it raises ConfigError naming the key within the option's table.
     convert: tuple[tuple[str, str], ...] = ()
+    #: the option a ``[systems.NAME]`` table's ``url`` fills (None: ``url`` itself)
+    connection: str | None = None
+    #: an import string naming a function that returns the reader (or template)
+    factory: bool = False
     #: the battery to build instead when the table gives ``url`` (a REST service)
     by_url: str | None = None
 
 
 READERS: dict[str, _Battery] = {
     "csv": _Battery("synctree.aio.csv:CSVReader", paths=("path",)),
-    "sql": _Battery("synctree.aio.sql:SQLReader", urls=("url",), subbranch_option="table"),
+    "sql": _Battery(
+        "synctree.aio.sql:SQLReader", urls=("url",), subbranch_option="table", connection="url"
+    ),
     "oneroster": _Battery(
         "synctree.aio.oneroster:OneRoster", paths=("path",), multi=True, by_url="oneroster_api"
     ),
@@ -81,13 +101,19 @@ READERS: dict[str, _Battery] = {
     "http": _Battery(
         "synctree.aio.http:HTTPReader",
         convert=(("pagination", "synctree.aio.http:pagination_from_config"),),
+        connection="client_or_url",
     ),
-    "scim": _Battery("synctree.aio.scim:SCIMReader"),
+    "scim": _Battery("synctree.aio.scim:SCIMReader", connection="client"),
+    "google": _Battery("synctree.aio.google:GoogleReader", multi=True, connection="base_url"),
+    "google_roster": _Battery("synctree.aio.google:GoogleRoster", paths=("path",), multi=True),
 }
 TEMPLATES: dict[str, _Battery] = {
-    "sql": _Battery("synctree.aio.sql:SQLTemplate", urls=("url",)),
+    "sql": _Battery("synctree.aio.sql:SQLTemplate", urls=("url",), connection="url"),
     "csv": _Battery("synctree.aio.csv:CSVTemplate", paths=("path",)),
-    "scim": _Battery("synctree.aio.scim:SCIMTemplate"),
+    "scim": _Battery("synctree.aio.scim:SCIMTemplate", connection="client"),
+    "google": _Battery(
+        "synctree.aio.google:GoogleTemplate", paths=("password_file",), connection="base_url"
+    ),
 }
 
 #: Run settings a config (or the command line) may set.
@@ -117,10 +143,12 @@ _TYPE_NAMES: dict[str, Any] = {
     "set": set,
     "list": list,
 }
-_SECTIONS = {"sync", "template", "run"}
+_SECTIONS = {"sync", "template", "run", "systems", "log", "notify"}
+_LOG_KEYS = {"dir", "keep_days"}
+_NOTIFY_KEYS = {"command", "webhook", "on", "timeout"}
 _SUBBRANCH_HOOKS = ("preprocess", "scope")
 #: Options that are tables, allowed in a branch's own table (``[source] auth = {...}``).
-_OPTION_TABLES = frozenset({"auth", "headers"})
+_OPTION_TABLES = frozenset({"auth", "headers", "ou_lookup", "quotas"})
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -151,6 +179,16 @@ class Config:
         #: Masks the values this config reads from ``${VAR}``s: its own errors go
         #: through it, and the command line applies it to everything it prints.
         self.secrets = Redactor()
+        #: one credential object per distinct ``auth`` table, so a system's reader
+        #: and template share its OAuth token (fetched once, refreshed once)
+        self._auths: dict[str, Any] = {}
+        #: ``[log]``: ``dir`` (a Path: one run log per run) and ``keep_days``.
+        self.log: dict[str, Any] = {}
+        #: ``[notify]``: ``command``, ``webhook``, ``on`` ("failure" or "always"), ``timeout``.
+        self.notify: dict[str, Any] = {}
+        #: ``[sync] display``: per subbranch, the attribute (or format string) naming an object.
+        self.displays: dict[str, str] = {}
+        _importable(self.folder)
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -171,21 +209,24 @@ class Config:
     def _parse(self, data: dict[str, Any]) -> None:
         self._register_secrets(data)
         sync = self._table(data, "sync", required=True)
-        self._known(sync, "sync", {"subbranches", "branches", "duplicates", "models"})
+        self._known(sync, "sync", {"subbranches", "branches", "duplicates", "models", "display"})
         self.subbranches = self._names(sync, "subbranches", None)
         self.branches = self._names(sync, "branches", ["source", "destination"])
         if len(self.branches) != 2:
             raise self._error("a sync has exactly two branches", "sync", "branches")
         self.duplicates = self._mapping_of_str(sync, "duplicates")
         self.models = self._mapping_of_str(sync, "models")
+        self.displays = self._displays(sync.get("display"))
         unknown = set(data) - _SECTIONS - set(self.branches)
         if unknown:
             name = sorted(unknown)[0]
             raise self._error(
-                f"unknown table [{name}] (expected [sync], [template], [run] or a branch: "
-                f"{', '.join(self.branches)})",
+                f"unknown table [{name}] (expected [sync], [template], [run], [systems.NAME], "
+                f"[log], [notify] or a branch: {', '.join(self.branches)})",
                 name,
             )
+        self.systems = self._systems(self._table(data, "systems", required=False))
+        self._system_keys_used: set[tuple[str, str]] = set()
         self.readers = [
             spec for branch in self.branches for spec in self._branch(data.get(branch), branch)
         ]
@@ -195,6 +236,144 @@ class Config:
         self._known(run, "run", RUN_SETTINGS)
         self.run = {key: self._value(value, "run", key) for key, value in run.items()}
         self._check_run(self.run)
+        self._unused_system_keys()
+        self.log = self._log_table(self._table(data, "log", required=False))
+        self.notify = self._notify_table(self._table(data, "notify", required=False))
+
+    def _displays(self, value: Any) -> dict[str, str]:
+        """``[sync] display``: one attribute or format for all subbranches, or a table of them."""
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            return dict.fromkeys(self.subbranches, value)
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise self._error(
+                'must be an attribute name, a format like "{first} {last}", or a table of '
+                "subbranch = either",
+                "sync",
+                "display",
+            )
+        for subbranch in value:
+            if subbranch not in self.subbranches:
+                raise self._error(f"unknown subbranch {subbranch!r}", "sync", "display")
+        return dict(value)
+
+    def _systems(self, table: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """``[systems.NAME]`` tables: the options readers and a template of one system share."""
+        out = {}
+        for name, options in table.items():
+            if not isinstance(options, dict):
+                raise self._error(
+                    "must be a table, like [systems.school_db] with url = ...", f"systems.{name}"
+                )
+            for key in options:
+                if key in ("reader", "use", "system"):
+                    raise self._error(
+                        "a system table holds the connection (url, headers...), not "
+                        f"{key!r}: that belongs to the reader or template table",
+                        f"systems.{name}",
+                        key,
+                    )
+            out[name] = dict(options)
+        return out
+
+    def _system(self, options: dict[str, Any], table: str) -> tuple[str, dict[str, Any]] | None:
+        """The ``[systems.NAME]`` that ``options`` names with ``system = "NAME"``, popped."""
+        name = options.pop("system", None)
+        if name is None:
+            return None
+        if not isinstance(name, str) or name not in self.systems:
+            known = ", ".join(sorted(self.systems)) or "none: add a [systems.NAME] table"
+            raise self._error(f"unknown system {name!r} (the config's systems: {known})", table,
+                              "system")  # fmt: skip
+        return name, self.systems[name]
+
+    def _merge_system(
+        self,
+        system: tuple[str, dict[str, Any]] | None,
+        battery: _Battery | None,
+        options: dict[str, Any],
+        accepts: Callable[[str], bool],
+    ) -> dict[str, Any]:
+        """``options`` over the named system's options that the target takes."""
+        if system is None:
+            return options
+        name, values = system
+        merged: dict[str, Any] = {}
+        for key, value in values.items():
+            option = key
+            if key == "url" and battery is not None and battery.connection is not None:
+                option = battery.connection
+            if accepts(option):
+                merged[option] = value
+                self._system_keys_used.add((name, key))
+        return {**merged, **options}
+
+    def _unused_system_keys(self) -> None:
+        for name, values in self.systems.items():
+            for key in values:
+                if (name, key) not in self._system_keys_used and any(
+                    used == name for used, _ in self._system_keys_used
+                ):
+                    raise self._error(
+                        "no reader or template naming this system takes this key",
+                        f"systems.{name}",
+                        key,
+                    )
+
+    def _log_table(self, table: dict[str, Any]) -> dict[str, Any]:
+        self._known(table, "log", _LOG_KEYS)
+        out: dict[str, Any] = {}
+        if "dir" in table:
+            out["dir"] = self._path(self._value(table["dir"], "log", "dir"), "log", "dir")
+        keep = table.get("keep_days", 30)
+        if isinstance(keep, bool) or not isinstance(keep, int | float) or keep <= 0:
+            raise self._error(f"must be a number of days > 0, got {keep!r}", "log", "keep_days")
+        out["keep_days"] = keep
+        if "keep_days" in table and "dir" not in table:
+            raise self._error("keep_days prunes a log directory: add dir = ...", "log", "dir")
+        return out
+
+    def _notify_table(self, table: dict[str, Any]) -> dict[str, Any]:
+        self._known(table, "notify", _NOTIFY_KEYS)
+        out: dict[str, Any] = {}
+        if "command" in table:
+            command = self._value(table["command"], "notify", "command")
+            if isinstance(command, str):
+                import shlex
+
+                command = shlex.split(command)
+            if not (
+                isinstance(command, list) and command and all(isinstance(c, str) for c in command)
+            ):
+                raise self._error(
+                    "must be a command line (a string, or a list of strings)", "notify", "command"
+                )
+            out["command"] = command
+        if "webhook" in table:
+            url = self._value(table["webhook"], "notify", "webhook")
+            if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+                raise self._error("must be an http:// or https:// URL", "notify", "webhook")
+            out["webhook"] = url
+        on = table.get("on", "failure")
+        if on not in ("failure", "always"):
+            raise self._error(f'must be "failure" or "always", got {on!r}', "notify", "on")
+        out["on"] = on
+        timeout = table.get("timeout", 10)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise self._error(f"must be seconds > 0, got {timeout!r}", "notify", "timeout")
+        out["timeout"] = float(timeout)
+        if table and "command" not in out and "webhook" not in out:
+            raise self._error("give a command, a webhook, or both", "notify")
+        return out
+
+    def reader_table(self, side: int, subbranch: str) -> str:
+        """The config table that reads ``subbranch`` of branch ``side`` (0 or 1)."""
+        branch = self.branches[side]
+        for spec in self.readers:
+            if spec.branch == branch and spec.subbranch in (subbranch, None):
+                return spec.table
+        return f"{branch}.{subbranch}"
 
     def _own_csv_file_may_be_missing(self) -> None:
         """A destination csv reader of the file the csv template writes defaults to missing_ok.
@@ -273,7 +452,10 @@ class Config:
                     f"{branch}.{name}",
                 )
         battery_name = defaults.get("reader")
-        if battery_name is not None and self._battery(READERS, battery_name, branch).multi:
+        if battery_name is not None and (
+            self._battery(READERS, battery_name, branch).multi
+            or (self._battery(READERS, battery_name, branch).factory and not subtables)
+        ):
             if subtables:
                 name = next(iter(subtables))
                 raise self._error(
@@ -307,7 +489,10 @@ class Config:
         if name is None:
             raise self._error("missing key", table, "reader")
         battery = self._battery(READERS, name, table)
-        if battery.by_url is not None and "url" in options:
+        system = self._system(options, table)
+        if battery.by_url is not None and (
+            "url" in options or (system is not None and "url" in system[1])
+        ):
             if "path" in options:
                 raise self._error("give 'path' (an export) or 'url' (a service), not both", table)
             name, battery = battery.by_url, READERS[battery.by_url]
@@ -320,7 +505,7 @@ class Config:
                 hooks[hook] = value
         if subbranch is not None and battery.subbranch_option:
             options.setdefault(battery.subbranch_option, subbranch)
-        options = self._options(battery, options, table)
+        options = self._options(battery, options, table, system)
         return ReaderSpec(branch, subbranch, name, options, hooks, table)
 
     def _template(self, table: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -330,8 +515,9 @@ class Config:
             raise self._error(
                 "missing key (a built-in template or an import string)", "template", "use"
             )
+        system = self._system(options, "template")
         if use in TEMPLATES:
-            options = self._options(TEMPLATES[use], options, "template")
+            options = self._options(TEMPLATES[use], options, "template", system)
         elif ":" not in use and "." not in use:
             raise self._error(
                 f"unknown template {use!r} (built-in: {', '.join(TEMPLATES)}; "
@@ -341,22 +527,28 @@ class Config:
             )
         else:
             options = {k: self._value(v, "template", k) for k, v in options.items()}
-            self._template_class(use)
+            target = self._template_class(use)
+            if system is not None:
+                name, values = system
+                values = {k: self._value(v, f"systems.{name}", k) for k, v in values.items()}
+                options = self._merge_system((name, values), None, options, _accepts(target))
         return use, options
 
-    def _template_class(self, spec: str) -> type[Any]:
+    def _template_class(self, spec: str) -> Callable[..., Any]:
         """The template class an import string names; anything else is refused uncalled."""
         from synctree._template import BaseTemplate
 
         target = self._import(spec, "template", "use")
-        if not (isinstance(target, type) and issubclass(target, BaseTemplate)):
+        if not (isinstance(target, type) and issubclass(target, BaseTemplate)) and not (
+            _is_factory(target)
+        ):
             raise self._error(
                 f"{spec!r} is not a template class (a DefaultTemplate or AsyncTemplate "
-                f"subclass), it is {_kind(target)}",
+                f"subclass) nor a function returning a template, it is {_kind(target)}",
                 "template",
                 "use",
             )
-        return target
+        return target  # type: ignore[no-any-return]  # checked above: a class or a function
 
     def _battery(self, registry: dict[str, _Battery], name: object, table: str) -> _Battery:
         """A built-in reader by name, or a custom one by import string."""
@@ -367,12 +559,17 @@ class Config:
             if not _is_reader_factory(target):
                 raise self._error(
                     f"{name!r} is not a reader class (one whose instances are async "
-                    f"iterables of rows, or have .batches() or .readers()) nor an async "
-                    f"generator function; it is {_kind(target)}",
+                    f"iterables of rows, or have .batches() or .readers()), an async "
+                    f"generator function, nor a function returning a reader; it is "
+                    f"{_kind(target)}",
                     table,
                     "reader",
                 )
-            return _Battery(name, multi=callable(getattr(target, "readers", None)))
+            return _Battery(
+                name,
+                multi=callable(getattr(target, "readers", None)),
+                factory=_is_factory(target),
+            )
         raise self._error(
             f"unknown reader {name!r} (built-in: {', '.join(registry)}; "
             "or an import string like 'mypkg.readers:Reader')",
@@ -380,14 +577,22 @@ class Config:
             "reader",
         )
 
-    def _options(self, battery: _Battery, options: dict[str, Any], table: str) -> dict[str, Any]:
-        """Options with ``${VAR}``s, paths and types resolved, checked against the signature."""
+    def _options(
+        self,
+        battery: _Battery,
+        options: dict[str, Any],
+        table: str,
+        system: tuple[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Options with ``${VAR}``s, paths and types resolved, checked against the signature;
+        the options of the ``system`` it names, where the target takes them, underneath."""
         try:
             target = _import_target(battery.target)
         except ImportError as exc:  # an optional dependency is missing
             raise self._error(f"cannot load {battery.target}: {exc}", table) from exc
         parameters = inspect.signature(target).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        options = self._merge_system(system, battery, options, _accepts(target))
         converters = dict(battery.convert)
         out = {}
         for key, value in options.items():
@@ -429,8 +634,12 @@ class Config:
         from files are masked like ``${VAR}`` values."""
         from synctree.aio.http import auth_from_config
 
+        same = json.dumps(value, sort_keys=True, default=repr)
+        if same in self._auths:
+            return self._auths[same]
         try:
-            return auth_from_config(value, self.folder, secret=self.secrets.add)
+            auth = self._auths[same] = auth_from_config(value, self.folder, secret=self.secrets.add)
+            return auth
         except ConfigError as exc:
             key = f"auth.{exc.key}" if exc.key else "auth"
             raise self._error(exc.problem, table, key) from None
@@ -523,6 +732,20 @@ class Config:
                 reader = cls(**spec.options)
             except (TypeError, ValueError) as exc:
                 raise self._error(str(exc), spec.table) from exc
+            if spec.subbranch is None and not callable(getattr(reader, "readers", None)):
+                raise self._error(
+                    f"{spec.battery!r} returned {_kind(reader)}, which has no .readers() "
+                    "giving a reader per subbranch (give it a table per subbranch instead)",
+                    spec.table,
+                    "reader",
+                )
+            if spec.subbranch is not None and not _is_reader(reader):
+                raise self._error(
+                    f"{spec.battery!r} returned {_kind(reader)}, not a reader (an async "
+                    "iterable of rows, or an object with .batches())",
+                    spec.table,
+                    "reader",
+                )
             if spec.subbranch is None:
                 readers = reader.readers()
                 # A multi-reader may offer more subbranches than the sync uses.
@@ -544,9 +767,19 @@ class Config:
         else:
             cls = self._template_class(use)
         try:
-            return cls(**options)
+            template = cls(**options)
         except (TypeError, ValueError) as exc:
             raise self._error(str(exc), "template") from exc
+        from synctree._template import BaseTemplate
+
+        if not isinstance(template, BaseTemplate):
+            raise self._error(
+                f"{use!r} returned {_kind(template)}, not a template (a DefaultTemplate or "
+                "AsyncTemplate instance)",
+                "template",
+                "use",
+            )
+        return template
 
     def _import(self, spec: str, table: str, key: str) -> Any:
         try:
@@ -596,13 +829,45 @@ def _is_reader_factory(target: object) -> bool:
     """Whether calling ``target`` with a config's options makes a reader.
 
     Checked before anything is called, so that a config naming, say,
-    ``subprocess:Popen`` fails validation instead of running it.
+    ``subprocess:Popen`` fails validation instead of running it.  A plain
+    function is taken as a factory; what it returns is checked when it is called.
     """
-    if inspect.isasyncgenfunction(target):
+    if inspect.isasyncgenfunction(target) or _is_factory(target):
         return True
     return isinstance(target, type) and any(
         hasattr(target, name) for name in ("__aiter__", "batches", "readers")
     )
+
+
+def _is_factory(target: object) -> bool:
+    """A Python function (not a class, not an async generator function): a factory."""
+    return inspect.isfunction(target) and not inspect.isasyncgenfunction(target)
+
+
+def _is_reader(obj: object) -> bool:
+    return any(hasattr(obj, name) for name in ("__aiter__", "batches"))
+
+
+def _accepts(target: Callable[..., Any]) -> Callable[[str], bool]:
+    """Whether ``target`` takes a keyword argument of a given name."""
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return lambda name: True
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return lambda name: True
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = {n for n, p in parameters.items() if p.kind in kinds}
+    return names.__contains__
+
+
+def _importable(folder: Path) -> None:
+    """Put the config's folder on the import path, after the installed packages (so a
+    file beside the config never shadows one of them): its import strings find the
+    modules beside it without PYTHONPATH."""
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.append(entry)
 
 
 def _kind(target: object) -> str:

@@ -4,7 +4,8 @@
 destination as a whole), 2 bad configuration or input (a run stopped by a
 configuration error, such as a missing table, included; or another run of the
 config in progress), 3 stopped by a safety limit (or a saved plan that no longer
-holds), 130 interrupted.
+holds), 130 interrupted.  ``synctree plan`` exits 1 when the plan holds error
+actions, and with ``--check`` 3 when a run would stop at a safety limit.
 """
 
 from __future__ import annotations

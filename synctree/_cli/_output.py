@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 __all__ = ["Capture", "Output", "escape", "print_plan", "print_report", "summary"]
 
 _KINDS = (Kind.NEW, Kind.UPDATE, Kind.ADD, Kind.REMOVE, Kind.OLD, Kind.ERROR)
-_SHOWN_PER_KIND = 5
+#: How a subbranch's heading in a plan names each kind's count.
+_HEADING = {
+    Kind.NEW: "new",
+    Kind.UPDATE: "updated",
+    Kind.ADD: "members added",
+    Kind.REMOVE: "members removed",
+    Kind.OLD: "to remove",
+    Kind.ERROR: "errors",
+}
 
 
 class _Masked:
@@ -115,10 +123,18 @@ def summary(actions: Iterable[Action], subbranches: list[str]) -> dict[str, Coun
 
 
 def print_plan(
-    output: Output, config: Config, actions: list[Action], notes: Iterable[str] = ()
+    output: Output,
+    config: Config,
+    actions: list[Action],
+    *,
+    warnings: Iterable[str] = (),
+    notes: dict[str, list[str]] | None = None,
+    limit: int = 50,
 ) -> None:
-    """The plan as a table of counts, then (some of) its actions by kind, then notes."""
+    """The plan as a table of counts, then its lines grouped by subbranch, then warnings."""
     from rich.table import Table
+
+    from ._plan_view import plan_lines
 
     counts = summary(actions, config.subbranches)
     table = Table(title=f"plan: {config.branches[0]} → {config.branches[1]}")
@@ -129,31 +145,66 @@ def print_plan(
         table.add_row(name, *(str(counter[k]) for k in _KINDS))
     table.add_row("total", *(str(sum(c[k] for c in counts.values())) for k in _KINDS), style="bold")
     output.out.print(table)
-    by_kind: dict[str, list[Action]] = {}
-    for action in actions:
-        by_kind.setdefault(str(action.kind), []).append(action)
-    for kind_name, some in by_kind.items():
-        shown = some if output.verbose else some[:_SHOWN_PER_KIND]
-        output.out.print(f"[bold]{kind_name}[/] ({len(some)}):")
-        for action in shown:
-            output.out.print(f"  {escape(repr(action))}")
+    lines = plan_lines(actions, config.displays)
+    notes = notes or {}
+    for name in config.subbranches:
+        some = lines.get(name, [])
+        if not some and not notes.get(name):
+            continue
+        counter = counts[name]
+        said = ", ".join(f"{counter[k]} {_HEADING[k]}" for k in _KINDS if counter[k])
+        said = said or "no changes"
+        output.out.print(f"[bold]{escape(name)}[/] ({said})")
+        for note in notes.get(name, []):
+            output.out.print(f"  [yellow]note:[/] {escape(note)}")
+        shown = some if output.verbose or limit <= 0 else some[:limit]
+        for line in shown:
+            output.out.print(f"  {escape(str(line))}")
         if len(some) > len(shown):
-            output.out.print(f"  … {len(some) - len(shown)} more (--verbose shows all)")
-    for note in notes:
-        output.out.print(f"[yellow]note:[/] {escape(note)}")
+            output.out.print(
+                f"  … {len(some) - len(shown)} more {name} lines (--verbose shows all)"
+            )
+    if not actions:
+        output.out.print("nothing to do: the destination matches the source")
     for note in config.outside_paths:
         output.out.print(f"[yellow]note:[/] outside the config's folder: {escape(note)}")
+    for warning in warnings:
+        output.err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
-def print_report(output: Output, report: Report) -> None:
+def report_failure_lines(report: Report) -> list[str]:
+    """The report's failures, alike ones grouped with a count; an HTTP error's line ends
+    with the server's answer (its status and body, cut short, secret fields masked)."""
+    from synctree import SyncTreeError
+    from synctree._report import group_failures
+
+    from ._runlog import mask_body, response_of
+
+    lines = failure_lines(report, with_value=True)
+    out = []
+    for line, (_, results) in zip(lines, group_failures(report.failures), strict=True):
+        error = results[0].error
+        # A connector's own error (SCIMError...) already says what the server said.
+        response = None if isinstance(error, SyncTreeError) else response_of(error)
+        if response is not None and response[1].strip() and response[1].strip() not in line:
+            status, body = response
+            line += f" — the server said ({status}): {shorten(mask_body(body), 300)}"
+        out.append(line)
+    return out
+
+
+def print_report(output: Output, report: Report, *, not_started: int | None = None) -> None:
     """A run's report: JSON, only its failures (quiet), or a table of outcomes."""
     if output.json:
-        output.data(report.to_dict())
+        data = report.to_dict()
+        if not_started is not None:
+            data["not_started"] = not_started
+        output.data(data)
         return
     if report.stopped is not None:
         output.error(f"the run stopped: {shorten(report.stopped)}")
     if output.quiet:
-        for line in failure_lines(report, with_value=True):
+        for line in report_failure_lines(report):
             output.err.print(escape(line))
         return
     from rich.table import Table
@@ -171,5 +222,10 @@ def print_report(output: Output, report: Report) -> None:
         output.out.print(
             f"[yellow]throttled[/] {report.throttles} times, paused {report.throttle_wait:.1f}s"
         )
-    for line in failure_lines(report, with_value=True):
+    for line in report_failure_lines(report):
         output.out.print(f"[red]failed[/] {escape(line)}")
+    if not_started:
+        output.out.print(
+            f"[yellow]not started:[/] {not_started} planned actions never began "
+            "(run again to do them)"
+        )

@@ -1,6 +1,6 @@
 """Rich progress bars on a terminal: a spinner per reader while loading, a bar per
-subbranch while running (and, without bars, a line per finished action with
-``--verbose``).
+subbranch while running with its rate (actions per second) and time remaining
+(and, without bars, a line per finished action with ``--verbose``).
 
 The engine is imported when a command runs, not for ``synctree --help``.
 """
@@ -46,6 +46,19 @@ def loading(
         yield progress
 
 
+def _rate_column() -> Any:
+    """A column showing actions per second (rich is imported when bars are drawn)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.1f}/s" if speed else "–/s", style="progress.data.speed")
+
+    return Rate()
+
+
 class RunProgress:
     """Progress bars per subbranch, fed by the runner's events."""
 
@@ -56,10 +69,17 @@ class RunProgress:
 
     def __enter__(self) -> RunProgress:
         if self.output.live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             self.bars = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                _rate_column(), TextColumn("eta"), TimeRemainingColumn(),
                 TextColumn("{task.fields[note]}"), console=self.output.err,
             )  # fmt: skip
             self.bars.start()

@@ -16,7 +16,15 @@ import re
 import urllib.parse
 from collections.abc import Iterable
 
-__all__ = ["MASK", "Redactor", "error_text", "redact", "redact_url", "secret_pieces"]
+__all__ = [
+    "MASK",
+    "Redactor",
+    "error_text",
+    "redact",
+    "redact_body",
+    "redact_url",
+    "secret_pieces",
+]
 
 #: What a secret value (or a piece of one) is replaced by.
 MASK = "***"
@@ -64,6 +72,23 @@ def redact_url(url: str) -> str:
     if netloc == parts.netloc and query == parts.query:
         return url
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+#: A ``"password": "..."``-like field in a response body (JSON, form or text).
+_SECRET_FIELD = re.compile(
+    r"""(["']?[\w-]*(?:pass(?:word)?|passwd|pwd|secret|token|api[_-]?key|private[_-]?key|"""
+    r"""credential|authorization)[\w-]*["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,&}]+)""",
+    re.I,
+)
+
+
+def redact_body(text: str, limit: int | None = None) -> str:
+    """A server's response body fit to print: secret-looking fields (``"token": "..."``)
+    masked, credentials in quoted URLs too, cut to about ``limit`` characters."""
+    text = redact(_SECRET_FIELD.sub(lambda m: f"{m[1]}{MASK}", text))
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+    return text
 
 
 def error_text(error: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from .._tree import Subbranch, SyncTree
 
 __all__ = ["Derived", "Pipeline", "load"]
+
+#: The ``synctree`` logger (see ``synctree.aio._runner``): loading is a run's first phase.
+logger = logging.getLogger("synctree")
 
 #: Rows added between two checkpoints, so one big load lets other tasks run.
 _CHECKPOINT_ROWS = 1000
@@ -132,7 +136,13 @@ async def load(
                 progress,
             )
     if failure:
+        logger.error("load failed: %s", failure[0])
         raise failure[0]
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "loaded: %s",
+            ", ".join(f"{branch} {name} {len(tree[branch][name])}" for branch, name, _ in jobs),
+        )
 
 
 def _check_cycles(jobs: list[tuple[str, str, Any]]) -> None:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -34,6 +36,7 @@ from .._exceptions import Interrupted
 from .._plan import DEPENDENCY_FAILED, Step, actions_of, check_safety, phases, steps, waves
 from .._report import Outcome, Report, Result, shorten
 from .._template import Method, Router, call, outcome_of
+from .._util.redact import error_text
 from ._events import Event, EventKind
 from ._limiter import RateLimiter
 from ._markers import batch_size, is_idempotent
@@ -45,6 +48,12 @@ if TYPE_CHECKING:
     from ._template import AsyncTemplate
 
 __all__ = ["run"]
+
+#: The ``synctree`` logger: a record per run phase (INFO) and per failed action (WARNING).
+logger = logging.getLogger("synctree")
+# As the logging HOWTO advises a library: nothing is printed unless the
+# application configures logging (no "last resort" lines on stderr).
+logger.addHandler(logging.NullHandler())
 
 #: How many actions the plan is computed in between two checkpoints.
 _CHECKPOINT_EVERY = 1000
@@ -62,6 +71,13 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
     if not settings.dry_run:
         check_safety(diff, actions, max_deletes=settings.max_deletes, force=settings.force)
     plan = steps(actions, Router(template))
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "plan: %d actions (%s)%s",
+            len(actions),
+            ", ".join(f"{kind} {n}" for kind, n in Counter(str(a.kind) for a in actions).items()),
+            " (dry run)" if settings.dry_run else "",
+        )
     observer = settings.observer
     if observer is not None:
         planned = tuple(actions_of(plan))
@@ -77,6 +93,14 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
         report.throttles = execution.throttling.count
         report.throttle_wait = execution.throttling.waited
         report.finish()
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "done: %d actions in %.2fs (%s)%s",
+                len(report),
+                report.duration,
+                ", ".join(f"{outcome} {n}" for outcome, n in report.totals.items()),
+                f"; stopped: {report.stopped}" if report.stopped else "",
+            )
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + settings.grace
             await template.after_all(report)
@@ -173,6 +197,19 @@ def _batch_results(
     return out
 
 
+def _log_failure(result: Result) -> None:
+    action = result.action
+    error = error_text(result.error) if result.error is not None else "failed"
+    logger.warning(
+        "failed: %s %r: %s%s",
+        action.message,
+        action.idnumber,
+        shorten(error),
+        f" ({result.reason})" if result.reason else "",
+        extra={"synctree_action": action.to_dict(), "synctree_outcome": str(result.outcome)},
+    )
+
+
 class _Unit:
     """What one call handles: one action, or a batch of actions of one message."""
 
@@ -219,6 +256,16 @@ class _Execution:
 
     async def run(self, plan: list[Step]) -> None:
         for phase in phases(plan):
+            if self.stopped:
+                break
+            first = phase[0].actions[0]
+            direction = "removals" if first.kind in (Kind.REMOVE, Kind.OLD) else "changes"
+            logger.info(
+                "phase: %s %s, %d actions",
+                first.subbranch,
+                direction,
+                sum(len(step.actions) for step in phase),
+            )
             for wave in waves(phase):
                 if self.stopped:
                     break
@@ -336,6 +383,10 @@ class _Execution:
                 self.report.record(result)
         if self.observer is not None:
             self._emit_finished(done.results() if isinstance(done, _Ended) else done)
+        if failed and logger.isEnabledFor(logging.WARNING):
+            for result in done.results() if isinstance(done, _Ended) else done:
+                if result.outcome is Outcome.FAILED:
+                    _log_failure(result)
         if failed and self.settings.fail_fast and not self.stopped:
             self.stop()
 
@@ -345,6 +396,7 @@ class _Execution:
             return
         self.report.stopped = why
         self.report.stop_error = error
+        logger.error("the run stopped: %s", why)
         self.stop_reason = f"not run: the run stopped ({shorten(why, 200)})"
         self.stop()
 

@@ -29,6 +29,15 @@ class AsyncTemplate(BaseTemplate["AsyncRun"]):
     the diff being run (``self.diff.right`` is the destination branch, say, to
     look up what its reader carried) and ``self.report`` the report being
     built (it is there even when the run was cancelled).
+
+    ``observer=`` (a run option: ``await diff.run(template, observer=watch)``)
+    is called inline with every :class:`~synctree.aio.Event` of the run:
+    ``PLANNED`` (once, with the whole plan), ``STARTED`` (each attempt),
+    ``RETRYING``, ``THROTTLED`` and ``FINISHED`` (with the action's
+    :class:`~synctree.Result`).  Keep it quick and never raise; the command
+    line draws its progress bars and writes its run log from these events.
+    The ``synctree`` logger (stdlib ``logging``) records each run phase at
+    INFO and each failed action at WARNING.
     """
 
     #: Actions in flight at once.

@@ -119,6 +119,17 @@ def write_config(folder: Path, template_extra: str = "", run: str = "") -> Path:
     return config
 
 
+def action_lines(log: Path) -> list[dict[str, object]]:
+    """The run log's action lines (not its run header, retries or end)."""
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    return [line for line in lines if line["type"] == "action"]
+
+
+def count_actions(log: Path) -> int:
+    """How many action lines a run log (perhaps being written) holds so far."""
+    return log.read_text().count('"type": "action"') if log.exists() else 0
+
+
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return result.exit_code, result.output
@@ -128,7 +139,7 @@ class TestPlanAndRun:
     def test_plan_run_converge(self, project: Path) -> None:
         """plan shows the creates, run applies them (exit 0), and planning again shows none."""
         code, out = invoke("plan", str(project / "sync.toml"))
-        assert code == 0 and "new (3)" in out
+        assert code == 0 and "students (3 new)" in out and "students  1 (Ann)  new" in out
         code, out = invoke("run", str(project / "sync.toml"))
         assert code == 0, out
         assert json.loads((project / "store.json").read_text()) == {
@@ -194,7 +205,7 @@ class TestPlanAndRun:
         code, out = invoke("run", str(project / "sync.toml"), "--log", str(project / "run.jsonl"))
         assert code == 1
         assert "rejected by the store" in out
-        lines = [json.loads(line) for line in (project / "run.jsonl").read_text().splitlines()]
+        lines = action_lines(project / "run.jsonl")
         assert sorted((x["idnumber"], x["outcome"]) for x in lines) == [
             ("1", "succeeded"),
             ("2", "failed"),
@@ -294,7 +305,7 @@ class TestCSVDestination:
         """No destination file yet: run creates it (exit 0), then plan shows 0 actions."""
         config = self.config(project)
         code, out = invoke("plan", config)
-        assert code == 0 and "new (3)" in out, out
+        assert code == 0 and "students (3 new)" in out, out
         code, out = invoke("run", config)
         assert code == 0, out
         assert (project / "out" / "students.csv").read_text().splitlines()[0] == (
@@ -532,21 +543,22 @@ def test_ctrl_c_finishes_in_flight_and_exits_130(project: Path) -> None:
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        log = project / "run.jsonl"
-        if log.exists() and log.read_text().count("\n") >= 4:
+        if count_actions(project / "run.jsonl") >= 4:
             break
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "stopping" in err
-    finished = (project / "run.jsonl").read_text().splitlines()
+    finished = action_lines(project / "run.jsonl")
     assert 4 <= len(finished) < 200
     # Everything the store holds was recorded as succeeded, and nothing else.
     store = json.loads((project / "store.json").read_text())
-    succeeded = {json.loads(line)["idnumber"] for line in finished}
+    succeeded = {line["idnumber"] for line in finished}
     assert set(store) == succeeded
     assert "succeeded" in out  # the summary table
+    not_started = 200 - len(finished)
+    assert f"not started: {not_started} planned actions never began" in " ".join(out.split())
     code, out = invoke("run", str(project / "sync.toml"))
     assert code == 0
     code, out = invoke("plan", str(project / "sync.toml"), "--json")
@@ -596,7 +608,7 @@ class TestOneRunAtATime:
     def wait_for_lines(self, log: Path, count: int) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if log.exists() and log.read_text().count("\n") >= count:
+            if count_actions(log) >= count:
                 return
             time.sleep(0.02)
         raise AssertionError(f"{log} never had {count} lines")
@@ -633,8 +645,8 @@ class TestOneRunAtATime:
         out1, err1 = first.communicate(timeout=60)
         assert (first.returncode, second.returncode) == (0, 0), err1 + err2
         assert "waiting for another synctree run" in err2
-        assert len((project / "first.jsonl").read_text().splitlines()) == 200
-        assert (project / "second.jsonl").read_text() == ""
+        assert len(action_lines(project / "first.jsonl")) == 200
+        assert action_lines(project / "second.jsonl") == []
 
     def test_wait_gives_up(self, project: Path) -> None:
         """--wait SECONDS that runs out exits 2 with the same message."""

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from synctree._util.options import boolean, non_empty
-from synctree._util.redact import redact_url
+from synctree._util.redact import redact_body, redact_url
 from synctree.aio import Backoff, Batch, RateLimiter, RetryPolicy, Row, retrying, rows_of
 
 from ._errors import ListingError, PageError
@@ -338,6 +338,9 @@ class HTTPReader:
         except httpx.HTTPStatusError as exc:
             status = exc.response
             problem = _tried(f"HTTP {status.status_code} {status.reason_phrase}".rstrip(), attempts)
+            body = _body(status)
+            if body:
+                problem += f"; the server said: {body}"
             if backoff.stopped_because.startswith("throttled"):
                 problem += f"; {backoff.stopped_because}"
             error = self._error(problem, request.url, number)
@@ -437,3 +440,12 @@ def _under(base: str, path: str) -> httpx.URL:
 
 def _tried(problem: str, attempts: int) -> str:
     return f"{problem} (after {attempts} attempts)" if attempts > 1 else problem
+
+
+def _body(response: httpx.Response) -> str:
+    """An error response's body, on one line, cut short, secret-looking fields masked."""
+    try:
+        text = response.text
+    except httpx.ResponseNotRead:
+        return ""
+    return redact_body(" ".join(text.split()), 300)

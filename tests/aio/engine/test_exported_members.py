@@ -60,6 +60,19 @@ PUBLIC = [
 #: Each connector's own ``__all__``; its names are also importable from ``synctree.aio``.
 CONNECTORS = {
     "csv": ["ByteSource", "CSVReader", "CSVTemplate"],
+    "google": [
+        "DEFAULT_QUOTAS",
+        "EmailRule",
+        "GoogleError",
+        "GoogleReader",
+        "GoogleRoster",
+        "GoogleTemplate",
+        "OURule",
+        "PasswordFile",
+        "PasswordPolicy",
+        "Quota",
+        "fold",
+    ],
     "http": [
         "AuthError",
         "BearerAuth",
@@ -105,6 +118,7 @@ NOT_LOADED = {
     # google-auth (and cryptography) load at a Google account's first token, never before.
     "synctree.aio.http": ["sqlalchemy", "synctree._cli", "google.auth", "oauthlib", "cryptography"],
     "synctree.aio.scim": ["sqlalchemy", "synctree._cli"],
+    "synctree.aio.google": ["google.auth", "sqlalchemy", "synctree._cli"],
     "synctree.aio.sql": ["click", "httpx", "rich"],
 }
 

@@ -1,0 +1,218 @@
+"""Readable plans: a plan's actions as lines a person reads, grouped by subbranch.
+
+::
+
+    students  stu-0166 (Jin Williams)  grade 09 → 10
+    students  stu-0301 (Ann Lee)  new
+    enrollments  enr-12  classes + cls-4
+
+One line per object and kind (an object's updates share a line).  The name in
+parentheses is the subbranch's *display* (``[sync] display = { students =
+"{givenName} {familyName}" }``: an attribute name or a format string), else the
+first of a few usual name attributes the object has.  Plan warnings (the safety
+limit, error actions with their fix) are worked out here too, so that the text
+and the ``--json`` output say the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import string
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from synctree import Action, Kind
+
+__all__ = ["PlanLine", "error_fixes", "plan_lines", "render_value"]
+
+#: Attributes (or pairs of them) tried, in order, when a subbranch names no display.
+_NAME_GUESSES: tuple[tuple[str, ...], ...] = (
+    ("name",),
+    ("display_name",),
+    ("displayName",),
+    ("full_name",),
+    ("givenName", "familyName"),
+    ("first", "last"),
+    ("first_name", "last_name"),
+    ("given_name", "family_name"),
+    ("first",),
+    ("givenName",),
+    ("title",),
+    ("email",),
+    ("username",),
+    ("userName",),
+)
+_ARROW = "→"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlanLine:
+    """One line of a readable plan: an object's change of one kind."""
+
+    subbranch: str
+    idnumber: str
+    display: str | None
+    kind: str
+    text: str  # what changes: "new", "grade 09 → 10", "classes + c1", "error grade: ..."
+
+    def __str__(self) -> str:
+        name = f" ({self.display})" if self.display else ""
+        return f"{self.subbranch}  {self.idnumber}{name}  {self.text}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["line"] = str(self)
+        return out
+
+
+def render_value(value: Any) -> str:
+    """A value as a plan line shows it: text bare, ``—`` for None, sets sorted in braces."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value if value and value == value.strip() and "\n" not in value else repr(value)
+    if isinstance(value, set | frozenset):
+        return "{" + ", ".join(sorted(map(render_value, value))) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(map(render_value, value)) + "]"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return repr(value)
+
+
+def _display_of(action: Action, display: str | None) -> str | None:
+    leaf = action.source if action.source is not None else action.dest
+    if leaf is None:
+        return None
+    attrs = leaf.to_dict()
+    if display is not None:
+        if "{" in display:
+            fields = [name for _, name, _, _ in string.Formatter().parse(display) if name]
+            if all(attrs.get(name) in (None, "") for name in fields):
+                return None
+            values = {name: render_value(attrs.get(name)) for name in fields}
+            try:
+                return display.format_map(values).strip() or None
+            except (ValueError, KeyError, IndexError):
+                return None
+        value = attrs.get(display)
+        return None if value in (None, "") else render_value(value)
+    for names in _NAME_GUESSES:
+        parts = [attrs.get(name) for name in names]
+        if all(isinstance(v, str) and v for v in parts):
+            return " ".join(v for v in parts if isinstance(v, str))
+    return None
+
+
+def plan_lines(
+    actions: Iterable[Action], displays: Mapping[str, str] | None = None
+) -> dict[str, list[PlanLine]]:
+    """The plan's lines by subbranch, in plan order; an object's updates share a line."""
+    displays = displays or {}
+    out: dict[str, list[PlanLine]] = {}
+    updates: dict[tuple[str, str], list[str]] = {}
+    pending: dict[tuple[str, str], int] = {}  # (subbranch, id) -> index of its update line
+    for action in actions:
+        lines = out.setdefault(action.subbranch, [])
+        kind = action.kind
+        if kind is Kind.UPDATE:
+            change = (
+                f"{action.attribute} {render_value(action.old_value)} {_ARROW} "
+                f"{render_value(action.value)}"
+            )
+            key = (action.subbranch, action.idnumber)
+            if key in pending:
+                updates[key].append(change)
+                at = pending[key]
+                old = lines[at]
+                lines[at] = dataclasses.replace(old, text=", ".join(updates[key]))
+                continue
+            updates[key] = [change]
+            pending[key] = len(lines)
+            text = change
+        elif kind is Kind.NEW:
+            text = "new"
+        elif kind is Kind.OLD:
+            text = "remove"
+        elif kind is Kind.ADD:
+            text = f"{action.attribute} + {render_value(action.value)}"
+        elif kind is Kind.REMOVE:
+            text = f"{action.attribute} − {render_value(action.value)}"
+        else:
+            text = f"error {action.attribute}: {action.error}"
+        display = _display_of(action, displays.get(action.subbranch))
+        lines.append(PlanLine(action.subbranch, action.idnumber, display, str(kind), text))
+    return out
+
+
+def error_fixes(actions: Iterable[Action], tables: Mapping[tuple[str, str], str]) -> list[str]:
+    """One message per kind of error action in a plan, each with the fix.
+
+    ``tables`` maps ``(branch side, subbranch)`` (``"source"``/``"destination"``
+    position names: ``"left"``, ``"right"``) to the config table that reads it.
+    """
+    groups: Counter[tuple[str, str, str, str]] = Counter()
+    examples: dict[tuple[str, str, str, str], Action] = {}
+    for action in actions:
+        if action.kind is not Kind.ERROR:
+            continue
+        left, right = action.value, action.old_value
+        shape = f"{type(left).__name__}/{type(right).__name__}"
+        error = action.error or ""
+        why = "left" if "(left side)" in error else "right" if "(right side)" in error else ""
+        key = (action.subbranch, action.attribute or "", shape, why)
+        groups[key] += 1
+        examples.setdefault(key, action)
+    messages = []
+    for key, count in groups.items():
+        subbranch, attribute, _, _ = key
+        action = examples[key]
+        what = (
+            f"{count} {subbranch} {'objects' if count > 1 else 'object'} "
+            f"(first: {action.idnumber!r}) cannot be compared on {attribute!r}: {action.error}"
+        )
+        messages.append(f"{what}; {_fix(action, tables)}")
+    return messages
+
+
+def _fix(action: Action, tables: Mapping[tuple[str, str], str]) -> str:
+    attribute = action.attribute or "?"
+    left, right = action.value, action.old_value
+    error = action.error or ""
+    if "(left side)" in error or "(right side)" in error:
+        side = "left" if "(left side)" in error else "right"
+        table = tables.get((side, action.subbranch), action.subbranch)
+        return (
+            f"give [{table}] a column {attribute!r}, or a model property that derives it "
+            f"([sync] models)"
+        )
+    typed = None
+    if isinstance(left, str) and not isinstance(right, str) and right is not None:
+        typed, side = right, "left"
+    elif isinstance(right, str) and not isinstance(left, str) and left is not None:
+        typed, side = left, "right"
+    if typed is not None:
+        name = _type_name(typed)
+        if name is not None:
+            table = tables.get((side, action.subbranch), action.subbranch)
+            return f'declare types = {{ {attribute} = "{name}" }} in [{table}]'
+    return (
+        f"make both sides read {attribute!r} as one type: declare types = {{ {attribute} = "
+        '"..." }} in the reader table whose values are text'
+    )
+
+
+def _type_name(value: Any) -> str | None:
+    for name, kind in (
+        ("bool", bool),
+        ("int", int),
+        ("float", float),
+        ("date", datetime.date),
+        ("set", set | frozenset),
+        ("list", list),
+    ):
+        if isinstance(value, kind):
+            return name
+    return None

@@ -1,0 +1,555 @@
+"""Sync into Google Workspace: :class:`GoogleTemplate`.
+
+Users (Directory API), organisational units (created when a user needs one), groups
+and their members, and Classroom courses with their teachers and students, as the
+subbranches ``users``, ``groups`` and ``courses`` that :class:`~._source.GoogleRoster`
+and :class:`~._reader.GoogleReader` give.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import anyio
+import httpx
+
+from synctree import Action, Report
+from synctree._util.options import one_of, positive
+from synctree.aio import AsyncTemplate, batch
+
+from ._batch import Call
+from ._client import GoogleClient
+from ._errors import GoogleError
+from ._quota import Quota
+from ._reader import KEY_ID, external_ids
+from ._rules import EmailRule, PasswordFile, PasswordPolicy
+
+__all__ = ["GoogleTemplate"]
+
+_USERS = "/admin/directory/v1/users"
+_GROUPS = "/admin/directory/v1/groups"
+_ORGUNITS = "/admin/directory/v1/customer/my_customer/orgunits"
+_COURSES = "/v1/courses"
+_ROSTERS = ("teachers", "students")
+
+
+class GoogleTemplate(AsyncTemplate):
+    """Create, change and retire users, groups and Classroom courses in Google Workspace.
+
+    - ``users``: insert with the address the pattern gave (``_email`` of the source row),
+      a digit added on conflict with any address of the domain or of this run; a
+      generated initial password (``password`` policy), ``changePasswordAtNextLogin``,
+      written only to ``password_file`` (mode 0600); the OU created first if missing.
+      Updates patch only the changed fields, one call per user.  Leavers are suspended
+      (``on_old='suspend'``, the default) or deleted; a suspended user who comes back is
+      reactivated, not created twice.  A rename (``update_users_email_base``, planned only
+      when the source asks for it) is its own action.
+    - ``groups``: insert (with members), patch, delete; members insert and delete.
+    - ``courses``: create (owned by ``course_owner``, the admin by default), patch,
+      archive; teachers and students added and removed.
+
+    Calls are paced by each API's quota (``quotas``, per ``quota_window`` seconds; ``rate``
+    is the share used) and, where it pays, sent as Google batches of up to
+    ``batch_size`` calls (1,000 for the Directory API, 50 for Classroom).
+    """
+
+    concurrency = 10
+    retries = 5
+
+    def __init__(
+        self,
+        *,
+        auth: httpx.Auth | None = None,
+        client: httpx.AsyncClient | None = None,
+        base_url: str | None = None,
+        password_file: str | os.PathLike[str] | None = None,
+        password: Mapping[str, Any] | None = None,
+        on_old: Literal["suspend", "delete"] = "suspend",
+        course_owner: str = "me",
+        quotas: Mapping[str, int] | None = None,
+        rate: str | float = "95%",
+        quota_window: float = 60.0,
+        batch_size: int = 1000,
+        api_concurrency: int = 10,
+    ) -> None:
+        one_of(on_old, "on_old", ("suspend", "delete"))
+        positive(batch_size, "batch_size")
+        if not isinstance(course_owner, str) or not course_owner:
+            raise ValueError(
+                f"'course_owner' must be 'me' or a teacher's email, got {course_owner!r}"
+            )
+        self.quota = Quota(
+            quotas,
+            rate=rate,
+            window=quota_window,
+            key=base_url or "google",
+            concurrency=api_concurrency,
+        )
+        self._client_options: dict[str, Any] = {
+            "auth": auth,
+            "client": client,
+            "base_url": base_url,
+        }
+        GoogleClient(quota=self.quota, **self._client_options)  # checks the options now
+        self.passwords = PasswordPolicy.from_config(password)
+        self.password_file = PasswordFile(password_file) if password_file is not None else None
+        if self.password_file is not None:
+            self.password_file.check()
+        self.on_old = on_old
+        self.course_owner = course_owner
+        self.batch_size = batch_size
+        self._google: GoogleClient | None = None
+        self._reset()
+
+    def __repr__(self) -> str:
+        return f"<GoogleTemplate on_old={self.on_old!r} {self.quota!r}>"
+
+    def _reset(self) -> None:
+        self._emails: dict[str, str] = {}  # user key -> primary address
+        self._taken: set[str] | None = None  # every address of the domain, and this run's
+        self._suspended: dict[str, dict[str, Any]] = {}  # key -> a suspended managed user
+        self._orgunits: set[str] | None = None
+        self._domain_lock = anyio.Lock()
+        self._ou_lock = anyio.Lock()
+        self._file_lock = anyio.Lock()
+
+    # -- run hooks -----------------------------------------------------------------------
+
+    async def before_all(self) -> None:
+        self._reset()
+        if self.diff is not None and "users" in self.diff.right.subbranches:
+            for leaf in self.diff.right["users"]:
+                email = leaf.__dict__.get("_email")
+                if isinstance(email, str):
+                    self._emails[leaf.idnumber] = email
+        self._google = GoogleClient(quota=self.quota, **self._client_options)
+        await self._google.__aenter__()
+
+    async def after_all(self, report: Report) -> None:
+        if self._google is not None:
+            google, self._google = self._google, None
+            await google.__aexit__(None, None, None)
+
+    def already_exists(self, action: Action, error: Exception) -> bool:
+        """A repeated create answered 409: the first attempt made it."""
+        return isinstance(error, GoogleError) and error.duplicate
+
+    @property
+    def google(self) -> GoogleClient:
+        if self._google is None:
+            raise RuntimeError("the GoogleTemplate's client is open only during a run")
+        return self._google
+
+    # -- users ---------------------------------------------------------------------------
+
+    async def _domain(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
+        """Every address in the domain (aliases too), and the suspended managed users."""
+        async with self._domain_lock:
+            if self._taken is None:
+                taken: set[str] = set()
+                suspended: dict[str, dict[str, Any]] = {}
+                params = [
+                    ("customer", "my_customer"),
+                    ("projection", "full"),
+                    ("maxResults", "500"),
+                ]
+                async for page in self.google.pages("directory", _USERS, params, "users"):
+                    for user in page:
+                        taken.add(str(user.get("primaryEmail", "")).lower())
+                        taken.update(str(a).lower() for a in user.get("aliases") or ())
+                        key = _key_of(user)
+                        if key is not None and user.get("suspended") and not user.get("isAdmin"):
+                            suspended[key] = user
+                taken.update(self._emails.values())
+                self._taken, self._suspended = taken, suspended
+            return self._taken, self._suspended
+
+    async def _ensure_ou(self, path: str) -> None:
+        """Create ``path`` and its missing parents (once each)."""
+        async with self._ou_lock:
+            if self._orgunits is None:
+                body = await self.google.call(
+                    "directory", Call("GET", _ORGUNITS, (("type", "all"),))
+                )
+                units = (body or {}).get("organizationUnits") or ()
+                self._orgunits = {"/"} | {str(u["orgUnitPath"]).lower() for u in units}
+            parent = ""
+            for name in [p for p in path.split("/") if p]:
+                here = f"{parent}/{name}"
+                if here.lower() not in self._orgunits:
+                    unit = {"name": name, "parentOrgUnitPath": parent or "/"}
+                    try:
+                        await self.google.send("directory", Call("POST", _ORGUNITS, body=unit))
+                    except GoogleError as exc:
+                        if not exc.duplicate:
+                            raise
+                    self._orgunits.add(here.lower())
+                parent = here
+
+    def _user_body(self, action: Action) -> dict[str, Any]:
+        source = action.source
+        assert source is not None
+        return {
+            "name": {"givenName": source.first, "familyName": source.last},
+            "orgUnitPath": source.ou,
+        }
+
+    @batch(size="batch_size")
+    async def new_users(self, actions: list[Action]) -> list[Any]:
+        """Insert users in batches; conflicts get the next digit; leavers who return are
+        reactivated."""
+        taken, suspended = await self._domain()
+        for path in sorted({a.source.ou for a in actions if a.source is not None}):
+            await self._ensure_ou(path)
+        outcomes: list[Any] = [None] * len(actions)
+        inserts: list[tuple[int, Action, str, str]] = []
+        for index, action in enumerate(actions):
+            if action.idnumber in suspended:
+                outcomes[index] = await self._reactivate(action, suspended.pop(action.idnumber))
+                continue
+            base = _source_email(action)
+            inserts.append((index, action, base, EmailRule.unique(base, taken)))
+        calls = []
+        passwords = []
+        for _, action, base, address in inserts:
+            password = self.passwords.generate()
+            passwords.append(password)
+            calls.append(
+                Call("POST", _USERS, body=self._insert_body(action, base, address, password))
+            )
+        answers = await self.google.batch("directory", calls)
+        for (index, action, base, address), password, answer in zip(
+            inserts, passwords, answers, strict=True
+        ):
+            if isinstance(answer, GoogleError) and answer.duplicate:
+                answer = await self._insert_alone(action, base, address)
+            elif not isinstance(answer, Exception):
+                await self._created(action, address, password)
+            outcomes[index] = answer if isinstance(answer, Exception) else None
+        return outcomes
+
+    def _insert_body(
+        self, action: Action, base: str, address: str, password: str
+    ) -> dict[str, Any]:
+        return {
+            **self._user_body(action),
+            "primaryEmail": address,
+            "password": password,
+            "changePasswordAtNextLogin": True,
+            "externalIds": external_ids(action.idnumber, base),
+        }
+
+    async def _insert_alone(self, action: Action, base: str, address: str) -> Any:
+        """After a 409: adopt our own user (an earlier attempt made it), or take the next
+        free address."""
+        taken, _ = await self._domain()
+        for _ in range(50):
+            existing = await self._get_user(address)
+            if existing is not None and _key_of(existing) == action.idnumber:
+                password = self.passwords.generate()
+                reset = {"password": password, "changePasswordAtNextLogin": True}
+                await self.google.send(
+                    "directory", Call("PATCH", f"{_USERS}/{existing['id']}", body=reset)
+                )
+                await self._created(action, address, password)
+                return None
+            address = EmailRule.unique(base, taken)
+            password = self.passwords.generate()
+            body = self._insert_body(action, base, address, password)
+            try:
+                await self.google.send("directory", Call("POST", _USERS, body=body))
+            except GoogleError as exc:
+                if exc.duplicate:
+                    continue
+                return exc
+            await self._created(action, address, password)
+            return None
+        return RuntimeError(f"no free address for {action.idnumber!r} after 50 tries ({base})")
+
+    async def _get_user(self, address: str) -> dict[str, Any] | None:
+        try:
+            user = await self.google.send("directory", Call("GET", f"{_USERS}/{address}"))
+        except GoogleError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return user if isinstance(user, dict) else None
+
+    async def _created(self, action: Action, address: str, password: str) -> None:
+        self._emails[action.idnumber] = address
+        if self.password_file is not None:
+            async with self._file_lock:
+                self.password_file.append(action.idnumber, address, password)
+
+    async def _reactivate(self, action: Action, user: dict[str, Any]) -> Any:
+        body = {**self._user_body(action), "suspended": False}
+        try:
+            await self.google.send("directory", Call("PATCH", f"{_USERS}/{user['id']}", body=body))
+        except GoogleError as exc:
+            return exc
+        self._emails[action.idnumber] = str(user["primaryEmail"]).lower()
+        return None
+
+    async def update_users(self, action: Action) -> None:
+        """One PATCH with only the changed fields."""
+        changes: Mapping[str, Any] = action.changes or {}
+        body: dict[str, Any] = {}
+        if "first" in changes or "last" in changes:
+            assert action.source is not None
+            body["name"] = {"givenName": action.source.first, "familyName": action.source.last}
+        if "ou" in changes:
+            await self._ensure_ou(changes["ou"])
+            body["orgUnitPath"] = changes["ou"]
+        unknown = set(changes) - {"first", "last", "ou"}
+        if unknown:
+            raise ValueError(f"GoogleTemplate cannot change users' {', '.join(sorted(unknown))}")
+        await self.google.send("directory", Call("PATCH", self._user_path(action), body=body))
+
+    async def update_users_email_base(self, action: Action) -> None:
+        """A rename: the new pattern address (with a digit if taken); the old stays an alias."""
+        taken, _ = await self._domain()
+        base = _source_email(action)
+        address = EmailRule.unique(base, taken)
+        body = {"primaryEmail": address, "externalIds": external_ids(action.idnumber, base)}
+        await self.google.send("directory", Call("PATCH", self._user_path(action), body=body))
+        self._emails[action.idnumber] = address
+
+    @batch(size="batch_size")
+    async def old_users(self, actions: list[Action]) -> list[Any]:
+        """Suspend (or delete) leavers, in batches; they count against ``max_deletes``."""
+        if self.on_old == "delete":
+            calls = [Call("DELETE", self._user_path(a)) for a in actions]
+        else:
+            calls = [Call("PATCH", self._user_path(a), body={"suspended": True}) for a in actions]
+        answers = await self.google.batch("directory", calls)
+        return [_outcome(answer, gone_ok=self.on_old == "delete") for answer in answers]
+
+    def _user_path(self, action: Action) -> str:
+        dest = action.dest
+        user_id = dest.__dict__.get("_id") if dest is not None else None
+        return f"{_USERS}/{user_id or self._email_of(action.idnumber)}"
+
+    def _email_of(self, key: str) -> str:
+        try:
+            return self._emails[key]
+        except KeyError:
+            raise LookupError(f"no Google user with key {key!r} (was it created?)") from None
+
+    # -- groups --------------------------------------------------------------------------
+
+    @batch(size="batch_size")
+    async def new_groups(self, actions: list[Action]) -> list[Any]:
+        """Insert groups, then all their members, in batches."""
+        calls = [
+            Call("POST", _GROUPS, body={"email": a.idnumber, "name": _attr(a, "name")})
+            for a in actions
+        ]
+        answers = await self.google.batch("directory", calls)
+        outcomes = []
+        members: list[tuple[int, Call]] = []
+        for index, (action, answer) in enumerate(zip(actions, answers, strict=True)):
+            if isinstance(answer, GoogleError) and answer.duplicate:
+                answer = None  # adopted: its missing members are added below
+            outcomes.append(answer if isinstance(answer, Exception) else None)
+            if outcomes[-1] is None:
+                for key in sorted(_attr(action, "members") or ()):
+                    if key in self._emails:
+                        members.append((index, self._member_insert(action.idnumber, key)))
+        for (index, _), answer in zip(
+            members, await self.google.batch("directory", [c for _, c in members]), strict=True
+        ):
+            problem = _outcome(answer, exists_ok=True)
+            if problem is not None and outcomes[index] is None:
+                outcomes[index] = problem
+        return outcomes
+
+    def _member_insert(self, group: str, key: str) -> Call:
+        body = {"email": self._email_of(key), "role": "MEMBER"}
+        return Call("POST", f"{_GROUPS}/{group}/members", body=body)
+
+    async def update_groups(self, action: Action) -> None:
+        changes = dict(action.changes or {})
+        body = {name: changes.pop(name) for name in ("name",) if name in changes}
+        if changes:
+            raise ValueError(f"GoogleTemplate cannot change groups' {', '.join(sorted(changes))}")
+        await self.google.send(
+            "directory", Call("PATCH", f"{_GROUPS}/{action.idnumber}", body=body)
+        )
+
+    @batch(size="batch_size")
+    async def old_groups(self, actions: list[Action]) -> list[Any]:
+        calls = [Call("DELETE", f"{_GROUPS}/{a.idnumber}") for a in actions]
+        return [_outcome(a, gone_ok=True) for a in await self.google.batch("directory", calls)]
+
+    @batch(size="batch_size")
+    async def add_groups_members(self, actions: list[Action]) -> list[Any]:
+        return await self._each(
+            "directory", actions, lambda a: self._member_insert(a.idnumber, str(a.value)), add=True
+        )
+
+    @batch(size="batch_size")
+    async def remove_groups_members(self, actions: list[Action]) -> list[Any]:
+        return await self._each(
+            "directory",
+            actions,
+            lambda a: Call(
+                "DELETE", f"{_GROUPS}/{a.idnumber}/members/{self._email_of(str(a.value))}"
+            ),
+            add=False,
+        )
+
+    async def _each(
+        self, api: str, actions: list[Action], make: Callable[[Action], Call], *, add: bool
+    ) -> list[Any]:
+        """One call per action, batched; an action whose call cannot be made fails alone."""
+        outcomes: list[Any] = [None] * len(actions)
+        calls: list[tuple[int, Call]] = []
+        for index, action in enumerate(actions):
+            try:
+                calls.append((index, make(action)))
+            except LookupError as exc:  # a member synctree has no address for
+                outcomes[index] = exc
+        answers = await self.google.batch(api, [call for _, call in calls])
+        for (index, _), answer in zip(calls, answers, strict=True):
+            outcomes[index] = _outcome(answer, exists_ok=add, gone_ok=not add)
+        return outcomes
+
+    # -- Classroom -----------------------------------------------------------------------
+
+    @batch(size="batch_size")
+    async def new_courses(self, actions: list[Action]) -> list[Any]:
+        """Create courses (owned by ``course_owner``), then add their teachers and students."""
+        calls = [
+            Call(
+                "POST",
+                _COURSES,
+                body={
+                    "id": f"d:{a.idnumber}",
+                    "name": _attr(a, "name"),
+                    "section": _attr(a, "section") or "",
+                    "ownerId": self.course_owner,
+                    "courseState": "ACTIVE",
+                },
+            )
+            for a in actions
+        ]
+        answers = await self.google.batch("classroom", calls)
+        outcomes: list[Any] = []
+        roster: list[tuple[int, Call]] = []
+        for index, (action, answer) in enumerate(zip(actions, answers, strict=True)):
+            if isinstance(answer, GoogleError) and answer.duplicate:
+                answer = await self._unarchive(action)  # an archived course came back
+            outcomes.append(answer if isinstance(answer, Exception) else None)
+            if outcomes[-1] is None:
+                for kind in _ROSTERS:
+                    for key in sorted(_attr(action, kind) or ()):
+                        if key in self._emails:
+                            roster.append((index, self._roster_add(action.idnumber, kind, key)))
+        for (index, _), answer in zip(
+            roster, await self.google.batch("classroom", [c for _, c in roster]), strict=True
+        ):
+            problem = _outcome(answer, exists_ok=True)
+            if problem is not None and outcomes[index] is None:
+                outcomes[index] = problem
+        return outcomes
+
+    async def _unarchive(self, action: Action) -> Any:
+        body = {
+            "name": _attr(action, "name"),
+            "section": _attr(action, "section") or "",
+            "courseState": "ACTIVE",
+        }
+        call = Call(
+            "PATCH",
+            f"{_COURSES}/d:{action.idnumber}",
+            (("updateMask", "name,section,courseState"),),
+            body,
+        )
+        try:
+            return await self.google.send("classroom", call)
+        except GoogleError as exc:
+            return exc
+
+    def _roster_add(self, course: str, kind: str, key: str) -> Call:
+        return Call("POST", f"{_COURSES}/d:{course}/{kind}", body={"userId": self._email_of(key)})
+
+    async def update_courses(self, action: Action) -> None:
+        changes = dict(action.changes or {})
+        body = {name: changes.pop(name) for name in ("name", "section") if name in changes}
+        if changes:
+            raise ValueError(f"GoogleTemplate cannot change courses' {', '.join(sorted(changes))}")
+        mask = (("updateMask", ",".join(body)),)
+        await self.google.send(
+            "classroom", Call("PATCH", f"{_COURSES}/d:{action.idnumber}", mask, body)
+        )
+
+    @batch(size="batch_size")
+    async def old_courses(self, actions: list[Action]) -> list[Any]:
+        """Archive courses that left the source (Classroom keeps their work)."""
+        mask = (("updateMask", "courseState"),)
+        calls = [
+            Call("PATCH", f"{_COURSES}/d:{a.idnumber}", mask, {"courseState": "ARCHIVED"})
+            for a in actions
+        ]
+        return [_outcome(a) for a in await self.google.batch("classroom", calls)]
+
+    async def _roster(self, actions: list[Action], kind: str, add: bool) -> list[Any]:
+        def make(action: Action) -> Call:
+            key = str(action.value)
+            if add:
+                return self._roster_add(action.idnumber, kind, key)
+            return Call("DELETE", f"{_COURSES}/d:{action.idnumber}/{kind}/{self._email_of(key)}")
+
+        return await self._each("classroom", actions, make, add=add)
+
+    @batch(size="batch_size")
+    async def add_courses_teachers(self, actions: list[Action]) -> list[Any]:
+        return await self._roster(actions, "teachers", True)
+
+    @batch(size="batch_size")
+    async def remove_courses_teachers(self, actions: list[Action]) -> list[Any]:
+        return await self._roster(actions, "teachers", False)
+
+    @batch(size="batch_size")
+    async def add_courses_students(self, actions: list[Action]) -> list[Any]:
+        return await self._roster(actions, "students", True)
+
+    @batch(size="batch_size")
+    async def remove_courses_students(self, actions: list[Action]) -> list[Any]:
+        return await self._roster(actions, "students", False)
+
+
+def _key_of(user: Mapping[str, Any]) -> str | None:
+    for entry in user.get("externalIds") or ():
+        if isinstance(entry, dict) and entry.get("type") == KEY_ID:
+            value = entry.get("value")
+            return str(value) if value is not None else None
+    return None
+
+
+def _attr(action: Action, name: str) -> Any:
+    return getattr(action.source, name, None) if action.source is not None else None
+
+
+def _source_email(action: Action) -> str:
+    source = action.source
+    address = source.__dict__.get("_email") if source is not None else None
+    if not isinstance(address, str) or "@" not in address:
+        raise ValueError(
+            f"user {action.idnumber!r} has no '_email' (the pattern's address): read the "
+            f"source with GoogleRoster, or give each row an '_email'"
+        )
+    return address.lower()
+
+
+def _outcome(answer: Any, *, exists_ok: bool = False, gone_ok: bool = False) -> Any:
+    """A batch answer as the runner's outcome: ``None`` (done) or the error."""
+    if isinstance(answer, GoogleError):
+        if (exists_ok and answer.duplicate) or (gone_ok and answer.not_found):
+            return None
+        return answer
+    if isinstance(answer, Exception):
+        return answer
+    return None

@@ -1,0 +1,269 @@
+"""GoogleTemplate's rules: scope and safety, renames, quotas, concurrency and batches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from synctree import SafetyLimitExceeded
+from synctree.aio.google import GoogleTemplate
+from tests.google_emulator import GoogleEmulator
+from tests.http_server import serve
+
+from .conftest import DOMAINS, FAST, ROSTER, counts, load, sync
+
+pytestmark = pytest.mark.anyio
+
+
+class _Rows:
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        for row in self.rows:
+            yield dict(row)
+
+
+class Export:
+    """A small OneRoster-shaped export in memory: students, staff, classes, enrollments."""
+
+    def __init__(self, students: int = 10, classes: int = 2) -> None:
+        self.students = [
+            {
+                "idnumber": f"s{i}",
+                "first": f"Kid{i}",
+                "last": "Doe",
+                "grade": "07",
+                "school": "org-ms",
+            }
+            for i in range(students)
+        ]
+        self.staff = [{"idnumber": "t1", "first": "Tia", "last": "Teach", "school": "org-ms"}]
+        self.classes = [
+            {"idnumber": f"c{n}", "title": f"Class {n}", "code": f"C{n}"} for n in range(classes)
+        ]
+        self.enrollments = [
+            {"idnumber": s["idnumber"], "classes": {c["idnumber"] for c in self.classes}}
+            for s in self.students
+        ] + [{"idnumber": "t1", "classes": {c["idnumber"] for c in self.classes}}]
+
+    def readers(self) -> dict[str, _Rows]:
+        return {
+            "students": _Rows(self.students),
+            "staff": _Rows(self.staff),
+            "classes": _Rows(self.classes),
+            "enrollments": _Rows(self.enrollments),
+        }
+
+
+def _roster(export: Export, **extra: Any) -> dict[str, Any]:
+    return {**ROSTER, "roster": export, **extra}
+
+
+class TestScopeAndSafety:
+    async def test_admins_and_unmanaged_users_are_never_touched(
+        self, url: str, emulator: GoogleEmulator
+    ) -> None:
+        """A person's own account with the pattern's address stays as it is; the new
+        student gets a digit; the admin is not in the tree at all."""
+        emulator.add_user("kid0.doe@students.maplevalley.example.org", "Kid0", "Doe")
+        before = {u["id"]: dict(u) for u in emulator.users.values()}
+        report = await sync(url, "", roster=_roster(Export()))
+        assert report.ok, [(r.action, r.error, r.reason) for r in report.failures]
+        for user_id, user in before.items():
+            assert emulator.users[user_id] == user
+        assert emulator.user("kid0.doe2@students.maplevalley.example.org")["orgUnitPath"] == (
+            "/Students/Middle School/07"
+        )
+        export = Export()
+        export.students = []  # everyone left: the admin and the outsider are not "old"
+        export.enrollments = export.enrollments[-1:]
+        with pytest.raises(SafetyLimitExceeded):
+            await sync(url, "", roster=_roster(export))
+
+    async def test_the_query_scopes_what_is_managed(
+        self, url: str, emulator: GoogleEmulator
+    ) -> None:
+        """A managed-looking user outside the reader's query is never read, so never
+        suspended, though the source does not have it."""
+        emulator.add_orgunit("/Alumni")
+        outsider = emulator.add_user(
+            "old.kid@students.maplevalley.example.org", "Old", "Kid", orgUnitPath="/Alumni",
+            externalIds=[{"type": "organization", "value": "s99"}],
+        )  # fmt: skip
+        export = Export()
+        export.staff, export.enrollments = [], export.enrollments[:-1]
+        scoped = {"query": "orgUnitPath='/Students'"}
+        report = await sync(url, "", roster=_roster(export), reader=scoped)
+        assert report.ok and counts(report)["new_users"] == 10
+        again = await sync(url, "", roster=_roster(export), reader=scoped, dry_run=True)
+        assert counts(again) == {}
+        assert emulator.users[outsider["id"]] == outsider and not outsider["suspended"]
+        unscoped = await sync(url, "", roster=_roster(export), dry_run=True)
+        assert counts(unscoped) == {"old_users": 1}  # without the query it would be a leaver
+
+    async def test_suspensions_count_against_max_deletes(
+        self, url: str, emulator: GoogleEmulator
+    ) -> None:
+        """Suspending 5 of 11 users is past the default 10%: nothing is suspended."""
+        await sync(url, "", roster=_roster(Export()))
+        export = Export()
+        del export.students[:5]
+        with pytest.raises(SafetyLimitExceeded, match="5 of 11 users"):
+            await sync(url, "", roster=_roster(export))
+        assert not any(u.get("suspended") for u in emulator.users.values())
+        report = await sync(url, "", roster=_roster(export), run={"max_deletes": 5})
+        assert counts(report)["old_users"] == 5
+        assert sum(bool(u.get("suspended")) for u in emulator.users.values()) == 5
+
+    async def test_on_old_delete(self, url: str, emulator: GoogleEmulator) -> None:
+        await sync(url, "", roster=_roster(Export()))
+        export = Export()
+        del export.students[:1]
+        report = await sync(url, "", roster=_roster(export), on_old="delete")
+        assert report.ok and len(emulator.users) == 11  # the admin and 10 of 11
+
+
+class TestGroupsAndCourses:
+    async def test_patch_delete_archive_and_a_teacher_owner(
+        self, url: str, emulator: GoogleEmulator
+    ) -> None:
+        """A retitled class patches its group and course; a class gone deletes its group
+        and archives its course; courses are owned by the configured teacher."""
+        owner = "tia.teach@maplevalley.example.org"
+        first = await sync(url, "", roster=_roster(Export(4, 3)), course_owner=owner)
+        assert first.ok, first
+        course = emulator.course("d:c0")
+        assert course["ownerId"] == emulator.user(owner)["id"]
+        assert emulator.roster("d:c0")[0] == {owner}
+        export = Export(4, 3)
+        export.classes[0]["title"] = "Algebra"
+        del export.classes[2]
+        report = await sync(url, "", roster=_roster(export), course_owner=owner)
+        assert report.ok, report
+        assert counts(report) == {
+            "update_groups": 1,
+            "update_courses": 1,
+            "old_groups": 1,
+            "old_courses": 1,
+        }
+        assert emulator.course("d:c0")["name"] == "Algebra"
+        assert emulator.course("d:c2")["courseState"] == "ARCHIVED"
+        assert "c2@groups.maplevalley.example.org" not in {
+            g["email"] for g in emulator.groups.values()
+        }
+        again = await sync(url, "", roster=_roster(export), dry_run=True)
+        assert counts(again) == {}
+
+
+class TestRenames:
+    async def test_a_name_change_is_no_rename_unless_asked(
+        self, url: str, emulator: GoogleEmulator
+    ) -> None:
+        """Off by default: the name changes, the address stays; with rename=True the
+        rename is its own planned action, and the old address stays an alias."""
+        await sync(url, "", roster=_roster(Export()))
+        export = Export()
+        export.students[0]["last"] = "Smith"
+        plan = await sync(url, "", roster=_roster(export), dry_run=True)
+        assert counts(plan) == {"update_users": 1}
+        planned = await sync(url, "", roster=_roster(export, rename=True), dry_run=True)
+        assert counts(planned) == {"update_users": 1, "update_users_email_base": 1}
+        done = await sync(url, "", roster=_roster(export, rename=True))
+        assert done.ok, done
+        user = emulator.user("kid0.smith@students.maplevalley.example.org")
+        assert user["name"]["familyName"] == "Smith"
+        assert user["aliases"] == ["kid0.doe@students.maplevalley.example.org"]
+        again = await sync(url, "", roster=_roster(export, rename=True), dry_run=True)
+        assert counts(again) == {}
+
+
+@pytest.fixture
+def tight() -> Iterator[tuple[GoogleEmulator, str]]:
+    """An emulator whose Directory quota is 20 calls a second."""
+    emulator = GoogleEmulator(domains=DOMAINS, quota={"directory": 20, "classroom": 20}, window=1.0)
+    with serve(emulator.app) as url:
+        yield emulator, url
+
+
+class TestQuota:
+    async def test_within_the_quota_nothing_is_throttled(
+        self, tight: tuple[GoogleEmulator, str]
+    ) -> None:
+        """Paced at 90% of the quota it knows, the template is never refused."""
+        emulator, url = tight
+        quotas = {"directory": 20, "classroom": 20}
+        report = await sync(url, "", roster=_roster(Export(20, 1)), quotas=quotas, batch_size=5)
+        assert report.ok, [(r.action, r.error) for r in report.failures]
+        assert emulator.stats.throttled == {} and report.throttles == 0
+
+    async def test_rate_limit_answers_pause_and_the_run_finishes(
+        self, tight: tuple[GoogleEmulator, str]
+    ) -> None:
+        """Told a quota five times the real one, it is throttled (403 rateLimitExceeded),
+        pauses, retries the refused parts alone, and finishes with everything done."""
+        emulator, url = tight
+        quotas = {"directory": 100, "classroom": 100}
+        report = await sync(url, "", roster=_roster(Export(40, 1)), quotas=quotas)
+        assert report.ok, [(r.action, r.error, r.reason) for r in report.failures]
+        assert emulator.stats.throttled["directory"] > 0
+        assert len([u for u in emulator.users.values() if not u["isAdmin"]]) == 41
+        assert emulator.stats.parts["directory"] > 0  # the creates went as batches
+
+    async def test_batch_parts_count_against_the_rate(
+        self, tight: tuple[GoogleEmulator, str]
+    ) -> None:
+        """A batch of n calls waits for n of the quota's tokens, as Google counts them."""
+        emulator, url = tight
+        quotas = {"directory": 20, "classroom": 20}
+        started = time.monotonic()
+        report = await sync(
+            url, "", roster=_roster(Export(30, 1), group_email=None), quotas=quotas, rate="100%"
+        )
+        assert report.ok, [(r.action, r.error, r.reason) for r in report.failures]
+        calls = emulator.stats.calls["directory"] + emulator.stats.calls["classroom"]
+        assert calls > 40 and time.monotonic() - started >= (calls - 25) / 20
+
+    async def test_quota_exceeded_lowers_concurrency(self) -> None:
+        """Too many requests at once (403 quotaExceeded): fewer at once, and all done."""
+        emulator = GoogleEmulator(
+            domains=DOMAINS, window=1.0, max_concurrent={"directory": 2}, latency=0.02
+        )
+        with serve(emulator.app) as url:
+            report = await sync(
+                url, "", roster=_roster(Export(30, 1)), batch_size=1, api_concurrency=8
+            )
+        assert report.ok, [(r.action, r.error, r.reason) for r in report.failures]
+        assert emulator.stats.concurrency_refused["directory"] > 0
+        assert emulator.stats.max_in_flight["directory"] == 2
+
+
+class TestBatches:
+    async def test_each_part_maps_back_to_its_action(
+        self, url: str, emulator: GoogleEmulator
+    ) -> None:
+        """In one batch of adds, the part whose user vanished fails alone; the part beside
+        it (another class) lands."""
+        first = Export(6, 2)
+        first.enrollments = first.enrollments[:3] + first.enrollments[-1:]
+        await sync(url, "", roster=_roster(first))
+        second = Export(6, 2)
+        second.enrollments[4]["classes"] = {"c0"}  # s4 joins c0
+        second.enrollments[5]["classes"] = {"c1"}  # s5 joins c1
+        tree = await load(url, "", roster=_roster(second))
+        gone = emulator.user("kid4.doe@students.maplevalley.example.org")
+        del emulator.users[gone["id"]]  # deleted behind synctree's back, after the read
+        template = GoogleTemplate(base_url=url, **FAST)
+        parts_before = emulator.stats.parts["classroom"]
+        report = await ((tree.source > tree.destination) | template)
+        assert {(r.action.message, r.action.value) for r in report.failures} == {
+            ("add_groups_members", "s4"),
+            ("add_courses_students", "s4"),
+        }
+        assert counts(report) == {"add_groups_members": 4, "add_courses_students": 4}
+        assert emulator.stats.parts["classroom"] - parts_before == 4  # two batches of two
+        assert len(emulator.roster("d:c0")[1]) == 4  # s0-s3 (s4 is gone)
+        assert len(emulator.roster("d:c1")[1]) == 5  # s0-s3 and s5
