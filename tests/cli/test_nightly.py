@@ -22,8 +22,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from synctree._cli import main
-from tests.cli.test_cli_auth import scim_server, write_users
+from tests.cli.test_cli_auth import write_users
 from tests.http_server import serve
+from tests.scim_server import scim_server
 
 __all__ = ["scim_server"]  # the fixture, used by name
 
