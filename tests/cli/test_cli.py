@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from synctree._cli import main
+from tests.cli_runner import invoke
 from tests.http_server import make_app, serve
 
 # A destination kept in a JSON file: a custom reader and template by import string.
@@ -128,11 +127,6 @@ def action_lines(log: Path) -> list[dict[str, object]]:
 def count_actions(log: Path) -> int:
     """How many action lines a run log (perhaps being written) holds so far."""
     return log.read_text().count('"type": "action"') if log.exists() else 0
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 class TestPlanAndRun:

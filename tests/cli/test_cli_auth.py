@@ -7,25 +7,19 @@ import textwrap
 from pathlib import Path
 
 import httpx
-from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from synctree._cli import main
 from synctree._cli._config import Config
+from tests.cli_runner import invoke
 from tests.http_server import serve
 from tests.scim_server import scim_server
 
 __all__ = ["scim_server"]  # the fixture, used by name
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False, env=env)
-    return result.exit_code, result.output
 
 
 def private(path: Path, text: str, mode: int = 0o600) -> None:

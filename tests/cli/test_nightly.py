@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from synctree._cli import main
 from tests.cli.test_cli_auth import write_users
+from tests.cli_runner import invoke
 from tests.http_server import serve
 from tests.scim_server import scim_server
 
@@ -170,11 +169,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     students(folder, [("1", "Ann", 7), ("2", "Bob", 8), ("3", "Cid", 9)])
     write(folder)
     return folder
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def lines_of(log: Path) -> list[dict[str, Any]]:
