@@ -6,11 +6,18 @@ its teachers and students.  Each user carries the address its pattern gives
 (``_email``, not compared: an address is chosen once, at creation, and a user is never
 renamed silently); with ``rename=True`` the pattern's address is compared too
 (``email_base``), so a changed name plans a rename, visible as its own action.
+
+Each user also carries its SIS key as ``external_id`` (what a managed Google account
+holds in ``externalIds``), and its match values for adoption: ``_email`` and the
+export's own ``email`` (``_sis_email``).  A :class:`~._reader.GoogleReader` made after
+this roster's :meth:`GoogleRoster.readers` (as a config's ``[destination]`` is after its
+``[source]``) reads them to adopt existing accounts.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from os import PathLike
 from typing import Any
 
@@ -21,7 +28,7 @@ from synctree.aio.oneroster import OneRoster
 
 from ._rules import EmailRule, OURule
 
-__all__ = ["GoogleRoster"]
+__all__ = ["GoogleRoster", "latest_roster"]
 
 _STAFF_ROLES = frozenset({"teacher", "administrator", "aide", "proctor"})
 
@@ -38,6 +45,8 @@ class GoogleRoster:
     :param group_email: the class groups' address pattern over the class's fields
         (``'{code}@groups.example.org'``); ``None``: no groups.
     :param rename: plan a rename when a user's pattern address changes (off by default).
+    :param teachers_own_groups: a class's teachers are ``OWNER`` of its group (its
+        students ``MEMBER``), compared as the group's ``owners``; ``False``: all members.
     """
 
     subbranches = ("users", "groups", "courses")
@@ -53,10 +62,15 @@ class GoogleRoster:
         ou_lookup: Mapping[str, Mapping[str, str]] | None = None,
         group_email: str | None = None,
         rename: bool = False,
+        teachers_own_groups: bool = True,
         roster: Any = None,
     ) -> None:
         if not isinstance(rename, bool):
             raise ValueError(f"'rename' must be True or False, got {rename!r}")
+        if not isinstance(teachers_own_groups, bool):
+            raise ValueError(
+                f"'teachers_own_groups' must be True or False, got {teachers_own_groups!r}"
+            )
         self.export = roster if roster is not None else OneRoster(path)
         self.email = EmailRule(email)
         self.staff_email = EmailRule(staff_email) if staff_email else self.email
@@ -64,18 +78,21 @@ class GoogleRoster:
         self.staff_ou = OURule(staff_ou, ou_lookup)
         self.group_email = EmailRule(group_email) if group_email else None
         self.rename = rename
+        self.teachers_own_groups = teachers_own_groups
 
     def __repr__(self) -> str:
         return f"GoogleRoster({self.export!r}, email={self.email.pattern!r})"
 
     def readers(self) -> dict[str, _Part]:
-        """A reader per subbranch; they share one read of the export."""
+        """A reader per subbranch; they share one read of the export (and so does the
+        :class:`~._reader.GoogleReader` whose ``readers()`` are made next, to adopt)."""
         shared = _Shared(self)
+        _LATEST.set(shared)
         return {name: _Part(shared, name) for name in self.subbranches}
 
 
 class _Shared:
-    """The export read once for all three subbranches of one load."""
+    """The export read once for all three subbranches of one load (and for adoption)."""
 
     def __init__(self, roster: GoogleRoster) -> None:
         self.roster = roster
@@ -111,12 +128,16 @@ class _Shared:
                 address = rule.address(row)
                 user: Row = {
                     "idnumber": row["idnumber"],
+                    "external_id": row["idnumber"],  # first: an adoption runs before updates
                     "first": str(row.get("first") or ""),
                     "last": str(row.get("last") or ""),
                     "ou": ou.path(row),
                     "_email": address,
                     "_kind": kind,
                 }
+                sis_email = row.get("email")
+                if isinstance(sis_email, str) and "@" in sis_email:
+                    user["_sis_email"] = sis_email.strip().lower()
                 if roster.rename:
                     user["email_base"] = address
                 users.append(user)
@@ -141,14 +162,15 @@ class _Shared:
             class_teachers = teachers.get(key, set())
             class_students = students.get(key, set())
             if roster.group_email is not None:
-                groups.append(
-                    {
-                        "idnumber": roster.group_email.address(row),
-                        "name": title,
-                        "members": class_teachers | class_students,
-                        "_class": key,
-                    }
-                )
+                group: Row = {
+                    "idnumber": roster.group_email.address(row),
+                    "name": title,
+                    "members": class_teachers | class_students,
+                    "_class": key,
+                }
+                if roster.teachers_own_groups:
+                    group["owners"] = set(class_teachers)
+                groups.append(group)
             courses.append(
                 {
                     "idnumber": key,
@@ -159,6 +181,16 @@ class _Shared:
                 }
             )
         return {"users": users, "groups": groups, "courses": courses}
+
+
+#: The roster whose readers were made last in this context: a GoogleReader made next
+#: (a config's [destination] after its [source]) adopts accounts against its users.
+_LATEST: ContextVar[_Shared | None] = ContextVar("synctree_google_roster", default=None)
+
+
+def latest_roster() -> _Shared | None:
+    """The shared read of the :class:`GoogleRoster` whose readers were made last here."""
+    return _LATEST.get()
 
 
 async def _rows(reader: Any, name: str) -> list[Row]:
