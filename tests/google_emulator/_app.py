@@ -108,6 +108,7 @@ class GoogleEmulator:
             "directory": [],
             "classroom": [],
         }
+        self._throttle_after: Counter[str] = Counter()
         self._in_flight: Counter[str] = Counter()
         self._tokens: set[str] = set()
         self._ids = itertools.count(100000000000000000001)
@@ -251,14 +252,20 @@ class GoogleEmulator:
         status: int = 403,
         reason: str | None = "userRateLimitExceeded",
         retry_after: float | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` calls of ``api`` (alone or batch parts) with a rate
-        limit: ``403 userRateLimitExceeded`` (or ``rateLimitExceeded``), or ``429``
-        (``status=429, reason=None``), with ``Retry-After`` when given."""
+        """Answer ``times`` calls of ``api`` (alone or batch parts), from the one after the
+        next ``after``, with a rate limit: ``403 userRateLimitExceeded`` (or
+        ``rateLimitExceeded``), or ``429``, with ``Retry-After`` when given (a whole
+        answer's header; batch parts carry none)."""
         self._throttles[api] += [(status, reason, retry_after)] * times
+        self._throttle_after[api] = after
 
     def _switched(self, api: str) -> None:
         if not self._throttles[api]:
+            return
+        if self._throttle_after.get(api, 0) > 0:
+            self._throttle_after[api] -= 1
             return
         status, reason, retry_after = self._throttles[api].pop(0)
         self.stats.throttled[api] += 1

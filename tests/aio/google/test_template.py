@@ -419,6 +419,37 @@ class TestQuota:
         assert emulator.stats.max_in_flight["directory"] == 2
 
 
+class TestThrottles:
+    @pytest.mark.parametrize(
+        ("status", "reason"), [(403, "userRateLimitExceeded"), (429, None)], ids=["403", "429"]
+    )
+    async def test_a_throttle_pauses_every_worker_and_nothing_is_lost_or_doubled(
+        self, url: str, emulator: GoogleEmulator, status: int, reason: str | None
+    ) -> None:
+        """Mid-run, three calls are refused for the rate (Retry-After 1 s): no call of that
+        API reaches Google in the pause (the calls in flight aside), and then every action
+        is done exactly once: each user inserted once, no digit, every member added."""
+        export = Export(30, 2)
+        tree = await load(url, "", roster=_roster(export))
+        emulator.throttle(times=3, status=status, reason=reason, retry_after=1.0, after=8)
+        template = GoogleTemplate(base_url=url, batch_size=1, **FAST)
+        started = time.monotonic()
+        report = await ((tree.source > tree.destination) | template)
+        assert report.ok, [(r.action, r.error, r.reason) for r in report.failures]
+        assert emulator.stats.throttled["directory"] == 3
+        first = emulator.stats.throttle_times["directory"][0]
+        during = [t for t in emulator.stats.times["directory"] if first + 0.1 < t < first + 0.9]
+        assert during == []  # every worker waited
+        assert time.monotonic() - started >= 1.0
+        assert counts(report) == {"new_users": 31, "new_groups": 2, "new_courses": 2}
+        assert emulator.stats.methods["directory:users.insert"] == 31  # none twice
+        users = [u["primaryEmail"] for u in emulator.users.values() if not u["isAdmin"]]
+        assert len(users) == len(set(users)) == 31 and not any("2@" in u for u in users)
+        for n in range(2):
+            assert len(emulator.group_members(f"c{n}@groups.maplevalley.example.org")) == 31
+        assert counts(await sync(url, "", roster=_roster(export), dry_run=True)) == {}
+
+
 class TestBatches:
     async def test_each_part_maps_back_to_its_action(
         self, url: str, emulator: GoogleEmulator
