@@ -25,7 +25,7 @@ from synctree.aio.http import GoogleServiceAccount
 
 async def sync_to_google(key: Path) -> Report:
     auth = GoogleServiceAccount(key, subject="admin@school.example", scopes=["s"])
-    tree = SyncTree(["source", "destination"], ["users", "groups", "courses"])
+    tree = SyncTree(["source", "destination"], ["users", "groups", "members", "courses"])
     roster = GoogleRoster(
         "export", email="{first}.{last}@students.example.org", teachers_own_groups=False
     )

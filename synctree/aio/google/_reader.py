@@ -14,6 +14,8 @@
 - ``groups``: ``groups.list`` and each group's ``members.list`` (calls in
   O(groups + pages)), members as the keys of managed users (others are left out),
   ``owners`` those whose role is ``OWNER``.
+- ``members``: the same listings, each membership of a managed user as its own object
+  (``'group@domain user-key'``, its ``role``), as :class:`~._source.GoogleRoster` gives.
 - ``courses``: Classroom courses (active and provisioned) with a ``d:`` alias (the SIS
   key), each with its teachers and students as keys of managed users.
 - ``orgunits``: ``orgunits.list`` with ``type=all``.
@@ -34,7 +36,7 @@ from synctree.aio import Batch, Row, rows_of
 from ._batch import Call
 from ._client import GoogleClient
 from ._quota import Quota
-from ._source import latest_roster
+from ._source import latest_roster, membership
 
 __all__ = ["EMAIL_ID", "KEY_ID", "GoogleReader", "external_ids"]
 
@@ -84,7 +86,7 @@ class GoogleReader:
         default), ``"sis_email"`` (the export's ``email``), or ``False``.
     """
 
-    subbranches = ("users", "groups", "courses", "orgunits")
+    subbranches = ("users", "groups", "members", "courses", "orgunits")
 
     def __init__(
         self,
@@ -154,6 +156,8 @@ class _Shared:
         self.roster = roster  # a GoogleRoster's shared read, to adopt against
         self.lock = anyio.Lock()
         self.users: list[Row] | None = None
+        self.group_rows: tuple[list[Row], list[Row]] | None = None
+        self.groups_lock = anyio.Lock()
         self.notes: list[str] = []
         self.key_of_email: dict[str, str] = {}
         self.key_of_id: dict[str, str] = {}
@@ -244,7 +248,14 @@ class _Shared:
             rows.append(_row(user, key, email, adopted=True))
         return rows
 
-    async def groups(self, client: GoogleClient) -> list[Row]:
+    async def groups(self, client: GoogleClient) -> tuple[list[Row], list[Row]]:
+        """The groups, and their memberships as objects (one listing for both)."""
+        async with self.groups_lock:
+            if self.group_rows is None:
+                self.group_rows = await self._read_groups(client)
+            return self.group_rows
+
+    async def _read_groups(self, client: GoogleClient) -> tuple[list[Row], list[Row]]:
         await self.user_rows(client)
         params = [("maxResults", "200")]
         if self.reader.groups_domain:
@@ -255,20 +266,24 @@ class _Shared:
         async for page in client.pages("directory", _GROUPS, params, "groups"):
             found += page
         rows: list[Row] = [{} for _ in found]
+        each: list[list[Row]] = [[] for _ in found]
 
         async def one(index: int, group: dict[str, Any]) -> None:
             members: set[str] = set()
             owners: set[str] = set()
+            address = str(group["email"]).lower()
             path = f"{_GROUPS}/{group['id']}/members"
             async for page in client.pages("directory", path, [("maxResults", "200")], "members"):
                 for member in page:
                     key = self.key_of_email.get(str(member.get("email", "")).lower())
                     if key is not None:
                         members.add(key)
-                        if member.get("role") == "OWNER":
+                        role = str(member.get("role") or "MEMBER")
+                        if role == "OWNER":
                             owners.add(key)
+                        each[index].append(membership(address, key, role))
             rows[index] = {
-                "idnumber": str(group["email"]).lower(),
+                "idnumber": address,
                 "name": group.get("name", ""),
                 "members": members,
                 "owners": owners,
@@ -276,7 +291,7 @@ class _Shared:
             }
 
         await _each(found, one, self.reader.quota.concurrency)
-        return rows
+        return rows, [row for rows_of_group in each for row in rows_of_group]
 
     async def courses(self, client: GoogleClient) -> list[Row]:
         await self.user_rows(client)
@@ -375,7 +390,9 @@ class _Part:
             if self.name == "users":
                 rows = await shared.user_rows(client)
             elif self.name == "groups":
-                rows = await shared.groups(client)
+                rows = (await shared.groups(client))[0]
+            elif self.name == "members":
+                rows = (await shared.groups(client))[1]
             elif self.name == "courses":
                 rows = await shared.courses(client)
             else:

@@ -1,8 +1,9 @@
 """A OneRoster export as the Google objects it implies: :class:`GoogleRoster`.
 
 The source side of a OneRoster → Google sync: users (students and staff) with the OU
-their rule gives, a group per class with its members, a Classroom course per class with
-its teachers and students.  Each user carries the address its pattern gives
+their rule gives, a group per class, each membership of a group as its own object
+(``members``: key ``'group@domain user-key'``, a ``role``), a Classroom course per class
+with its teachers and students.  Each user carries the address its pattern gives
 (``_email``, not compared: an address is chosen once, at creation, and a user is never
 renamed silently); with ``rename=True`` the pattern's address is compared too
 (``email_base``), so a changed name plans a rename, visible as its own action.
@@ -28,7 +29,7 @@ from synctree.aio.oneroster import OneRoster
 
 from ._rules import EmailRule, OURule
 
-__all__ = ["GoogleRoster", "latest_roster"]
+__all__ = ["GoogleRoster", "latest_roster", "membership"]
 
 _STAFF_ROLES = frozenset({"teacher", "administrator", "aide", "proctor"})
 
@@ -46,10 +47,11 @@ class GoogleRoster:
         (``'{code}@groups.example.org'``); ``None``: no groups.
     :param rename: plan a rename when a user's pattern address changes (off by default).
     :param teachers_own_groups: a class's teachers are ``OWNER`` of its group (its
-        students ``MEMBER``), compared as the group's ``owners``; ``False``: all members.
+        students ``MEMBER``), the ``role`` of their ``members`` rows; ``False``: all
+        ``MEMBER``.
     """
 
-    subbranches = ("users", "groups", "courses")
+    subbranches = ("users", "groups", "members", "courses")
 
     def __init__(
         self,
@@ -155,6 +157,7 @@ class _Shared:
                 is_teacher = str(role).lower() in _STAFF_ROLES if role else user_key in staff
                 (teachers if is_teacher else students).setdefault(class_key, set()).add(user_key)
         groups: list[Row] = []
+        members: list[Row] = []
         courses: list[Row] = []
         for row in data["classes"]:
             key = row["idnumber"]
@@ -162,15 +165,11 @@ class _Shared:
             class_teachers = teachers.get(key, set())
             class_students = students.get(key, set())
             if roster.group_email is not None:
-                group: Row = {
-                    "idnumber": roster.group_email.address(row),
-                    "name": title,
-                    "members": class_teachers | class_students,
-                    "_class": key,
-                }
-                if roster.teachers_own_groups:
-                    group["owners"] = set(class_teachers)
-                groups.append(group)
+                address = roster.group_email.address(row)
+                groups.append({"idnumber": address, "name": title, "_class": key})
+                for user_key in sorted(class_teachers | class_students):
+                    owner = roster.teachers_own_groups and user_key in class_teachers
+                    members.append(membership(address, user_key, "OWNER" if owner else "MEMBER"))
             courses.append(
                 {
                     "idnumber": key,
@@ -180,7 +179,16 @@ class _Shared:
                     "students": set(class_students),
                 }
             )
-        return {"users": users, "groups": groups, "courses": courses}
+        return {"users": users, "groups": groups, "members": members, "courses": courses}
+
+
+def membership(group: str, user: str, role: str) -> Row:
+    """A group membership as its own object: ``'group@domain user-key'``, its ``role``.
+
+    Its own object, not a member of a set attribute of the group: creating and removing
+    memberships are then runs the engine batches, never chained, so one refused member
+    holds back no other (a group's members are independent calls in Google)."""
+    return {"idnumber": f"{group} {user}", "role": role, "_group": group, "_user": user}
 
 
 #: The roster whose readers were made last in this context: a GoogleReader made next
@@ -224,7 +232,12 @@ class _Part:
 
     async def batches(self) -> AsyncIterator[Batch]:
         rows = (await self._shared.get())[self.name]
-        key = {"users": "sourcedId", "groups": "group_email", "courses": "class sourcedId"}
+        key = {
+            "users": "sourcedId",
+            "groups": "group_email",
+            "members": "group_email + sourcedId",
+            "courses": "class sourcedId",
+        }
         yield Batch([dict(row) for row in rows], key=key[self.name])
 
     def __aiter__(self) -> AsyncIterator[Row]:

@@ -1,9 +1,9 @@
 """Sync into Google Workspace: :class:`GoogleTemplate`.
 
-Users (Directory API), organisational units (created when a user needs one), groups
-and their members, and Classroom courses with their teachers and students, as the
-subbranches ``users``, ``groups`` and ``courses`` that :class:`~._source.GoogleRoster`
-and :class:`~._reader.GoogleReader` give.
+Users (Directory API), organisational units (created when a user needs one), groups,
+their memberships, and Classroom courses with their teachers and students, as the
+subbranches ``users``, ``groups``, ``members`` and ``courses`` that
+:class:`~._source.GoogleRoster` and :class:`~._reader.GoogleReader` give.
 """
 
 from __future__ import annotations
@@ -49,10 +49,13 @@ class GoogleTemplate(AsyncTemplate):
       (``update_users_external_id``, planned by the reader for an existing account that
       is not synctree's) writes the SIS key into the account's ``externalIds``, after
       checking that it is still no admin's and no one else's.
-    - ``groups``: insert (with members), patch, delete; members insert and delete, as
-      ``OWNER`` when the source names them in ``owners`` (a class's teachers); a role
-      that changes is a patch of the member (``add_groups_owners`` /
-      ``remove_groups_owners``), never a removal and a new insert.
+    - ``groups``: insert, patch, delete.
+    - ``members`` (each membership its own object, as :class:`~._source.GoogleRoster`
+      gives them): inserted and deleted in batches, never chained, so one refused
+      member holds back no other; a changed ``role`` (``OWNER`` for a class's teachers)
+      is a patch of the member (``update_members_role``), never a removal and an
+      insert.  Declare ``members`` after ``groups``.  A source that gives a group's
+      ``members`` (and ``owners``) as set attributes instead is served too.
     - ``courses``: create (owned by ``course_owner``, the admin by default), patch,
       archive; teachers and students added and removed.
 
@@ -124,6 +127,7 @@ class GoogleTemplate(AsyncTemplate):
     # -- run hooks -----------------------------------------------------------------------
 
     async def before_all(self) -> None:
+        self._check_order()
         self._reset()
         if self.diff is not None and "users" in self.diff.right.subbranches:
             for leaf in self.diff.right["users"]:
@@ -132,6 +136,15 @@ class GoogleTemplate(AsyncTemplate):
                     self._emails[leaf.idnumber] = email
         self._google = GoogleClient(quota=self.quota, **self._client_options)
         await self._google.__aenter__()
+
+    def _check_order(self) -> None:
+        names = self.diff.left.subbranches if self.diff is not None else []
+        if "members" in names and "groups" in names:
+            if names.index("members") < names.index("groups"):
+                raise ValueError(
+                    "GoogleTemplate: declare the subbranch 'members' after 'groups' (a group "
+                    "is created before its members are added)"
+                )
 
     async def after_all(self, report: Report) -> None:
         if self._google is not None:
@@ -487,6 +500,47 @@ class GoogleTemplate(AsyncTemplate):
         for (index, _), answer in zip(calls, answers, strict=True):
             outcomes[index] = _outcome(answer, exists_ok=add is True, gone_ok=add is False)
         return outcomes
+
+    # -- memberships as objects ----------------------------------------------------------
+
+    def _membership(self, action: Action) -> tuple[str, str]:
+        leaf = action.source if action.source is not None else action.dest
+        group = leaf.__dict__.get("_group") if leaf is not None else None
+        user = leaf.__dict__.get("_user") if leaf is not None else None
+        if not isinstance(group, str) or not isinstance(user, str):
+            raise ValueError(f"membership {action.idnumber!r} has no '_group' and '_user'")
+        return group, user
+
+    @batch(size="batch_size")
+    async def new_members(self, actions: list[Action]) -> list[Any]:
+        """Add members with their role, in batches (a 409 is done: the member is there)."""
+
+        def make(action: Action) -> Call:
+            group, user = self._membership(action)
+            body = {"email": self._email_of(user), "role": _attr(action, "role") or "MEMBER"}
+            return Call("POST", f"{_GROUPS}/{group}/members", body=body)
+
+        return await self._each("directory", actions, make, add=True)
+
+    @batch(size="batch_size")
+    async def old_members(self, actions: list[Action]) -> list[Any]:
+        """Remove members, in batches (a 404 is done: the member is gone); the members of
+        a group this run deletes go with it (no call)."""
+        kept = self.diff.left["groups"] if self.diff is not None else None
+
+        def make(action: Action) -> Call | None:
+            group, user = self._membership(action)
+            if kept is not None and kept.coverage == "full" and group not in kept:
+                return None  # old_groups deletes the group, and its members with it
+            return Call("DELETE", f"{_GROUPS}/{group}/members/{self._email_of(user)}")
+
+        return await self._each("directory", actions, make, add=False)
+
+    async def update_members_role(self, action: Action) -> None:
+        """A member whose role changes (a student made a teacher): one patch."""
+        group, user = self._membership(action)
+        path = f"{_GROUPS}/{group}/members/{self._email_of(user)}"
+        await self.google.send("directory", Call("PATCH", path, body={"role": action.value}))
 
     # -- Classroom -----------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from synctree import SafetyLimitExceeded
+from synctree import Outcome, SafetyLimitExceeded
 from synctree.aio.google import GoogleTemplate
 from tests.google_emulator import GoogleEmulator
 from tests.http_server import serve
@@ -110,12 +110,20 @@ class TestScopeAndSafety:
     async def test_suspensions_count_against_max_deletes(
         self, url: str, emulator: GoogleEmulator
     ) -> None:
-        """Suspending 5 of 11 users is past the default 10%: nothing is suspended."""
-        await sync(url, "", roster=_roster(Export()))
+        """Suspending 5 of 11 users is past the default 10%: nothing is suspended; so are
+        their memberships (an export that lost its enrollments empties no group)."""
+        unenrolled = Export()
+        unenrolled.enrollments = unenrolled.enrollments[5:]  # s0-s4 are in no class
+        await sync(url, "", roster=_roster(unenrolled))
         export = Export()
         del export.students[:5]
+        export.enrollments = export.enrollments[5:]
         with pytest.raises(SafetyLimitExceeded, match="5 of 11 users"):
             await sync(url, "", roster=_roster(export))
+        lost = Export()
+        lost.enrollments = []
+        with pytest.raises(SafetyLimitExceeded, match="source members is empty but destination"):
+            await sync(url, "", roster=_roster(lost), run={"max_deletes": "90%"})
         assert not any(u.get("suspended") for u in emulator.users.values())
         report = await sync(url, "", roster=_roster(export), run={"max_deletes": 5})
         assert counts(report)["old_users"] == 5
@@ -152,6 +160,7 @@ class TestAdoption:
             "update_users_external_id": 1,
             "update_users": 1,  # its OU, from / to the student's
             "new_groups": 2,
+            "new_members": 22,
             "new_courses": 2,
         }
         passwords = tmp_path / "p.csv"
@@ -269,7 +278,7 @@ class TestOwners:
         promoted = _roster(_enrolled(Export(3, 1), {"s0": "aide"}))
         plan = await sync(url, "", roster=promoted, dry_run=True)
         assert counts(plan) == {
-            "add_groups_owners": 1,
+            "update_members_role": 1,
             "add_courses_teachers": 1,
             "remove_courses_students": 1,
         }
@@ -284,7 +293,7 @@ class TestOwners:
 
         back = _roster(_enrolled(Export(3, 1), {}))
         report = await sync(url, "", roster=back)
-        assert report.ok and counts(report)["remove_groups_owners"] == 1
+        assert report.ok and counts(report)["update_members_role"] == 1
         assert roles()[KID0] == "MEMBER"
         assert calls() == {"members.insert": 0, "members.delete": 0, "members.patch": 2}
 
@@ -292,7 +301,7 @@ class TestOwners:
         gone["roster"].enrollments.pop()  # the teacher leaves the class
         report = await sync(url, "", roster=gone)
         assert report.ok, [(r.action, r.error) for r in report.failures]
-        assert counts(report)["remove_groups_owners"] == 1
+        assert counts(report)["old_members"] == 1
         assert TIA not in roles()
         assert calls() == {"members.insert": 0, "members.delete": 1, "members.patch": 2}
         assert counts(await sync(url, "", roster=gone, dry_run=True)) == {}
@@ -313,6 +322,7 @@ class TestGroupsAndCourses:
         and archives its course; courses are owned by the configured teacher."""
         owner = "tia.teach@maplevalley.example.org"
         first = await sync(url, "", roster=_roster(Export(4, 3)), course_owner=owner)
+        deletes = emulator.stats.methods["directory:members.delete"]
         assert first.ok, first
         course = emulator.course("d:c0")
         assert course["ownerId"] == emulator.user(owner)["id"]
@@ -320,14 +330,19 @@ class TestGroupsAndCourses:
         export = Export(4, 3)
         export.classes[0]["title"] = "Algebra"
         del export.classes[2]
-        report = await sync(url, "", roster=_roster(export), course_owner=owner)
+        report = await sync(
+            url, "", roster=_roster(export), course_owner=owner, run={"max_deletes": 5}
+        )
         assert report.ok, report
         assert counts(report) == {
             "update_groups": 1,
             "update_courses": 1,
+            "old_members": 5,
             "old_groups": 1,
             "old_courses": 1,
         }
+        # The members of a group deleted go with it: no call each.
+        assert emulator.stats.methods["directory:members.delete"] == deletes
         assert emulator.course("d:c0")["name"] == "Algebra"
         assert emulator.course("d:c2")["courseState"] == "ARCHIVED"
         assert "c2@groups.maplevalley.example.org" not in {
@@ -441,13 +456,44 @@ class TestThrottles:
         during = [t for t in emulator.stats.times["directory"] if first + 0.1 < t < first + 0.9]
         assert during == []  # every worker waited
         assert time.monotonic() - started >= 1.0
-        assert counts(report) == {"new_users": 31, "new_groups": 2, "new_courses": 2}
+        assert counts(report) == {
+            "new_users": 31,
+            "new_groups": 2,
+            "new_members": 62,
+            "new_courses": 2,
+        }
         assert emulator.stats.methods["directory:users.insert"] == 31  # none twice
         users = [u["primaryEmail"] for u in emulator.users.values() if not u["isAdmin"]]
         assert len(users) == len(set(users)) == 31 and not any("2@" in u for u in users)
         for n in range(2):
             assert len(emulator.group_members(f"c{n}@groups.maplevalley.example.org")) == 31
         assert counts(await sync(url, "", roster=_roster(export), dry_run=True)) == {}
+
+
+class TestMembers:
+    async def test_one_refused_member_holds_back_no_other(
+        self, url: str, emulator: GoogleEmulator
+    ) -> None:
+        """Memberships are objects of their own: a group's new members are one batch, not
+        a chain; the one whose user vanished fails alone and none of the group's others is
+        skipped as 'dependency failed'."""
+        first = Export(6, 1)
+        first.enrollments = first.enrollments[:1] + first.enrollments[-1:]
+        await sync(url, "", roster=_roster(first))
+        tree = await load(url, "", roster=_roster(Export(6, 1)))
+        gone = emulator.user("kid2.doe@students.maplevalley.example.org")
+        del emulator.users[gone["id"]]  # deleted behind synctree's back, after the read
+        batches = emulator.stats.batches["directory"]
+        diff = (tree.source > tree.destination).filter(lambda a: a.subbranch == "members")
+        report = await diff.run(GoogleTemplate(base_url=url, **FAST))
+        group = "c0@groups.maplevalley.example.org"
+        assert [(r.action.message, r.action.idnumber) for r in report.failures] == [
+            ("new_members", f"{group} s2")
+        ]
+        assert counts(report) == {"new_members": 5}
+        assert not [r for r in report.results if r.outcome is Outcome.SKIPPED]
+        assert emulator.stats.batches["directory"] - batches == 1  # one wave, one batch
+        assert len(emulator.group_members(group)) == 6  # s0, s1, s3, s4, s5 and the teacher
 
 
 class TestBatches:
@@ -468,11 +514,13 @@ class TestBatches:
         template = GoogleTemplate(base_url=url, **FAST)
         parts_before = emulator.stats.parts["classroom"]
         report = await ((tree.source > tree.destination) | template)
-        assert {(r.action.message, r.action.value) for r in report.failures} == {
-            ("add_groups_members", "s4"),
+        assert {
+            (r.action.message, r.action.value or r.action.idnumber) for r in report.failures
+        } == {
+            ("new_members", "c0@groups.maplevalley.example.org s4"),
             ("add_courses_students", "s4"),
         }
-        assert counts(report) == {"add_groups_members": 4, "add_courses_students": 4}
+        assert counts(report) == {"new_members": 4, "add_courses_students": 4}
         assert emulator.stats.parts["classroom"] - parts_before == 4  # two batches of two
         assert len(emulator.roster("d:c0")[1]) == 4  # s0-s3 (s4 is gone)
         assert len(emulator.roster("d:c1")[1]) == 5  # s0-s3 and s5
