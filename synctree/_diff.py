@@ -5,10 +5,13 @@ from __future__ import annotations
 import decimal
 import numbers
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
+from itertools import compress, filterfalse
+from operator import ne
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._action import Action, Kind, make_action
-from ._leaf import Leaf, Missing, attribute_of, compared_values, derived_names, view
+from ._leaf import Leaf, Missing, attribute_of, compared_values, derived_names
+from ._util.members import same_cells, same_values
 
 if TYPE_CHECKING:
     from ._template import BaseTemplate, TemplateLike
@@ -111,37 +114,61 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
     """``new``, ``update``, ``add`` and ``error`` actions; ``remove`` ones go to ``removes``."""
     name = lsub.name
     new_message = "new_" + name
-    right = rsub._rows
-    lmodel, rmodel = lsub.model, rsub.model
-    # Fast path: when neither model derives attributes, a pair whose right row
-    # holds every (attribute, value) of the left row needs no action.  The
-    # subset test on dict items runs in C and compares values with ==.
-    fast = not derived_names(lmodel) and not derived_names(rmodel)
-    for key, row in lsub._rows.items():
+    left, right = lsub._rows, rsub._rows
+    lleaf, rleaf, lcells, rcells = lsub._leaf, rsub._leaf, lsub._cells, rsub._cells
+    # Fast path: when neither model derives attributes, a pair of equal rows
+    # needs no action; the pairs that are not equal are found in C (comparing
+    # dicts, or tuples of the same columns), so that a million equal pairs cost
+    # no Python code at all.  Of those, a pair whose right row holds every
+    # (attribute, value) of the left row needs none either.  Cells held as text
+    # (Subbranch._encoded) may be compared so only when both sides encode that
+    # column alike; otherwise, or when that fails, a pair whose values are
+    # equal once such cells are decoded needs no action.
+    fast = not derived_names(lsub.model) and not derived_names(rsub.model)
+    lenc, renc = lsub._encoded, rsub._encoded
+    as_text = fast and all(lenc.get(n) == renc.get(n) for n in lenc.keys() | renc.keys())
+    decoded = fast and bool(lenc or renc)
+    lcols, rcols = lsub._columns, rsub._columns
+    pairs: Iterable[tuple[str, Any]] = left.items()
+    if as_text and (lcols is None or rcols is None or lcols == rcols):
+        # only the keys whose rows differ (or are missing on the right)
+        pairs = compress(pairs, map(ne, left.values(), map(right.get, left)))
+    # Two tuples of the same columns are compared cell by cell, as they are.
+    encodings = tuple(map(lenc.get, lcols)) if as_text and lcols and lcols == rcols else None
+    for key, row in pairs:
         other = right.get(key)
         if other is None:
             yield make_action(
-                key, new_message, name, NEW, None, None, None, None, None, view(lmodel, row), None
+                key, new_message, name, NEW, None, None, None, None, None, lleaf(key), None
             )
-        elif not (fast and row.items() <= other.items()):
-            yield from _compare(name, key, view(lmodel, row), view(rmodel, other), removes)
+            continue
+        if encodings is not None and type(row) is tuple and type(other) is tuple:
+            if same_cells(row, other, encodings):
+                continue
+        elif fast:
+            mine, theirs = lcells(row), rcells(other)
+            if (as_text and mine.items() <= theirs.items()) or (
+                decoded and same_values(mine, theirs, lenc, renc)
+            ):
+                continue
+        yield from _compare(name, key, lleaf(key), rleaf(key), removes)
 
 
 def _olds(lsub: Subbranch, rsub: Subbranch) -> Iterator[Action]:
     """``old`` actions: keys only on the right (of a delta left side, the keys it removed)."""
     name = lsub.name
     old_message = "old_" + name
-    left = lsub._rows
-    rmodel = rsub.model
-    right = rsub._rows
+    left, right = lsub._rows, rsub._rows
+    rleaf = rsub._leaf
     if lsub.coverage == "delta":
         removed = lsub._removed
-        right = {key: row for key, row in right.items() if key in removed}
-    for key, row in right.items():
-        if key not in left:
-            yield make_action(
-                key, old_message, name, OLD, None, None, None, None, None, None, view(rmodel, row)
-            )
+        keys = [key for key in right if key in removed and key not in left]
+    else:
+        keys = list(filterfalse(left.__contains__, right))  # found in C, in order
+    for key in keys:
+        yield make_action(
+            key, old_message, name, OLD, None, None, None, None, None, None, rleaf(key)
+        )
 
 
 def _compare(

@@ -6,11 +6,13 @@ import importlib
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from operator import is_not
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ._duplicates import DuplicatePolicy, check_policy, merge_attributes
 from ._exceptions import DuplicateKeyError
 from ._leaf import Leaf, view
+from ._util.members import Encoding, decode_row
 
 if TYPE_CHECKING:
     from ._action import Action
@@ -43,16 +45,42 @@ class Subbranch:
     removes only what the source names, never what it merely leaves out.
     ``notes`` are lines for the plan (why a subbranch is absent, a reader's
     warnings).
+
+    Two compact forms keep a big load small, and the diff compares them as
+    they are; a row takes its plain form for good when a leaf of it is made:
+
+    - A reader of many rows under one header may hand them over as tuples
+      (:class:`synctree.aio.Table`): ``(idnumber, value, ...)`` under the
+      subbranch's ``_columns``, a third of a dict's size.
+    - Set- or list-valued columns may stay their text (``encoded``:
+      ``{'classes': (set, ';')}``), a fraction of a set's size and never
+      tracked by the collector; the diff compares such cells as text first,
+      and decodes only those whose text differs.  In such a column, a string
+      is always the encoded text.
     """
 
-    __slots__ = ("_removed", "_rows", "branch", "coverage", "model", "name", "notes", "policy")
+    __slots__ = (
+        "_columns",
+        "_encoded",
+        "_removed",
+        "_rows",
+        "branch",
+        "coverage",
+        "model",
+        "name",
+        "notes",
+        "policy",
+    )
 
     def __init__(self, branch: str, name: str, model: type[Leaf], policy: DuplicatePolicy) -> None:
         self.branch = branch
         self.name = name
         self.model = model
         self.policy = policy
-        self._rows: dict[str, dict[str, Any]] = {}
+        #: ``idnumber -> row``: a dict, or a tuple of the cells named by ``_columns``.
+        self._rows: dict[str, dict[str, Any] | tuple[Any, ...]] = {}
+        self._columns: tuple[str, ...] | None = None  # of tuple rows; the first is 'idnumber'
+        self._encoded: dict[str, Encoding] = {}  # columns whose cells may still be text
         self.coverage: Coverage = "full"
         self._removed: set[str] = set()
         self.notes: list[str] = []
@@ -102,21 +130,50 @@ class Subbranch:
         return idnumber in self._rows
 
     def __getitem__(self, idnumber: str) -> Leaf:
-        return view(self.model, self._rows[idnumber])
+        return view(self.model, self._row(idnumber))
 
     def __iter__(self) -> Iterator[Leaf]:
         model = self.model
-        for row in self._rows.values():
+        rows, columns, encoded = self._rows, self._columns, self._encoded
+        for idnumber, stored in rows.items():
+            if isinstance(stored, tuple):
+                rows[idnumber] = row = dict(zip(columns or (), stored, strict=True))
+            else:
+                row = stored
+            if encoded:
+                decode_row(row, encoded)
             yield view(model, row)
 
     def get(self, idnumber: str, default: Leaf | None = None) -> Leaf | None:
         """The leaf with this key, or ``default``."""
-        row = self._rows.get(idnumber)
-        return default if row is None else view(self.model, row)
+        if idnumber not in self._rows:
+            return default
+        return view(self.model, self._row(idnumber))
 
     def keys(self) -> Iterable[str]:
         """The keys, in load order."""
         return self._rows.keys()
+
+    def _row(self, idnumber: str) -> dict[str, Any]:
+        """The row of ``idnumber`` in its plain form (a dict of values), for good."""
+        stored = self._rows[idnumber]
+        if isinstance(stored, tuple):
+            self._rows[idnumber] = row = dict(zip(self._columns or (), stored, strict=True))
+        else:
+            row = stored
+        if self._encoded:
+            decode_row(row, self._encoded)
+        return row
+
+    def _leaf(self, idnumber: str) -> Leaf:
+        """The leaf of ``idnumber`` (the diff's way in)."""
+        return view(self.model, self._row(idnumber))
+
+    def _cells(self, row: dict[str, Any] | tuple[Any, ...]) -> dict[str, Any]:
+        """A stored row's cells by name, without changing its form (a new dict for a tuple)."""
+        if type(row) is tuple:
+            return dict(zip(self._columns or (), row, strict=True))
+        return row  # type: ignore[return-value]  # not a tuple: a dict
 
     def __gt__(self, other: Subbranch) -> Diff:
         from ._diff import Diff
@@ -153,24 +210,43 @@ class Subbranch:
                 raise ValueError(f"{self.branch} {self.name} is absent; it cannot take rows")
             rows[idnumber] = attributes  # owns the row: no copy
             return
-        self._duplicate(rows[idnumber], attributes, where)
+        self._duplicate(self._row(idnumber), attributes, where)
+
+    def _encode(self, encoded: Mapping[str, Encoding] | None) -> dict[str, Encoding] | None:
+        """Take on a batch's encoded columns; those the subbranch encodes otherwise, to decode."""
+        if not encoded:
+            return None
+        mine = self._encoded
+        clash = {n: e for n, e in encoded.items() if mine.setdefault(n, e) != e}
+        return clash or None
 
     def _add_rows(
         self,
         rows: list[dict[str, Any]],
         where: Callable[[dict[str, Any]], tuple[Any, Any]] | None = None,
+        encoded: Mapping[str, Encoding] | None = None,
     ) -> None:
-        """:meth:`_add` for a batch of rows: the loader's hot loop, inline."""
+        """:meth:`_add` for a batch of rows: the loader's hot loop, inline.
+
+        ``encoded`` names the columns whose cells the rows hold as text (see the
+        class docstring); a column another batch encoded differently is decoded.
+        """
+        clash = self._encode(encoded)
+        if clash:
+            for row in rows:
+                decode_row(row, clash)
         table = self._rows
         if self.coverage == "absent" and rows:
             raise ValueError(f"{self.branch} {self.name} is absent; it cannot take rows")
         ids = list(map(_idnumber, rows))
-        if (
-            set(map(type, ids)) == {str}
-            and len(set(ids)) == len(ids)
-            and table.keys().isdisjoint(ids)
-        ):
-            table.update(zip(ids, rows, strict=True))  # all new, none twice: in bulk
+        if set(map(type, ids)) <= {str}:
+            # All in C, one lookup per row: setdefault adds a new key and gives
+            # back the row already there for a key seen before (in the batch too).
+            kept = list(map(table.setdefault, ids, rows))
+            if any(map(is_not, kept, rows)):
+                for idnumber, existing, row in zip(ids, kept, rows, strict=True):
+                    if existing is not row:
+                        self._duplicate(self._row(idnumber), row, where)
             return
         for row in rows:
             idnumber = row["idnumber"]
@@ -178,6 +254,50 @@ class Subbranch:
                 table[idnumber] = row
             else:
                 self._add(row, where)
+
+    def _add_tuples(
+        self,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        where: Callable[[tuple[Any, ...]], tuple[Any, Any]] | None = None,
+        encoded: Mapping[str, Encoding] | None = None,
+    ) -> None:
+        """Add rows given as tuples of the cells named by ``columns`` (``'idnumber'`` first).
+
+        They are kept as they are when the subbranch's tuple rows have these
+        columns (or it has none yet); otherwise they become dicts.
+        """
+        if self.coverage == "absent" and rows:
+            raise ValueError(f"{self.branch} {self.name} is absent; it cannot take rows")
+        if self._columns is None and columns[:1] == ("idnumber",):
+            self._columns = columns
+        clash = self._encode(encoded)
+        if columns != self._columns or clash:
+            dicts = [dict(zip(columns, row, strict=True)) for row in rows]
+            for row in dicts if clash else ():
+                decode_row(row, clash or {})
+            origin = dict(zip(map(id, dicts), rows, strict=True))
+            self._add_rows(dicts, None if where is None else lambda row: where(origin[id(row)]))
+            return
+        table = self._rows
+        ids = [row[0] for row in rows]
+        if set(map(type, ids)) <= {str}:
+            kept = list(map(table.setdefault, ids, rows))
+            if not any(map(is_not, kept, rows)):
+                return
+            for idnumber, existing, cells in zip(ids, kept, rows, strict=True):
+                if existing is not cells:
+                    self._duplicate(
+                        self._row(idnumber),
+                        dict(zip(columns, cells, strict=True)),
+                        None if where is None else _where_of(where, cells),
+                    )
+            return
+        for cells in rows:  # a key that is not a str: _add says so
+            self._add(
+                dict(zip(columns, cells, strict=True)),
+                None if where is None else _where_of(where, cells),
+            )
 
     def _duplicate(
         self,
@@ -191,6 +311,9 @@ class Subbranch:
         idnumber = existing["idnumber"]
         if policy == "skip":
             return
+        if self._encoded:  # policies see values, not their text
+            decode_row(existing, self._encoded)
+            decode_row(attributes, self._encoded)
         if policy == "replace":
             existing.clear()
             existing.update(attributes)
@@ -441,6 +564,13 @@ class SyncTree:
         """Read a tree saved with :meth:`save`."""
         with open(path, encoding="utf-8") as file:
             return cls.from_json(file.read(), models=models, duplicates=duplicates)
+
+
+def _where_of(
+    where: Callable[[tuple[Any, ...]], tuple[Any, Any]], cells: tuple[Any, ...]
+) -> Callable[[dict[str, Any]], tuple[Any, Any]]:
+    """``where`` for the dict made of the tuple row ``cells``: where ``cells`` came from."""
+    return lambda _: where(cells)
 
 
 def _names(names: Iterable[str], parameter: str, reserved: frozenset[str]) -> list[str]:

@@ -13,6 +13,7 @@ so no value read from a ``${VAR}`` reaches any of them.
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 import traceback
 from collections.abc import Callable
@@ -23,7 +24,6 @@ import click
 
 from synctree import Action, SafetyLimitExceeded, SyncTreeError
 
-from . import _session
 from ._exits import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_SAFETY, Stop
 from ._output import Capture, Output, escape, print_plan, summary
 from ._saved_plan import plan_dicts, read_plan, write_json
@@ -74,6 +74,12 @@ def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
     @functools.wraps(body)
     def wrapper(**kwargs: Any) -> NoReturn:
         output = Output(quiet=kwargs["quiet"], verbose=kwargs["verbose"], as_json=kwargs["as_json"])
+        # The command owns the process: it runs the collector less often (a run
+        # makes hundreds of thousands of long-lived actions, leaves and rows,
+        # which CPython's default thresholds would walk again and again; about
+        # 40% of a 100,000-row initial sync).  Put back when the command ends.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(50_000, 20, 10)
         try:
             code = body(output, **kwargs)
         except Stop as stop:
@@ -81,6 +87,8 @@ def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
                 output.error(str(stop))
             code = stop.code
         except SafetyLimitExceeded as exc:
+            from . import _session
+
             output.error(_session.safety_message(exc))
             code = EXIT_SAFETY
         except SyncTreeError as exc:
@@ -92,6 +100,8 @@ def _guarded(body: Callable[..., int]) -> Callable[..., NoReturn]:
         except Exception:  # a bug, or an error nobody translated: its traceback, masked
             output.err.print(traceback.format_exc(), markup=False, end="")
             code = EXIT_FAILED  # as Python's own traceback exit
+        finally:
+            gc.set_threshold(*thresholds)
         sys.exit(code)
 
     return wrapper
@@ -132,6 +142,8 @@ def plan(
     actions, with the fix), and with --check 3 when a run would stop at a
     safety limit.
     """
+    from . import _session  # the engine and the config reader: not for --help
+
     cfg = _session.load_config(config, output)
     template = cfg.build_template()  # its options are checked as a run would check them
     limit_value = _max_deletes_option(max_deletes)
@@ -219,6 +231,8 @@ def show(
     **_: Any,
 ) -> int:
     """Print the tree, a subbranch, or one object on every branch side by side."""
+    from . import _session
+
     cfg = _session.load_config(config, output)
     if subbranch is not None and subbranch not in cfg.subbranches:
         known = ", ".join(cfg.subbranches)
@@ -291,6 +305,8 @@ def run(
     One run of a config at a time: a run holds a lock on the config until it
     ends (a dry run, like plan and show, needs none).
     """
+    from . import _session
+
     cfg = _session.load_config(config, output)
     overrides: dict[str, Any] = dict(cfg.run)
     limit = _max_deletes_option(max_deletes)

@@ -83,12 +83,21 @@ async def load_tree(config: Config, output: Output) -> Any:
 
     tree = config.tree()
     readers = config.build_readers()
-    with loading(output, readers) as progress:
-        await load(tree, readers, progress=progress)
-    # The loaded tree lives until the command ends: freezing it keeps the
-    # garbage collector from walking its millions of objects again and again
-    # while the sync runs (about 30% of a big run).  The command owns the
-    # process, and run_async unfreezes at the end; the library never does this.
+    # The command owns the process, so it tunes the collector (the library never
+    # does): what exists now (modules, the config) is frozen, and no collection
+    # runs while the readers fill the tree, which makes no reference cycles
+    # worth collecting.  The loaded tree lives until the command ends: freezing
+    # it keeps the collector from walking its objects again and again while the
+    # sync runs (about 30% of a big run).  run_async unfreezes at the end.
+    gc.freeze()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with loading(output, readers) as progress:
+            await load(tree, readers, progress=progress)
+    finally:
+        if enabled:
+            gc.enable()
     gc.freeze()
     return tree
 

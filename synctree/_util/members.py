@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["decode_members", "encode_members"]
+__all__ = [
+    "Encoding",
+    "decode_members",
+    "decode_row",
+    "decode_text",
+    "encode_members",
+    "is_encoded",
+    "same_cells",
+    "same_values",
+]
 
 
 def encode_members(value: Any, separator: str) -> Any:
@@ -52,3 +61,91 @@ def decode_members(value: Any, kind: type[Collection[Any]], separator: str) -> A
     if not isinstance(value, str):
         raise ValueError(f"expected text holding {separator!r}-separated members, got {value!r}")
     return kind([part for part in map(str.strip, value.split(separator)) if part])  # type: ignore[call-arg]
+
+
+#: How a column's cells are held as text until needed: ``(kind, separator)``.
+Encoding = tuple[type, str]
+
+_ABSENT: Any = object()
+
+
+def decode_text(value: Any, kind: type, separator: str) -> Any:
+    """A cell held as its text (or ``None``), as the collection it stands for.
+
+    What ``CSVReader(types={...: set})`` and :func:`decode_members` make of it:
+    members stripped, empty ones dropped; ``None`` and ``''`` are empty.
+    """
+    if value is None:
+        return kind()
+    if kind is set or kind is frozenset:  # in C: strip every member, then drop ''
+        members = set(map(str.strip, value.split(separator)))
+        members.discard("")
+        return members if kind is set else frozenset(members)
+    return kind([part for part in map(str.strip, value.split(separator)) if part])
+
+
+def is_encoded(value: Any) -> bool:
+    """Whether a cell of an encoded column is still its text (not yet decoded)."""
+    return value is None or type(value) is str
+
+
+def decode_row(row: dict[str, Any], encoded: dict[str, Encoding]) -> dict[str, Any]:
+    """Decode, in place, the cells of ``row`` that ``encoded`` says are still text."""
+    for name, (kind, separator) in encoded.items():
+        value = row.get(name, _ABSENT)
+        if value is not _ABSENT and (value is None or type(value) is str):
+            row[name] = decode_text(value, kind, separator)
+    return row
+
+
+def same_values(
+    row: dict[str, Any],
+    other: dict[str, Any],
+    encoded: dict[str, Encoding],
+    other_encoded: dict[str, Encoding],
+) -> bool:
+    """Whether every value of ``row`` equals ``other``'s, encoded cells compared decoded.
+
+    Nothing is changed and nothing kept: a pair whose cells differ only as text
+    (members in another order, spaces around them) is equal.  Two texts under
+    the same encoding are equal values when they are equal text; a text under an
+    encoding is never equal to a plain string.
+    """
+    for name, value in row.items():
+        theirs = other.get(name, _ABSENT)
+        if theirs is _ABSENT:
+            return False
+        mine_as = encoded.get(name)
+        theirs_as = other_encoded.get(name)
+        if mine_as == theirs_as and value == theirs:
+            continue
+        if mine_as is None and theirs_as is None:
+            return False
+        if mine_as is not None and (value is None or type(value) is str):
+            value = decode_text(value, *mine_as)
+        if theirs_as is not None and (theirs is None or type(theirs) is str):
+            theirs = decode_text(theirs, *theirs_as)
+        if type(value) is str or type(theirs) is str or value != theirs:
+            return False  # a plain string against a collection: the slow path says why
+    return True
+
+
+def same_cells(
+    cells: tuple[Any, ...], other: tuple[Any, ...], encodings: tuple[Encoding | None, ...]
+) -> bool:
+    """:func:`same_values` for two tuple rows of the same columns, alike encoded.
+
+    ``encodings[i]`` is how both sides encode column ``i`` (``None``: not encoded).
+    """
+    for value, theirs, encoding in zip(cells, other, encodings, strict=True):
+        if value == theirs:
+            continue
+        if encoding is None:
+            return False
+        if value is None or type(value) is str:
+            value = decode_text(value, *encoding)
+        if theirs is None or type(theirs) is str:
+            theirs = decode_text(theirs, *encoding)
+        if type(value) is str or type(theirs) is str or value != theirs:
+            return False
+    return True

@@ -20,7 +20,7 @@ from anyio.lowlevel import checkpoint
 
 from .._exceptions import DuplicateKeyError, InputError, ReaderError, SyncTreeError
 from .._util.redact import error_text
-from ._reader import Batch, BatchReader, Reader, Row
+from ._reader import Batch, BatchReader, Reader, Row, Table, TableReader
 
 if TYPE_CHECKING:
     from .._tree import Subbranch, SyncTree
@@ -172,38 +172,19 @@ async def _load_one(
 ) -> None:
     pipeline = reader if isinstance(reader, Pipeline) else None
     source = pipeline.reader if pipeline is not None else reader
+    current: list[Batch | Table] = [Batch([])]  # the reader's current batch, before any hooks
     try:
         if isinstance(source, Derived):
             await loaded[subbranch.branch, source.subbranch].wait()
             batches = _batches(_derived_rows(tree[subbranch.branch][source.subbranch], source))
+            await _load_batches(subbranch, batches, pipeline, progress, current)
+        elif pipeline is None and isinstance(source, TableReader):
+            await _load_tables(subbranch, source, progress, current)
         else:
-            batches = _batches(source)
-        add_rows = subbranch._add_rows
-        batch = Batch([])  # the reader's current batch, before any hooks
-
-        def where(row: Row) -> tuple[Any, Any]:
-            """Where ``row`` of the current batch came from (only asked on an error)."""
-            if batch.line_of is None:
-                return batch.path, None
-            found = [i for i, other in enumerate(batch.rows) if other is row]
-            return batch.path, batch.line_of(found[0]) if found else None
-
-        count = 0
-        async with aclosing(batches):
-            async for batch in batches:
-                if batch.coverage is not None or batch.removed or batch.notes:
-                    _apply_coverage(subbranch, batch)
-                rows = batch.rows if pipeline is None else pipeline.apply(batch.rows)
-                add_rows(rows, where)
-                count += len(rows)
-                if count >= _CHECKPOINT_ROWS:
-                    count = 0
-                    if progress is not None:
-                        progress(subbranch.branch, subbranch.name, len(subbranch))
-                    await checkpoint()
+            await _load_batches(subbranch, _batches(source), pipeline, progress, current)
     except Exception as exc:
         if not failure:
-            failure.append(_reader_error(subbranch, source, exc, batch))
+            failure.append(_reader_error(subbranch, source, exc, current[0]))
         scope.cancel()
         return
     if progress is not None:
@@ -211,7 +192,7 @@ async def _load_one(
     loaded[subbranch.branch, subbranch.name].set()
 
 
-def _apply_coverage(subbranch: Subbranch, batch: Batch) -> None:
+def _apply_coverage(subbranch: Subbranch, batch: Batch | Table) -> None:
     """What a batch says of the subbranch as a whole: its coverage, removals, notes."""
     if batch.coverage == "absent":
         subbranch.mark_absent(batch.notes[0] if batch.notes else "not provided by the reader")
@@ -222,7 +203,77 @@ def _apply_coverage(subbranch: Subbranch, batch: Batch) -> None:
     subbranch.notes.extend(batch.notes)
 
 
-def _reader_error(subbranch: Subbranch, reader: Any, exc: Exception, batch: Batch) -> ReaderError:
+def _where(current: list[Batch | Table]) -> Callable[[Any], tuple[Any, Any]]:
+    """``where(row)``: the path and line of a row of the current batch (only asked on an error)."""
+
+    def where(row: Any) -> tuple[Any, Any]:
+        batch = current[0]
+        if batch.line_of is None:
+            return batch.path, None
+        found = [i for i, other in enumerate(batch.rows) if other is row]
+        return batch.path, batch.line_of(found[0]) if found else None
+
+    return where
+
+
+async def _load_batches(
+    subbranch: Subbranch,
+    batches: AsyncGenerator[Batch, None],
+    pipeline: Pipeline | None,
+    progress: Callable[[str, str, int], None] | None,
+    current: list[Batch | Table],
+) -> None:
+    add_rows = subbranch._add_rows
+    where = _where(current)
+    count = 0
+    async with aclosing(batches):
+        async for batch in batches:
+            current[0] = batch
+            if batch.coverage is not None or batch.removed or batch.notes:
+                _apply_coverage(subbranch, batch)
+            if pipeline is None:
+                add_rows(batch.rows, where, batch.encoded)
+                rows = batch.rows
+            else:  # hooks see the values, not their text
+                rows = pipeline.apply(batch.decoded())
+                add_rows(rows, where)
+            count += len(rows)
+            if count >= _CHECKPOINT_ROWS:
+                count = 0
+                if progress is not None:
+                    progress(subbranch.branch, subbranch.name, len(subbranch))
+                await checkpoint()
+
+
+async def _load_tables(
+    subbranch: Subbranch,
+    reader: TableReader,
+    progress: Callable[[str, str, int], None] | None,
+    current: list[Batch | Table],
+) -> None:
+    """The tables of a :class:`TableReader`, added to the subbranch as tuples."""
+    add = subbranch._add_tuples
+    where = _where(current)
+    tables = reader.tables()
+    try:
+        async for table in tables:
+            current[0] = table
+            if table.coverage is not None or table.removed or table.notes:
+                _apply_coverage(subbranch, table)
+            add(table.columns, table.rows, where, table.encoded)
+            if progress is not None:
+                progress(subbranch.branch, subbranch.name, len(subbranch))
+            await checkpoint()
+    finally:
+        close = getattr(tables, "aclose", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await close()
+
+
+def _reader_error(
+    subbranch: Subbranch, reader: Any, exc: Exception, batch: Batch | Table
+) -> ReaderError:
     name = repr(reader)
     if isinstance(exc, InputError):
         field = exc.field

@@ -9,13 +9,14 @@ and the reader keeps no per-iteration state: it can be iterated twice at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from .._tree import Coverage
+from .._util.members import decode_row
 
-__all__ = ["Batch", "BatchReader", "Reader", "Row", "rows_of"]
+__all__ = ["Batch", "BatchReader", "Reader", "Row", "Table", "TableReader", "rows_of"]
 
 #: One object as a reader gives it: attribute -> value, with ``'idnumber'``.
 Row: TypeAlias = dict[str, Any]
@@ -37,6 +38,12 @@ class Batch:
         actions; keys it does not name are left alone).
     :param notes: lines for the plan: a reader's warnings (naming file and
         line), why a subbranch is absent.
+    :param encoded: set- or list-valued columns whose cells the rows still hold
+        as text, ``{'classes': (set, ';')}``: ``kind`` of the members split on
+        the separator, stripped, empty ones dropped (``None`` is empty).  The
+        tree keeps the text, which costs little and which the garbage collector
+        never tracks, and decodes a cell when a leaf needs it; ``async for`` over
+        a reader gives the rows decoded.
     """
 
     rows: list[Row]
@@ -46,6 +53,15 @@ class Batch:
     coverage: Coverage | None = None
     removed: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    encoded: Mapping[str, tuple[type, str]] | None = None
+
+    def decoded(self) -> list[Row]:
+        """The rows with their :attr:`encoded` cells decoded (in place)."""
+        if self.encoded:
+            encoded = dict(self.encoded)
+            for row in self.rows:
+                decode_row(row, encoded)
+        return self.rows
 
 
 @runtime_checkable
@@ -57,6 +73,67 @@ class BatchReader(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Rows read together as tuples under one header: a :class:`Batch` in compact form.
+
+    A big load keeps such rows as they are (a tuple costs a third of a dict) and
+    makes a row's dict only when a leaf of it is needed.
+
+    :param columns: the names of the cells, ``'idnumber'`` first.
+    :param rows: tuples of cells in that order, fresh (the tree keeps them).
+    :param path: as :class:`Batch`'s.
+    :param line_of: as :class:`Batch`'s.
+    :param key: as :class:`Batch`'s.
+    :param coverage: as :class:`Batch`'s.
+    :param removed: as :class:`Batch`'s.
+    :param notes: as :class:`Batch`'s.
+    :param encoded: as :class:`Batch`'s.
+    """
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    path: str | None = None
+    line_of: Callable[[int], int | None] | None = None
+    key: str | None = None
+    coverage: Coverage | None = None
+    removed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    encoded: Mapping[str, tuple[type, str]] | None = None
+
+    def batch(self) -> Batch:
+        """The same rows as a :class:`Batch` of dicts (their encoded cells still text)."""
+        columns = self.columns
+        rows = [dict(zip(columns, row, strict=True)) for row in self.rows]
+        return Batch(
+            rows,
+            self.path,
+            self.line_of,
+            self.key,
+            self.coverage,
+            self.removed,
+            self.notes,
+            encoded=self.encoded,
+        )
+
+
+@runtime_checkable
+class TableReader(Protocol):
+    """A batch reader that can also give its rows as :class:`Table`\\ s, for big loads.
+
+    The loader prefers ``tables()`` when nothing needs the rows as dicts (no
+    :class:`~synctree.aio.Pipeline` hooks).
+    """
+
+    def batches(self) -> AsyncIterator[Batch | list[Row]]:
+        """As :meth:`BatchReader.batches`."""
+        ...
+
+    def tables(self) -> AsyncIterator[Table]:
+        """A fresh pass over the rows as tables; each call starts another one."""
+        ...
+
+
 #: What ``load`` accepts for a subbranch: a batch reader or rows one by one.
 Reader: TypeAlias = "BatchReader | AsyncIterable[Row]"
 
@@ -64,7 +141,8 @@ Reader: TypeAlias = "BatchReader | AsyncIterable[Row]"
 def rows_of(batches: AsyncIterator[Batch]) -> AsyncIterator[Row]:
     """The rows of ``batches`` one at a time: a batch reader's ``__aiter__``.
 
-    ``async for row in reader`` is then ``rows_of(reader.batches())``.  Closing
+    ``async for row in reader`` is then ``rows_of(reader.batches())``, the rows
+    decoded (:meth:`Batch.decoded`).  Closing
     it (``aclose()``) closes the batches; it is a plain iterator, not an async
     generator, so one abandoned half-way leaves nothing behind.
     """
@@ -82,7 +160,7 @@ class _Rows:
 
     async def __anext__(self) -> Row:
         while self._next >= len(self._rows):
-            self._rows = (await self._batches.__anext__()).rows
+            self._rows = (await self._batches.__anext__()).decoded()
             self._next = 0
         index = self._next
         self._next = index + 1

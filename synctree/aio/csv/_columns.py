@@ -1,7 +1,7 @@
 """From a header to a plan: which column becomes which key of the row dicts.
 
 The plan is made once per file.  Its ``build`` is generated code: one list
-comprehension that turns parsed rows into dicts, about a thousand at a time
+comprehension that turns parsed rows into dicts, a few thousand at a time
 (unpacking checks the field count, a dict display builds a presized dict), so
 there is no per-row Python function call.  It raises on anything unusual, and
 the parser then takes the careful path, :meth:`Plan.careful_row`, which either
@@ -56,10 +56,17 @@ class Plan:
     key_separator: str
     unquote: bool  # take off the quote against formulas
     build: Callable[[Iterable[list[str]]], list[Row]]
+    #: ``build`` making tuples of the cells named by :attr:`names` (``Table`` rows).
+    build_tuples: Callable[[Iterable[list[str]]], list[tuple[Any, ...]]]
 
     @property
     def width(self) -> int:
         return len(self.labels)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of a row's cells, in order: the key first."""
+        return (KEY, *(attr.name for attr in self.attrs))
 
     def careful_row(self, row: list[str], line: int, path: object) -> Row:
         """The dict for a row of the right width with a key, or an error naming the field."""
@@ -72,7 +79,7 @@ class Plan:
         out: Row = {KEY: self.key_separator.join(row[k] for k in self.keys)}
         for attr in self.attrs:
             value = row[attr.index]
-            if attr.conversion is not None:
+            if attr.conversion is not None and attr.conversion.encoding is None:
                 try:
                     value = attr.conversion.careful(value)
                 except ValueError as exc:
@@ -82,12 +89,18 @@ class Plan:
 
 
 def compile_build(
-    width: int, keys: list[int], attrs: list[Column], key_sep: str, unquote: bool
-) -> Callable[[Iterable[list[str]]], list[Row]]:
+    width: int,
+    keys: list[int],
+    attrs: list[Column],
+    key_sep: str,
+    unquote: bool,
+    tuples: bool = False,
+) -> Callable[[Iterable[list[str]]], list[Any]]:
     """Generate ``build(rows)``: one list comprehension that makes every row dict.
 
     With ``unquote``, every cell starting with ``'`` goes through
     :func:`unneutralised` first; without, the generated code has no such check.
+    With ``tuples``, it makes tuples of the same values in the same order.
     """
     names = [f"_{i}" for i in range(width)]
     env: dict[str, Any] = {"_empty_key": _empty_key, "_ks": key_sep}
@@ -97,21 +110,27 @@ def compile_build(
         cells = [f'(_u({v}) if {v}[:1] == "\'" else {v})' for v in names]
     key_expr = " + _ks + ".join(cells[k] for k in keys)
     items = [f"{KEY!r}: {key_expr}"]
+    values = [key_expr]
     for n, attr in enumerate(attrs):
         value = cells[attr.index]
-        if attr.conversion is not None:
+        if attr.conversion is not None and attr.conversion.encoding is None:
             env[f"_c{n}"] = attr.conversion.fast
             value = "(" + attr.conversion.expr.format(v=value, f=f"_c{n}") + ")"
         items.append(f"{attr.name!r}: {value}")
+        values.append(value)
+    if tuples:  # the same values, without their names
+        made = "(" + "".join(value + ", " for value in values) + ")"
+    else:
+        made = "{" + ", ".join(items) + "}"
     check = " and ".join(names[k] for k in keys)
     source = (
         "def build(rows):\n"
-        f"    return [{{{', '.join(items)}}}\n"
+        f"    return [{made}\n"
         f"            for ({', '.join(names)},) in rows\n"
         f"            if ({check}) or _empty_key()]\n"
     )
     exec(compile(source, "<synctree CSVReader>", "exec"), env)  # names are only repr()'d
-    build: Callable[[Iterable[list[str]]], list[Row]] = env["build"]
+    build: Callable[[Iterable[list[str]]], list[Any]] = env["build"]
     return build
 
 
@@ -173,7 +192,10 @@ class Columns:
             attrs.append(Column(index, name, labels[index], self.types.get(name)))
 
         build = compile_build(len(labels), keys, attrs, self.key_separator, self.unquote)
-        return Plan(labels, keys, attrs, self.key_separator, self.unquote, build)
+        build_tuples = compile_build(
+            len(labels), keys, attrs, self.key_separator, self.unquote, tuples=True
+        )
+        return Plan(labels, keys, attrs, self.key_separator, self.unquote, build, build_tuples)
 
     def _header_error(
         self, problem: str, labels: list[str], line: int | None, field: str, path: PurePath

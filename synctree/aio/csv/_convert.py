@@ -46,12 +46,15 @@ class Conversion:
     ``expr`` is a Python expression (with ``{v}`` for the raw value and ``{f}``
     for ``fast``) used by the generated fast path; it may raise on any value it
     does not like. ``careful`` is the authority: it converts or raises
-    :class:`ValueError` with an explanation.
+    :class:`ValueError` with an explanation.  A set- or list-valued column has
+    an ``encoding`` instead, ``(kind, separator)``: its cells stay text in the
+    rows, which the batches declare (``Batch.encoded``) for the tree to decode.
     """
 
     expr: str
     fast: Any
     careful: Callable[[str], Any]
+    encoding: tuple[type, str] | None = None
 
 
 def _scalar(kind: Callable[[str], Any], label: str) -> Conversion:
@@ -79,13 +82,6 @@ def _parse_bool(value: str) -> bool | None:
         ) from None
 
 
-def _splitter(kind: type, separator: str) -> Callable[[str], Any]:
-    def split(value: str) -> Any:
-        return kind([part for part in map(str.strip, value.split(separator)) if part])
-
-    return split
-
-
 def _custom(func: Callable[[str], Any]) -> Callable[[str], Any]:
     name = getattr(func, "__name__", repr(func))
 
@@ -111,6 +107,5 @@ def conversion(kind: Converter, separator: str) -> Conversion | None:
     if kind is dt.date:
         return _scalar(dt.date.fromisoformat, "date (ISO 8601, YYYY-MM-DD)")
     if isinstance(kind, type) and kind in _COLLECTION_TYPES:
-        split = _splitter(kind, separator)
-        return Conversion("{f}({v})", split, split)
+        return Conversion("{v}", None, str, (kind, separator))
     return Conversion("{f}({v})", kind, _custom(kind))

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import mysql
 
 from synctree import InputError
 from synctree._util.members import decode_members
-from synctree.aio import Batch, Row
+from synctree.aio import Batch, Row, Table
 
 from ._database import Database, EngineLike
 
@@ -44,6 +44,13 @@ def _to_bool(value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
         return _BOOL_WORDS[value.strip().lower()]
     raise ValueError(f"cannot convert {value!r} to bool")
+
+
+def _text_of_members(value: Any, separator: str) -> Any:
+    """A set- or list-valued cell, kept as its text (``Batch.encoded``); checked only."""
+    if value is None or value.__class__ is str:
+        return value
+    return decode_members(value, set, separator)  # not text: raises, saying what it got
 
 
 def _to_date(value: Any) -> datetime.date:
@@ -76,7 +83,7 @@ _CONVERSIONS: dict[Any, Callable[[Any], Any]] = {
 def _converter(kind: Converter, separator: str) -> Callable[[Any], Any]:
     """``value -> converted``; called for every value, ``None`` included."""
     if isinstance(kind, type) and kind in _COLLECTIONS:
-        return lambda value: decode_members(value, kind, separator)
+        return lambda value: _text_of_members(value, separator)
     convert = _CONVERSIONS.get(kind, kind)
     return lambda value: None if value is None else convert(value)
 
@@ -199,6 +206,12 @@ class SQLReader:
             if name in self._keys:
                 raise ValueError(f"'types' converts key column {name!r}; keys become strings")
             self._types[name] = _converter(kind, separator)
+        #: Set- and list-valued columns: the batches keep their text (``Batch.encoded``).
+        self._encoded = {
+            name: (kind, separator)
+            for name, kind in (types or {}).items()
+            if isinstance(kind, type) and kind in _COLLECTIONS
+        }
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"'batch_size' must be an int >= 1, not {batch_size!r}")
         if not isinstance(missing_ok, bool):
@@ -228,12 +241,23 @@ class SQLReader:
 
     async def __aiter__(self) -> AsyncIterator[Row]:
         async for batch in self.batches():
-            for row in batch.rows:
+            for row in batch.decoded():
                 yield row
 
-    async def batches(self) -> AsyncIterator[Batch]:
+    def batches(self) -> AsyncIterator[Batch]:
         """Yield the rows in batches of up to ``batch_size``; ``line_of`` gives the row number
-        (1 for the first row read)."""
+        (1 for the first row read).  Set- and list-typed cells are still their text
+        (``Batch.encoded``; ``Batch.decoded()`` decodes them)."""
+        return self._pass(tuples=False)
+
+    def tables(self) -> AsyncIterator[Table]:
+        """A pass like :meth:`batches`, the rows as tuples (:class:`~synctree.aio.Table`).
+
+        What the loader reads: the rows are made a column at a time, in C.
+        """
+        return self._pass(tuples=True)
+
+    async def _pass(self, tuples: bool) -> AsyncIterator[Any]:
         self._db.check()
         if self._db.missing_sqlite_file() is not None:
             if self._missing_ok:
@@ -248,14 +272,20 @@ class SQLReader:
                     statement, implied = selected
                     result = await link.run(_stream, statement)
                     try:
-                        build = self._builder(list(result.keys()), implied)
+                        names, build, build_tuples = self._builder(list(result.keys()), implied)
                         path, key = self.path, self._key_label
+                        encoded = self._encoded or None
                         count = 0
                         while part := await link.run(_fetch, result, self._batch_size):
-                            rows = build(part, count)
                             line_of = functools.partial(operator.add, count + 1)
-                            count += len(rows)
-                            yield Batch(rows, path=path, line_of=line_of, key=key)
+                            if tuples:
+                                cells = build_tuples(part, count)
+                                count += len(cells)
+                                yield Table(names, cells, path, line_of, key, encoded=encoded)
+                            else:
+                                rows = build(part, count)
+                                count += len(rows)
+                                yield Batch(rows, path, line_of, key, encoded=encoded)
                     finally:
                         # An open cursor holds SQLite's read lock even after its connection
                         # went back to the pool, for as long as an error's traceback lives.
@@ -312,8 +342,13 @@ class SQLReader:
 
     def _builder(
         self, names: list[str], implied: Implied
-    ) -> Callable[[Sequence[Any], int], list[Row]]:
-        """``(result rows, rows before them) -> row dicts`` for the result's columns."""
+    ) -> tuple[
+        tuple[str, ...],
+        Callable[[Sequence[Any], int], list[Row]],
+        Callable[[Sequence[Any], int], list[tuple[Any, ...]]],
+    ]:
+        """For the result's columns: the names of a tuple row's cells, and
+        ``(result rows, rows before them) -> row dicts`` and ``-> tuples``."""
         for name in self._keys:
             if name not in names:
                 raise self._error(
@@ -373,4 +408,34 @@ class SQLReader:
                         raise self._error(f"{type(exc).__name__}: {exc}", name, line) from None
             return rows
 
-        return build
+        attr_indexes = [index for index, _ in attributes]
+        position = {name: n for n, name in enumerate(attr_names)}
+        text_only = {name for name in self._encoded if name in position}
+        text_types = {str, type(None)}
+
+        def build_tuples(part: Sequence[Any], before: int) -> list[tuple[Any, ...]]:
+            """The same values as :func:`build`, made a column at a time (in C)."""
+            keys: list[Any] = []
+            if single is not None:
+                keys = list(map(operator.itemgetter(single), part))
+            if single is None or not set(map(type, keys)) <= {str} or not all(keys):
+                keys = [
+                    key if key.__class__ is str and key else
+                    str(key) if key.__class__ is int else key_of(row, line)
+                    for line, (row, key) in enumerate(
+                        zip(part, keys or [None] * len(part), strict=True), before + 1
+                    )
+                ]  # fmt: skip
+            columns = [list(map(operator.itemgetter(i), part)) for i in attr_indexes]
+            for name, convert in conversions:
+                column = columns[position[name]]
+                if name in text_only and set(map(type, column)) <= text_types:
+                    continue  # kept as text, and text it is
+                for line, value in enumerate(column, before + 1):
+                    try:
+                        column[line - before - 1] = convert(value)
+                    except Exception as exc:
+                        raise self._error(f"{type(exc).__name__}: {exc}", name, line) from None
+            return list(zip(keys, *columns, strict=True))
+
+        return ("idnumber", *attr_names), build, build_tuples

@@ -46,6 +46,8 @@ PUBLIC = [
     "SQLReader",
     "SQLTemplate",
     "Sent",
+    "Table",
+    "TableReader",
     "Verdict",
     "batch",
     "classify",
