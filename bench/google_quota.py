@@ -108,7 +108,7 @@ async def measure(args: argparse.Namespace, url: str) -> None:
                     await anyio.sleep(0.1)
             school = School(args.students, args.classes)
             options = {"base_url": url, "quota_window": args.window, "rate": args.rate}
-            tree = SyncTree(["source", "destination"], ["users", "groups", "courses"])
+            tree = SyncTree(["source", "destination"], ["users", "groups", "members", "courses"])
             source = GoogleRoster(
                 "-", roster=school, email=f"{{first}}.{{last}}@{DOMAIN}", ou="/Students/{grade}",
                 staff_ou="/Staff", group_email=f"{{code}}@{DOMAIN}",

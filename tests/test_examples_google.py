@@ -88,3 +88,26 @@ def test_a_key_file_others_may_read_is_refused(
     assert "chmod 600" in result.stderr and "emulator-key.json" in result.stderr
     assert sum(emulator.stats.calls.values()) == 0
     assert key["private_key"].splitlines()[1] not in result.stdout + result.stderr
+
+
+def test_an_existing_teacher_account_is_adopted_through_the_cli(
+    google: tuple[Path, str, GoogleEmulator, dict[str, str]],
+) -> None:
+    """A teacher's hand-made account shows in `synctree plan` as an adoption (counted), an
+    admin with another teacher's address as a note; the run adopts, the next plan is empty."""
+    config, url, emulator, _ = google
+    ben = emulator.add_user("ben.walker@maplevalley.example.org", "Ben", "Walker")
+    emulator.add_user("isla.silva@maplevalley.example.org", "Isla", "Silva", isAdmin=True)
+    actions = planned(url, config)
+    messages = [a["message"] for a in actions]  # type: ignore[index]
+    assert messages.count("update_users_external_id") == 1
+    assert messages.count("new_users") == 332
+    text = synctree(url, "plan", "--verbose", str(config))
+    assert text.returncode == 0, text.stderr
+    shown = text.stdout + text.stderr
+    assert "tch-001 (Ben Walker)  external_id '' → tch-001, ou / → /Staff/Middle School" in shown
+    assert "isla.silva@maplevalley.example.org is an admin: never adopted nor changed" in shown
+    run = synctree(url, "run", str(config))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert {"type": "organization", "value": "tch-001"} in emulator.users[ben["id"]]["externalIds"]
+    assert planned(url, config) == []

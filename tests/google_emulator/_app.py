@@ -65,6 +65,9 @@ class Stats:
     )
     tokens: int = 0
     max_in_flight: Counter[str] = field(default_factory=Counter)
+    throttle_times: dict[str, list[float]] = field(
+        default_factory=lambda: {"directory": [], "classroom": []}
+    )
 
 
 class GoogleEmulator:
@@ -101,6 +104,11 @@ class GoogleEmulator:
         self.clock = clock
         self.stats = Stats()
         self._recent: dict[str, deque[float]] = {"directory": deque(), "classroom": deque()}
+        self._throttles: dict[str, list[tuple[int, str | None, float | None]]] = {
+            "directory": [],
+            "classroom": [],
+        }
+        self._throttle_after: Counter[str] = Counter()
         self._in_flight: Counter[str] = Counter()
         self._tokens: set[str] = set()
         self._ids = itertools.count(100000000000000000001)
@@ -166,7 +174,7 @@ class GoogleEmulator:
                     api, request.method, path, list(parse_qsl(request.url.query, True)), body
                 )
         except ApiError as exc:
-            return JSONResponse(exc.body(), exc.code)
+            return JSONResponse(exc.body(), exc.code, headers=exc.headers)
         if answer is None:
             return Response(status_code=status)
         return JSONResponse(answer, status)
@@ -236,7 +244,52 @@ class GoogleEmulator:
             raise ApiError(501, f"The emulator does not implement {method.id}.", "notImplemented")
         return handler(_Call(api, method, params, typed, payload))  # type: ignore[no-any-return]
 
+    def throttle(
+        self,
+        api: str = "directory",
+        *,
+        times: int = 1,
+        status: int = 403,
+        reason: str | None = "userRateLimitExceeded",
+        retry_after: float | None = None,
+        after: int = 0,
+    ) -> None:
+        """Answer ``times`` calls of ``api`` (alone or batch parts), from the one after the
+        next ``after``, with a rate limit: ``403 userRateLimitExceeded`` (or
+        ``rateLimitExceeded``), or ``429``, with ``Retry-After`` when given (a whole
+        answer's header; batch parts carry none)."""
+        self._throttles[api] += [(status, reason, retry_after)] * times
+        self._throttle_after[api] = after
+
+    def _switched(self, api: str) -> None:
+        if not self._throttles[api]:
+            return
+        if self._throttle_after.get(api, 0) > 0:
+            self._throttle_after[api] -= 1
+            return
+        status, reason, retry_after = self._throttles[api].pop(0)
+        self.stats.throttled[api] += 1
+        self.stats.throttle_times[api].append(self.clock())
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+        if status == 429:
+            raise ApiError(
+                429,
+                "Resource has been exhausted (e.g. check quota).",
+                reason or "rateLimitExceeded",
+                "RESOURCE_EXHAUSTED",
+                headers=headers,
+            )
+        raise ApiError(
+            status,
+            "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per "
+            f"user' of service '{api}'.",
+            reason,
+            "PERMISSION_DENIED",
+            headers=headers,
+        )
+
     def _count(self, api: str) -> None:
+        self._switched(api)
         now = self.clock()
         recent = self._recent[api]
         while recent and recent[0] <= now - self.window:
@@ -579,6 +632,18 @@ class GoogleEmulator:
         members[user["primaryEmail"]] = member
         group["directMembersCount"] = str(len(members))
         return 200, member
+
+    def _members_patch(self, call: _Call) -> tuple[int, Any]:
+        group = self._find_group(call.params["groupKey"])
+        key = call.params["memberKey"].lower()
+        for email, member in self.members[group["id"]].items():
+            if key in (email, member["id"]):
+                if "role" in call.body:
+                    if call.body["role"] not in ("OWNER", "MANAGER", "MEMBER"):
+                        raise ApiError(400, "Invalid Input: role", "invalid")
+                    member["role"] = call.body["role"]
+                return 200, member
+        raise ApiError(404, "Resource Not Found: memberKey", "notFound")
 
     def _members_delete(self, call: _Call) -> tuple[int, Any]:
         group = self._find_group(call.params["groupKey"])

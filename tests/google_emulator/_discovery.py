@@ -25,9 +25,16 @@ class ApiError(Exception):
     """An error answer: ``status``, ``message``, Google's ``reason`` and ``status_name``."""
 
     def __init__(
-        self, code: int, message: str, reason: str = "invalid", status: str | None = None
+        self,
+        code: int,
+        message: str,
+        reason: str | None = "invalid",
+        status: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = headers
         self.code = code
         self.message = message
         self.reason = reason
@@ -35,14 +42,11 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         """Google's error body (``error.errors[].reason`` and ``error.status``)."""
-        return {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
-                "status": self.status,
-            }
-        }
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.reason is not None:
+            error["errors"] = [{"message": self.message, "domain": "global", "reason": self.reason}]
+        error["status"] = self.status
+        return {"error": error}
 
 
 _STATUS = {

@@ -25,9 +25,14 @@ from synctree.aio.http import GoogleServiceAccount
 
 async def sync_to_google(key: Path) -> Report:
     auth = GoogleServiceAccount(key, subject="admin@school.example", scopes=["s"])
-    tree = SyncTree(["source", "destination"], ["users", "groups", "courses"])
-    source = GoogleRoster("export", email="{first}.{last}@students.example.org").readers()
-    destination = GoogleReader(auth=auth, query="orgUnitPath='/Students'").readers()
+    tree = SyncTree(["source", "destination"], ["users", "groups", "members", "courses"])
+    roster = GoogleRoster(
+        "export", email="{first}.{last}@students.example.org", teachers_own_groups=False
+    )
+    source = roster.readers()
+    reader = GoogleReader(auth=auth, query="orgUnitPath='/Students'", adopt="sis_email")
+    destination = reader.readers(source=source)
+    GoogleReader(auth=auth, adopt=False)
     await tree.load(source=source, destination=destination)
     template = GoogleTemplate(auth=auth, password_file=Path("passwords.csv"), rate="90%")
     return await ((tree.source > tree.destination) | template)

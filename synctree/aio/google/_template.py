@@ -1,9 +1,9 @@
 """Sync into Google Workspace: :class:`GoogleTemplate`.
 
-Users (Directory API), organisational units (created when a user needs one), groups
-and their members, and Classroom courses with their teachers and students, as the
-subbranches ``users``, ``groups`` and ``courses`` that :class:`~._source.GoogleRoster`
-and :class:`~._reader.GoogleReader` give.
+Users (Directory API), organisational units (created when a user needs one), groups,
+their memberships, and Classroom courses with their teachers and students, as the
+subbranches ``users``, ``groups``, ``members`` and ``courses`` that
+:class:`~._source.GoogleRoster` and :class:`~._reader.GoogleReader` give.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ._batch import Call
 from ._client import GoogleClient
 from ._errors import GoogleError
 from ._quota import Quota
-from ._reader import KEY_ID, external_ids
+from ._reader import EMAIL_ID, KEY_ID, external_ids
 from ._rules import EmailRule, PasswordFile, PasswordPolicy
 
 __all__ = ["GoogleTemplate"]
@@ -45,8 +45,17 @@ class GoogleTemplate(AsyncTemplate):
       Updates patch only the changed fields, one call per user.  Leavers are suspended
       (``on_old='suspend'``, the default) or deleted; a suspended user who comes back is
       reactivated, not created twice.  A rename (``update_users_email_base``, planned only
-      when the source asks for it) is its own action.
-    - ``groups``: insert (with members), patch, delete; members insert and delete.
+      when the source asks for it) is its own action.  An adoption
+      (``update_users_external_id``, planned by the reader for an existing account that
+      is not synctree's) writes the SIS key into the account's ``externalIds``, after
+      checking that it is still no admin's and no one else's.
+    - ``groups``: insert, patch, delete.
+    - ``members`` (each membership its own object, as :class:`~._source.GoogleRoster`
+      gives them): inserted and deleted in batches, never chained, so one refused
+      member holds back no other; a changed ``role`` (``OWNER`` for a class's teachers)
+      is a patch of the member (``update_members_role``), never a removal and an
+      insert.  Declare ``members`` after ``groups``.  A source that gives a group's
+      ``members`` (and ``owners``) as set attributes instead is served too.
     - ``courses``: create (owned by ``course_owner``, the admin by default), patch,
       archive; teachers and students added and removed.
 
@@ -118,6 +127,7 @@ class GoogleTemplate(AsyncTemplate):
     # -- run hooks -----------------------------------------------------------------------
 
     async def before_all(self) -> None:
+        self._check_order()
         self._reset()
         if self.diff is not None and "users" in self.diff.right.subbranches:
             for leaf in self.diff.right["users"]:
@@ -126,6 +136,15 @@ class GoogleTemplate(AsyncTemplate):
                     self._emails[leaf.idnumber] = email
         self._google = GoogleClient(quota=self.quota, **self._client_options)
         await self._google.__aenter__()
+
+    def _check_order(self) -> None:
+        names = self.diff.left.subbranches if self.diff is not None else []
+        if "members" in names and "groups" in names:
+            if names.index("members") < names.index("groups"):
+                raise ValueError(
+                    "GoogleTemplate: declare the subbranch 'members' after 'groups' (a group "
+                    "is created before its members are added)"
+                )
 
     async def after_all(self, report: Report) -> None:
         if self._google is not None:
@@ -307,6 +326,33 @@ class GoogleTemplate(AsyncTemplate):
             raise ValueError(f"GoogleTemplate cannot change users' {', '.join(sorted(unknown))}")
         await self.google.send("directory", Call("PATCH", self._user_path(action), body=body))
 
+    async def update_users_external_id(self, action: Action) -> None:
+        """Adopt an existing account: its SIS key into ``externalIds`` (its other entries
+        kept), once Google confirms it is no admin's and carries no other key."""
+        dest = action.dest
+        user_id = dest.__dict__.get("_id") if dest is not None else None
+        if not user_id:
+            raise ValueError(f"user {action.idnumber!r}: no Google account to adopt")
+        path = f"{_USERS}/{user_id}"
+        user = await self.google.send("directory", Call("GET", path, (("projection", "full"),)))
+        user = user if isinstance(user, dict) else {}
+        email = user.get("primaryEmail")
+        if user.get("isAdmin") or user.get("isDelegatedAdmin"):
+            raise PermissionError(f"{email} is an admin account: synctree never adopts one")
+        key = _key_of(user)
+        if key is not None and key != action.idnumber:
+            raise ValueError(f"{email} carries the key {key!r} now: not adopted")
+        kept = [
+            entry
+            for entry in user.get("externalIds") or ()
+            if isinstance(entry, dict)
+            and entry.get("type") != KEY_ID
+            and not (entry.get("type") == "custom" and entry.get("customType") == EMAIL_ID)
+        ]
+        body = {"externalIds": kept + external_ids(action.idnumber, _source_email(action))}
+        await self.google.send("directory", Call("PATCH", path, body=body))
+        self._emails[action.idnumber] = str(email or self._email_of(action.idnumber)).lower()
+
     async def update_users_email_base(self, action: Action) -> None:
         """A rename: the new pattern address (with a digit if taken); the old stays an alias."""
         taken, _ = await self._domain()
@@ -354,9 +400,11 @@ class GoogleTemplate(AsyncTemplate):
                 answer = None  # adopted: its missing members are added below
             outcomes.append(answer if isinstance(answer, Exception) else None)
             if outcomes[-1] is None:
+                owners = _attr(action, "owners") or ()
                 for key in sorted(_attr(action, "members") or ()):
                     if key in self._emails:
-                        members.append((index, self._member_insert(action.idnumber, key)))
+                        call = self._member_insert(action.idnumber, key, key in owners)
+                        members.append((index, call))
         for (index, _), answer in zip(
             members, await self.google.batch("directory", [c for _, c in members]), strict=True
         ):
@@ -365,9 +413,13 @@ class GoogleTemplate(AsyncTemplate):
                 outcomes[index] = problem
         return outcomes
 
-    def _member_insert(self, group: str, key: str) -> Call:
-        body = {"email": self._email_of(key), "role": "MEMBER"}
+    def _member_insert(self, group: str, key: str, owner: bool) -> Call:
+        body = {"email": self._email_of(key), "role": "OWNER" if owner else "MEMBER"}
         return Call("POST", f"{_GROUPS}/{group}/members", body=body)
+
+    def _member_role(self, group: str, key: str, owner: bool) -> Call:
+        path = f"{_GROUPS}/{group}/members/{self._email_of(key)}"
+        return Call("PATCH", path, body={"role": "OWNER" if owner else "MEMBER"})
 
     async def update_groups(self, action: Action) -> None:
         changes = dict(action.changes or {})
@@ -385,9 +437,32 @@ class GoogleTemplate(AsyncTemplate):
 
     @batch(size="batch_size")
     async def add_groups_members(self, actions: list[Action]) -> list[Any]:
+        def make(action: Action) -> Call:
+            key = str(action.value)
+            return self._member_insert(action.idnumber, key, key in (_attr(action, "owners") or ()))
+
+        return await self._each("directory", actions, make, add=True)
+
+    @batch(size="batch_size")
+    async def add_groups_owners(self, actions: list[Action]) -> list[Any]:
+        """A member who becomes an owner (a class's new teacher): a patch of the role (a
+        member added in this run was inserted as owner already, so it is a no-op)."""
         return await self._each(
-            "directory", actions, lambda a: self._member_insert(a.idnumber, str(a.value)), add=True
+            "directory", actions, lambda a: self._member_role(a.idnumber, str(a.value), True)
         )
+
+    @batch(size="batch_size")
+    async def remove_groups_owners(self, actions: list[Action]) -> list[Any]:
+        """An owner who stays a member: a patch of the role; one who leaves the group is
+        removed by ``remove_groups_members``, so there is nothing to call."""
+
+        def make(action: Action) -> Call | None:
+            key = str(action.value)
+            if key not in (_attr(action, "members") or ()):
+                return None
+            return self._member_role(action.idnumber, key, False)
+
+        return await self._each("directory", actions, make)
 
     @batch(size="batch_size")
     async def remove_groups_members(self, actions: list[Action]) -> list[Any]:
@@ -401,20 +476,71 @@ class GoogleTemplate(AsyncTemplate):
         )
 
     async def _each(
-        self, api: str, actions: list[Action], make: Callable[[Action], Call], *, add: bool
+        self,
+        api: str,
+        actions: list[Action],
+        make: Callable[[Action], Call | None],
+        *,
+        add: bool | None = None,
     ) -> list[Any]:
-        """One call per action, batched; an action whose call cannot be made fails alone."""
+        """One call per action, batched; an action whose call cannot be made fails alone
+        (``make`` gives ``None``: nothing to call, done).  ``add``: a 409 is done (True),
+        a 404 is done (False), neither (None)."""
         outcomes: list[Any] = [None] * len(actions)
         calls: list[tuple[int, Call]] = []
         for index, action in enumerate(actions):
             try:
-                calls.append((index, make(action)))
+                call = make(action)
             except LookupError as exc:  # a member synctree has no address for
                 outcomes[index] = exc
+                continue
+            if call is not None:
+                calls.append((index, call))
         answers = await self.google.batch(api, [call for _, call in calls])
         for (index, _), answer in zip(calls, answers, strict=True):
-            outcomes[index] = _outcome(answer, exists_ok=add, gone_ok=not add)
+            outcomes[index] = _outcome(answer, exists_ok=add is True, gone_ok=add is False)
         return outcomes
+
+    # -- memberships as objects ----------------------------------------------------------
+
+    def _membership(self, action: Action) -> tuple[str, str]:
+        leaf = action.source if action.source is not None else action.dest
+        group = leaf.__dict__.get("_group") if leaf is not None else None
+        user = leaf.__dict__.get("_user") if leaf is not None else None
+        if not isinstance(group, str) or not isinstance(user, str):
+            raise ValueError(f"membership {action.idnumber!r} has no '_group' and '_user'")
+        return group, user
+
+    @batch(size="batch_size")
+    async def new_members(self, actions: list[Action]) -> list[Any]:
+        """Add members with their role, in batches (a 409 is done: the member is there)."""
+
+        def make(action: Action) -> Call:
+            group, user = self._membership(action)
+            body = {"email": self._email_of(user), "role": _attr(action, "role") or "MEMBER"}
+            return Call("POST", f"{_GROUPS}/{group}/members", body=body)
+
+        return await self._each("directory", actions, make, add=True)
+
+    @batch(size="batch_size")
+    async def old_members(self, actions: list[Action]) -> list[Any]:
+        """Remove members, in batches (a 404 is done: the member is gone); the members of
+        a group this run deletes go with it (no call)."""
+        kept = self.diff.left["groups"] if self.diff is not None else None
+
+        def make(action: Action) -> Call | None:
+            group, user = self._membership(action)
+            if kept is not None and kept.coverage == "full" and group not in kept:
+                return None  # old_groups deletes the group, and its members with it
+            return Call("DELETE", f"{_GROUPS}/{group}/members/{self._email_of(user)}")
+
+        return await self._each("directory", actions, make, add=False)
+
+    async def update_members_role(self, action: Action) -> None:
+        """A member whose role changes (a student made a teacher): one patch."""
+        group, user = self._membership(action)
+        path = f"{_GROUPS}/{group}/members/{self._email_of(user)}"
+        await self.google.send("directory", Call("PATCH", path, body={"role": action.value}))
 
     # -- Classroom -----------------------------------------------------------------------
 
@@ -496,13 +622,37 @@ class GoogleTemplate(AsyncTemplate):
         return [_outcome(a) for a in await self.google.batch("classroom", calls)]
 
     async def _roster(self, actions: list[Action], kind: str, add: bool) -> list[Any]:
-        def make(action: Action) -> Call:
-            key = str(action.value)
-            if add:
-                return self._roster_add(action.idnumber, kind, key)
-            return Call("DELETE", f"{_COURSES}/d:{action.idnumber}/{kind}/{self._email_of(key)}")
+        def remove(action: Action, what: str = kind) -> Call:
+            key = self._email_of(str(action.value))
+            return Call("DELETE", f"{_COURSES}/d:{action.idnumber}/{what}/{key}")
 
-        return await self._each("classroom", actions, make, add=add)
+        if not add:
+            return await self._each("classroom", actions, remove, add=False)
+        # A student who becomes a teacher (or back) leaves the other list first: Classroom
+        # holds a person once per course (the later remove then finds them gone: done).
+        other = "students" if kind == "teachers" else "teachers"
+        moving = [
+            index
+            for index, a in enumerate(actions)
+            if str(a.value) in (getattr(a.dest, other, None) or ())
+            and str(a.value) not in (_attr(a, other) or ())
+        ]
+        outcomes: list[Any] = [None] * len(actions)
+        if moving:
+            moved = [actions[i] for i in moving]
+            left = await self._each("classroom", moved, lambda a: remove(a, other), add=False)
+            for index, problem in zip(moving, left, strict=True):
+                outcomes[index] = problem
+        rest = [i for i in range(len(actions)) if outcomes[i] is None]
+        added = await self._each(
+            "classroom",
+            [actions[i] for i in rest],
+            lambda a: self._roster_add(a.idnumber, kind, str(a.value)),
+            add=True,
+        )
+        for index, problem in zip(rest, added, strict=True):
+            outcomes[index] = problem
+        return outcomes
 
     @batch(size="batch_size")
     async def add_courses_teachers(self, actions: list[Action]) -> list[Any]:

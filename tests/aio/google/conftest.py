@@ -49,7 +49,7 @@ async def load(
     url: str, export: str | Path = "sample", *, roster: dict[str, Any] | None = None, **reader: Any
 ) -> SyncTree:
     """The tree of the export (source) and the emulator (destination)."""
-    tree = SyncTree(["source", "destination"], ["users", "groups", "courses"])
+    tree = SyncTree(["source", "destination"], ["users", "groups", "members", "courses"])
     path = export if isinstance(export, Path) else EXPORTS / export
     source = GoogleRoster(path, **(roster or ROSTER)).readers()
     options = {"groups_domain": "groups.maplevalley.example.org", **FAST, **reader}

@@ -104,6 +104,21 @@ class TestQuota:
         assert _reason(answers[50]) == "rateLimitExceeded"
         assert emulator.stats.throttled["directory"] == 1
 
+    def test_the_throttle_switch(self, emulator: GoogleEmulator, client: httpx.Client) -> None:
+        """throttle(): the calls after the next ``after`` answer 429 (Retry-After) or 403
+        userRateLimitExceeded, as many as asked; then the API answers again."""
+        params = {"customer": "my_customer"}
+        emulator.throttle(times=1, status=429, reason=None, retry_after=2, after=1)
+        assert client.get(USERS, params=params).status_code == 200
+        too_many = client.get(USERS, params=params)
+        assert too_many.status_code == 429 and too_many.headers["Retry-After"] == "2"
+        assert too_many.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+        emulator.throttle(times=1)
+        limited = client.get(USERS, params=params)
+        assert (limited.status_code, _reason(limited)) == (403, "userRateLimitExceeded")
+        assert client.get(USERS, params=params).status_code == 200
+        assert emulator.stats.throttled["directory"] == 2
+
 
 class TestBatch:
     def _batch(self, client: httpx.Client, parts: list[str], path: str) -> httpx.Response:
