@@ -23,6 +23,9 @@ __all__ = [
 ]
 
 
+_STR = {str}
+
+
 def encode_members(value: Any, separator: str) -> Any:
     """A set or list as one text cell: set members sorted, list members in order.
 
@@ -30,7 +33,18 @@ def encode_members(value: Any, separator: str) -> Any:
     give back (not a string, empty, with spaces around it, or holding
     ``separator``) cannot be stored faithfully and raises :class:`ValueError`.
     """
-    if isinstance(value, set | frozenset):
+    if type(value) is set or type(value) is frozenset:
+        # The common case, checked in C: members all exact strings, none empty,
+        # none with spaces around it or holding the separator.
+        if value and set(map(type, value)) == _STR and "" not in value:
+            members = sorted(value)
+            text = separator.join(members)
+            if text.count(separator) == len(members) - 1 and all(
+                map(str.__eq__, map(str.strip, members), members)
+            ):
+                return text
+        members = sorted(value, key=str)
+    elif isinstance(value, set | frozenset):
         members = sorted(value, key=str)
     elif isinstance(value, list | tuple):
         members = list(value)
