@@ -66,3 +66,17 @@ def test_subbranch_counts_match_the_results() -> None:
     got = report._subbranch_counts()
     assert {k: dict(v) for k, v in got.items()} == expected
     assert list(got) == list(expected)
+
+
+def test_cells_comparer_agrees_with_same_cells() -> None:
+    from synctree._util.members import cells_comparer, same_cells
+
+    sets = (set, ";")
+    for encodings in ((None, sets), (sets,), (None, None), (sets, None, sets)):
+        same = cells_comparer(encodings)
+        values = ["a", "b;a", "a;b", " a ; b", None, "", "a", frozenset({"a"}), {"a", "b"}]
+        for left in itertools.product(values, repeat=len(encodings)):
+            for right in (left, tuple(reversed(left)), tuple(values[:1] * len(encodings))):
+                assert same(left, right) == same_cells(left, right, encodings), (left, right)
+        with pytest.raises(ValueError):
+            same(("a",) * (len(encodings) + 1), ("a",) * (len(encodings) + 1))
