@@ -13,26 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from synctree._cli import main
+from tests.cli.store import STORE_READER, write_store_config
+from tests.cli_runner import invoke
 from tests.http_server import make_app, serve
 
 # A destination kept in a JSON file: a custom reader and template by import string.
-STORE = """
-import json, pathlib
+STORE = (
+    STORE_READER
+    + """
 import anyio
 from synctree.aio import AsyncTemplate
-
-
-class StoreReader:
-    def __init__(self, path):
-        self.path = pathlib.Path(path)
-
-    async def __aiter__(self):
-        data = json.loads(self.path.read_text()) if self.path.exists() else {}
-        for key, attrs in data.items():
-            yield {"idnumber": key, **attrs}
 
 
 class StoreTemplate(AsyncTemplate):
@@ -70,6 +61,7 @@ class StoreTemplate(AsyncTemplate):
         del self.data[action.idnumber]
         await self._save()
 """
+)
 
 
 @pytest.fixture
@@ -88,35 +80,13 @@ def write_csv(folder: Path, rows: list[tuple[str, str, int]]) -> None:
 
 
 def write_config(folder: Path, template_extra: str = "", run: str = "") -> Path:
-    config = folder / "sync.toml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            [sync]
-            subbranches = ["students"]
-
-            [source.students]
-            reader = "csv"
-            path = "students.csv"
-            key = "student_id"
-            types = {{ grade = "int" }}
-
-            [destination.students]
-            reader = "jsonstore:StoreReader"
-            path = "{folder / "store.json"}"
-
-            [template]
-            use = "jsonstore:StoreTemplate"
-            path = "{folder / "store.json"}"
-            {template_extra}
-
-            [run]
-            concurrency = 2
-            {run}
-            """
-        )
+    return write_store_config(
+        folder,
+        reader="jsonstore:StoreReader",
+        template="jsonstore:StoreTemplate",
+        template_extra=template_extra,
+        extra=f"[run]\nconcurrency = 2\n{run}",
     )
-    return config
 
 
 def action_lines(log: Path) -> list[dict[str, object]]:
@@ -128,11 +98,6 @@ def action_lines(log: Path) -> list[dict[str, object]]:
 def count_actions(log: Path) -> int:
     """How many action lines a run log (perhaps being written) holds so far."""
     return log.read_text().count('"type": "action"') if log.exists() else 0
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 class TestPlanAndRun:

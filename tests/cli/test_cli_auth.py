@@ -3,82 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from synctree._cli import main
 from synctree._cli._config import Config
+from tests.cli_runner import invoke
 from tests.http_server import serve
+from tests.scim_server import scim_server
+
+__all__ = ["scim_server"]  # the fixture, used by name
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False, env=env)
-    return result.exit_code, result.output
 
 
 def private(path: Path, text: str, mode: int = 0o600) -> None:
     path.write_text(text + "\n")
     path.chmod(mode)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def scim_server() -> Iterator[tuple[str, str]]:
-    """scim2-server's CLI on 127.0.0.1 with a bearer token; yields (url, token)."""
-    token = "e2e-" + os.urandom(8).hex()
-    for _ in range(3):  # another process may grab the free port first
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scim2_server.testserver.cli", "--port", str(port)]
-            + ["--bearer-token", token],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}/v2"
-        deadline = time.monotonic() + 20
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/ServiceProviderConfig", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            process.kill()
-            process.wait()
-            continue
-        try:
-            yield url, token
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return
-    pytest.fail("scim2-server did not start")
 
 
 def write_users(folder: Path, names: list[str]) -> None:

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from synctree._cli import main
-from tests.cli.test_cli_auth import scim_server, write_users
+from tests.cli.store import STORE_READER, write_store_config
+from tests.cli.test_cli_auth import write_users
+from tests.cli_runner import invoke
 from tests.http_server import serve
+from tests.scim_server import scim_server
 
 __all__ = ["scim_server"]  # the fixture, used by name
 
@@ -32,20 +33,11 @@ PASSWORD = "hunter2-horse"  # a password column of a record
 
 # A destination kept in a JSON file, whose "server" answers some creates with an HTTP
 # error quoting the record (its password) and the token in its body.
-STORE = '''
-import json, pathlib
+STORE = (
+    STORE_READER
+    + '''
 import httpx
 from synctree.aio import AsyncTemplate, idempotent
-
-
-class StoreReader:
-    def __init__(self, path):
-        self.path = pathlib.Path(path)
-
-    async def __aiter__(self):
-        data = json.loads(self.path.read_text()) if self.path.exists() else {}
-        for key, attrs in data.items():
-            yield {"idnumber": key, **attrs}
 
 
 def store_reader(path):
@@ -109,44 +101,20 @@ def store_template(path, fail=(), token=""):
     """A factory: a function returning a template."""
     return StoreTemplate(path, fail=fail, token=token)
 '''
-
-CONFIG = """\
-[sync]
-subbranches = ["students"]
-
-[source.students]
-reader = "csv"
-path = "students.csv"
-key = "student_id"
-types = {{ grade = "int" }}
-
-[destination.students]
-reader = "{reader}"
-path = "{store}"
-
-[template]
-use = "{template}"
-path = "{store}"
-token = "${{NIGHTLY_TOKEN}}"
-{template_extra}
-{extra}
-"""
+)
 
 
 def write(folder: Path, *, reader: str = "nightlystore:StoreReader",
           template: str = "nightlystore:StoreTemplate", template_extra: str = "",
           extra: str = "") -> Path:  # fmt: skip
-    config = folder / "sync.toml"
-    config.write_text(
-        CONFIG.format(
-            reader=reader,
-            template=template,
-            template_extra=template_extra,
-            extra=extra,
-            store=folder / "store.json",
-        )  # fmt: skip
+    """The config, with the template's ``token`` read from ``${NIGHTLY_TOKEN}``."""
+    return write_store_config(
+        folder,
+        reader=reader,
+        template=template,
+        template_extra=f'token = "${{NIGHTLY_TOKEN}}"\n{template_extra}',
+        extra=extra,
     )
-    return config
 
 
 def students(folder: Path, rows: list[tuple[str, str, int]]) -> None:
@@ -169,11 +137,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     students(folder, [("1", "Ann", 7), ("2", "Bob", 8), ("3", "Cid", 9)])
     write(folder)
     return folder
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def lines_of(log: Path) -> list[dict[str, Any]]:

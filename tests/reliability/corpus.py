@@ -14,9 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from synctree._cli import main
+from tests.cli_runner import invoke
 
 __all__ = ["CASES", "CORPUS", "Case", "Tried", "big_field_csv", "make_project", "try_case"]
 
@@ -164,11 +162,6 @@ def big_field_csv(path: Path, size: int = 100_000_000) -> Path:
             file.write(piece)
         file.write("A" * (size % len(piece)) + ",7\n")
     return path
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def fold(text: str) -> str:

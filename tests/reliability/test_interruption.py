@@ -19,10 +19,8 @@ from typing import Any
 
 import anyio
 import pytest
-from click.testing import CliRunner
 
 from synctree import Action, Outcome, Report, Result, SyncTree
-from synctree._cli import main
 from synctree.aio import (
     AsyncTemplate,
     CSVReader,
@@ -33,6 +31,7 @@ from synctree.aio import (
     SQLTemplate,
 )
 from synctree.aio import load as load_tree
+from tests.cli_runner import invoke
 from tests.http_server import NO_FAULT, make_app, serve
 
 pytestmark = pytest.mark.anyio  # the sync tests below take ``anyio_backend`` for the CLI
@@ -329,11 +328,6 @@ def seed_destination(folder: Path, kind: str, data: Data) -> None:
             [(k, v["name"], v["grade"]) for k, v in data.items()],
         )
     db.close()
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def run_cli(folder: Path, backend: str) -> str:

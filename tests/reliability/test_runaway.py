@@ -15,15 +15,14 @@ import anyio
 import httpx
 import pytest
 import trio.testing
-from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from synctree import Action, Outcome, SyncTree
-from synctree._cli import main
 from synctree.aio import AsyncTemplate, HTTPReader, PageError, load
+from tests.cli_runner import invoke
 from tests.http_server import make_app, serve
 from tests.reliability.scenario import FAST_BACKOFF, UsersTemplate
 
@@ -188,11 +187,6 @@ def scim_project(folder: Path, url: str, rows: int) -> Path:
         )
     )
     return config
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 class TestDestinationFailure:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, overload
 
 import anyio
 
@@ -63,8 +63,17 @@ class _FileSource:
         self._file.wrapped.close()
 
 
+@overload
+async def open_file(path: Path, missing_ok: Literal[False] = False) -> ByteSource: ...
+@overload
+async def open_file(path: Path, missing_ok: bool) -> ByteSource | None: ...
 async def open_file(path: Path, missing_ok: bool = False) -> ByteSource | None:
-    """The file at ``path``; ``None`` if it is missing and ``missing_ok``."""
+    """The file at ``path``, open for one pass: a :class:`ByteSource` for
+    ``CSVReader.from_opener`` (an opener is ``partial(open_file, path)``).
+
+    Raises :class:`~synctree.InputError` for a file that is missing (``None`` instead
+    with ``missing_ok``), a directory, or one it cannot open.
+    """
     try:
         return _FileSource(await anyio.open_file(path, "rb"), path)
     except FileNotFoundError:

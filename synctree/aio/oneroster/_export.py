@@ -19,10 +19,10 @@ import anyio
 import anyio.to_thread
 
 from synctree import InputError
-from synctree.aio.csv import CSVReader
+from synctree.aio.csv import CSVReader, open_file
 
 from . import _shape
-from ._files import FileSource, Header, Opener, Trimmed, ZipMember, peek
+from ._files import Header, Opener, Trimmed, ZipMember, peek
 from ._shape import Record, Version
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class Session:
 
     def opener(self, file: str) -> Opener:
         if not self.is_zip:
-            return partial(FileSource.opened, self.path / self.name_of(file))
+            return partial(open_file, self.path / self.name_of(file))
         member = f"{self._prefix}{self.name_of(file)}"
         return partial(ZipMember.opened, self.path, member, self.shown(file))
 

@@ -1,7 +1,8 @@
 """Where an export's bytes come from: files of a folder or members of a zip, and their headers.
 
 Every file is read through a :class:`~synctree.aio.csv.ByteSource` opened
-afresh for each pass (:class:`_ZipMember` reads a member in worker threads).
+afresh for each pass: a file of a folder by :func:`synctree.aio.csv.open_file`, a
+member of a zip by :class:`ZipMember` (in worker threads).
 :func:`peek` reads a file's header (and first row) before the real pass, so the
 reader can check and rename columns; :class:`Trimmed` hides the empty trailing
 header columns some exports write when their rows are narrower
@@ -26,44 +27,12 @@ import anyio.to_thread
 from synctree import InputError
 from synctree.aio.csv import ByteSource
 
-__all__ = ["FileSource", "Header", "Opener", "Trimmed", "ZipMember", "peek"]
+__all__ = ["Header", "Opener", "Trimmed", "ZipMember", "peek"]
 
 Opener = Callable[[], Awaitable[ByteSource]]
 
 _BOM = codecs.BOM_UTF8
 _PEEK = 1 << 16  # bytes read to find the header and the first row
-
-
-class FileSource:
-    """A file of an export folder, read through :func:`anyio.open_file`."""
-
-    def __init__(self, file: anyio.AsyncFile[bytes], path: Path) -> None:
-        self._file = file
-        self._path = path
-
-    @classmethod
-    async def opened(cls, path: Path) -> ByteSource:
-        try:
-            return cls(await anyio.open_file(path, "rb"), path)
-        except FileNotFoundError:
-            raise InputError("file not found", path=path) from None
-        except OSError as exc:
-            raise InputError(f"cannot open the file: {exc.strerror or exc}", path=path) from exc
-
-    async def read(self, size: int) -> bytes:
-        try:
-            return await self._file.read(size)
-        except OSError as exc:
-            raise InputError(
-                f"cannot read the file: {exc.strerror or exc}", path=self._path
-            ) from exc
-
-    async def aclose(self) -> None:
-        with anyio.CancelScope(shield=True):
-            await self._file.aclose()
-
-    def close(self) -> None:
-        self._file.wrapped.close()
 
 
 class ZipMember:

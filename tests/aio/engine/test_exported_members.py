@@ -59,7 +59,7 @@ PUBLIC = [
 
 #: Each connector's own ``__all__``; its names are also importable from ``synctree.aio``.
 CONNECTORS = {
-    "csv": ["ByteSource", "CSVReader", "CSVTemplate"],
+    "csv": ["ByteSource", "CSVReader", "CSVTemplate", "open_file"],
     "google": [
         "DEFAULT_QUOTAS",
         "EmailRule",

@@ -386,6 +386,7 @@ SQL_TYPES = {
     "enrollments": {"primary": "bool", "begin": "date", "end": "date"},
     "demographics": {"races": "set", "hispanic": "bool", "birth_date": "date"},
 }
+#: Every subbranch, in dependency order (as written here, not read from the library).
 SUBBRANCHES = (
     "orgs",
     "sessions",

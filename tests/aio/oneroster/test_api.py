@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
 from synctree import ReaderError, SyncTree
-from synctree._cli import main
 from synctree.aio.http import OAuth1Auth, OAuth2ClientCredentials
 from synctree.aio.oneroster import OneRoster, OneRosterAPI
+from tests.cli_runner import invoke
 from tests.http_server import serve
 from tests.oneroster_api_server import OneRosterServer
 from tests.real_data import real_data
@@ -287,11 +286,6 @@ def test_bad_options() -> None:
     api = OneRosterAPI("https://u:pw@x.test/ims/oneroster/v1p1/", version="1.1")
     assert api.url == "https://u:pw@x.test/ims/oneroster/v1p1"
     assert "pw" not in repr(api) and "pw" not in repr(api.readers()["students"])
-
-
-def invoke(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False, env=env)
-    return result.exit_code, result.output
 
 
 def service_config(folder: Path, export: Path, url: str, version: str, auth: str) -> Path:

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from synctree import SyncTree
-from synctree._cli import main
 from synctree.aio.oneroster import OneRoster
+from tests.cli_runner import invoke
 from tests.real_data import real_data
 
 from .exports import write_config
@@ -121,11 +120,6 @@ def loaded(tree: SyncTree) -> dict[str, tuple[str, int, list[str]]]:
         )
         for sub in tree.source
     }
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.mark.anyio

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from synctree import InputError, ReaderError, SyncTree
-from synctree._cli import main
 from synctree.aio.oneroster import OneRoster
+from tests.cli_runner import invoke
 
 from .exports import PASSWORD, PROFILE_PASSWORD, Export, write_config
 
@@ -45,11 +44,6 @@ def picked(tree: SyncTree, name: str) -> dict[str, dict[str, Any]]:
 
 def keys(leaves: Any) -> set[str]:
     return {leaf.idnumber for leaf in leaves}
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def plan(config: Path) -> dict[str, Any]:

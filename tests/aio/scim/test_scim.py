@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +33,9 @@ from synctree.aio.scim import (
     SCIMTemplate,
     scim_string,
 )
+from tests.scim_server import scim_server
+
+__all__ = ["scim_server"]  # the fixture, used by name
 
 pytestmark = pytest.mark.anyio
 
@@ -840,50 +837,7 @@ class TestPath:
                 SCIMReader(ROOT, "Users", mapping={"idnumber": "externalId", "x": text})
 
 
-# -- end to end: a real scim2-server process ------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def scim_server() -> Iterator[tuple[str, str]]:
-    """scim2-server's CLI on 127.0.0.1 (a free port) with a bearer token; yields (url, token)."""
-    token = "e2e-" + os.urandom(8).hex()
-    for _ in range(3):  # another process may grab the free port first
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scim2_server.testserver.cli", "--port", str(port)]
-            + ["--bearer-token", token],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}/v2"
-        deadline = time.monotonic() + 20
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/ServiceProviderConfig", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            process.kill()
-            process.wait()
-            continue
-        try:
-            yield url, token
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return
-    pytest.fail("scim2-server did not start")
+# -- end to end: a real scim2-server process (tests.scim_server) ----------------------------
 
 
 class CSVRows:
