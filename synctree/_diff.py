@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._action import Action, Kind, make_action
 from ._leaf import Leaf, Missing, attribute_of, compared_values, derived_names
-from ._util.members import same_cells, same_values
+from ._util.members import cells_comparer, same_values
 
 if TYPE_CHECKING:
     from ._template import BaseTemplate, TemplateLike
@@ -135,6 +135,7 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
         pairs = compress(pairs, map(ne, left.values(), map(right.get, left)))
     # Two tuples of the same columns are compared cell by cell, as they are.
     encodings = tuple(map(lenc.get, lcols)) if as_text and lcols and lcols == rcols else None
+    same_cells = cells_comparer(encodings) if encodings is not None else None
     for key, row in pairs:
         other = right.get(key)
         if other is None:
@@ -142,8 +143,8 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
                 key, new_message, name, NEW, None, None, None, None, None, lleaf(key), None
             )
             continue
-        if encodings is not None and type(row) is tuple and type(other) is tuple:
-            if same_cells(row, other, encodings):
+        if same_cells is not None and type(row) is tuple and type(other) is tuple:
+            if same_cells(row, other):
                 continue
         elif fast:
             mine, theirs = lcells(row), rcells(other)

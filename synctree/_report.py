@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import enum
 import json
+import operator
 import time
 import traceback
 from collections import Counter
@@ -59,6 +60,9 @@ class Result:
         out["attempts"] = self.attempts
         out["elapsed"] = round(self.elapsed, 6)
         return out
+
+
+_subbranch = operator.attrgetter("subbranch")
 
 
 class _Same:
@@ -240,6 +244,19 @@ class Report:
                 counter[entry.outcome] += len(entry.actions)
             else:
                 counts.setdefault(entry.action.message, Counter())[entry.outcome] += 1
+        return counts
+
+    def _subbranch_counts(self) -> dict[str, Counter[str]]:
+        """``{subbranch: Counter({outcome text: n})}``, subbranches in first-seen order
+        (what counting :attr:`results` gives, without making a Result per action)."""
+        counts: dict[str, Counter[str]] = {}
+        for entry in self._entries:
+            if isinstance(entry, _Same):
+                outcome = str(entry.outcome)
+                for name, n in Counter(map(_subbranch, entry.actions)).items():
+                    counts.setdefault(name, Counter())[outcome] += n
+            else:
+                counts.setdefault(entry.action.subbranch, Counter())[str(entry.outcome)] += 1
         return counts
 
     @property

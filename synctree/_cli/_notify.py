@@ -54,8 +54,7 @@ def run_summary(
     counts: dict[str, Counter[str]] = {}
     failures = []
     if report is not None:
-        for result in report.results:
-            counts.setdefault(result.action.subbranch, Counter())[str(result.outcome)] += 1
+        counts = report._subbranch_counts()
         groups = group_failures(report.failures)
         for text, results in groups[:_GROUPS]:
             from ._runlog import mask_body, response_of

@@ -89,13 +89,24 @@ class RunProgress:
         if self.bars is not None:
             self.bars.stop()
 
+    def kinds(self) -> frozenset[Any]:
+        """The kinds of event :meth:`observe` does anything with (once entered)."""
+        from synctree.aio import EventKind
+
+        if self.bars is not None:
+            return frozenset({EventKind.PLANNED, EventKind.FINISHED, EventKind.RETRYING,
+                              EventKind.THROTTLED})  # fmt: skip
+        if self.output.verbose:
+            return frozenset({EventKind.PLANNED, EventKind.FINISHED})
+        return frozenset({EventKind.PLANNED})
+
     def observe(self, event: Any) -> None:
         from synctree.aio import EventKind
 
         kind = event.kind
         if kind is EventKind.PLANNED:
-            counts = Counter(action.subbranch for action in event.plan or ())
             if self.bars is not None:
+                counts = Counter(action.subbranch for action in event.plan or ())
                 for name, total in counts.items():
                     self.tasks[name] = self.bars.add_task(name, total=total, note="")
             return

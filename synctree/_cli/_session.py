@@ -318,7 +318,10 @@ class RunSession:
             from ._runlog import prune
 
             prune(self._log_dir, float(self.config.log.get("keep_days", 30)))
-        if self.config.notify:
+        settings = self.config.notify
+        if ("command" in settings or "webhook" in settings) and not (
+            settings.get("on", "failure") == "failure" and code == 0
+        ):  # the summary is made only when it is sent (``ok`` is ``code == 0``)
             from ._notify import notify, run_summary
 
             summary = run_summary(
@@ -387,10 +390,15 @@ class RunSession:
         for note in self.config.outside_paths:
             self.output.info(f"[yellow]note:[/] outside the config's folder: {escape(note)}")
         with RunProgress(self.output) as progress:
+            from synctree.aio import EventKind
+
             observers: list[Callable[[Any], None]] = [self._planned, progress.observe]
+            kinds = {EventKind.PLANNED, *progress.kinds()}
             if self.runlog is not None:
                 observers.append(self.runlog.observe)
-            return await changes.run(self.template, observer=_tee(*observers), **self.overrides)  # type: ignore[no-any-return]
+                kinds.update(EventKind)
+            observer = _tee(frozenset(kinds), *observers)
+            return await changes.run(self.template, observer=observer, **self.overrides)  # type: ignore[no-any-return]
 
     def _planned(self, event: Any) -> None:
         from synctree.aio import EventKind
@@ -399,9 +407,13 @@ class RunSession:
             self.planned = event.total
 
 
-def _tee(*observers: Callable[[Any], None]) -> Callable[[Any], None]:
+def _tee(kinds: frozenset[Any], *observers: Callable[[Any], None]) -> Callable[[Any], None]:
+    """One observer calling each of ``observers``, taking only events of ``kinds``
+    (the runner makes no other: a quiet run without a log makes none per action)."""
+
     def observe(event: Any) -> None:
         for observer in observers:
             observer(event)
 
+    observe.synctree_kinds = kinds  # type: ignore[attr-defined]
     return observe

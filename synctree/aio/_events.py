@@ -37,5 +37,7 @@ class Event:
     plan: tuple[Action, ...] | None = None
 
 
-#: Called inline for every event; keep it quick and do not raise.
+#: Called inline for every event; keep it quick and do not raise.  An observer
+#: with a ``synctree_kinds`` attribute (a collection of :class:`EventKind`) is
+#: given only events of those kinds; the runner makes no others for it.
 Observer: TypeAlias = Callable[[Event], None]

@@ -79,9 +79,10 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
             " (dry run)" if settings.dry_run else "",
         )
     observer = settings.observer
-    if observer is not None:
+    on_planned = _wanting(observer, EventKind.PLANNED)
+    if on_planned is not None:
         planned = tuple(actions_of(plan))
-        observer(Event(EventKind.PLANNED, total=len(planned), plan=planned))
+        on_planned(Event(EventKind.PLANNED, total=len(planned), plan=planned))
     if settings.dry_run:
         _plan_only(plan, report, observer)
         return report
@@ -135,8 +136,23 @@ class _Ended(NamedTuple):
         )
 
 
+def _wanting(observer: Callable[[Event], Any] | None, kind: EventKind) -> Any:
+    """``observer`` if it takes events of ``kind``, else ``None``.
+
+    An observer may say which kinds it takes with a ``synctree_kinds`` attribute
+    (a collection of :class:`EventKind`); the runner then makes no event of the
+    other kinds for it (the command's observers, when it shows nothing per
+    action, take the plan only).  Without the attribute it takes every kind.
+    """
+    if observer is None:
+        return None
+    kinds = getattr(observer, "synctree_kinds", None)
+    return observer if kinds is None or kind in kinds else None
+
+
 def _plan_only(plan: list[Step], report: Report, observer: Callable[[Event], Any] | None) -> None:
     """A dry run: record every action as planned (or not implemented, or failed)."""
+    observer = _wanting(observer, EventKind.FINISHED)
     for step in plan:
         if not step.chained:
             outcome = Outcome.PLANNED if step.method else Outcome.NOT_IMPLEMENTED
@@ -233,6 +249,9 @@ class _Execution:
         self.settings = settings
         self.report = report
         self.observer = settings.observer
+        #: The observer if it takes STARTED (FINISHED) events, else None.
+        self.on_started = _wanting(self.observer, EventKind.STARTED)
+        self.on_finished = _wanting(self.observer, EventKind.FINISHED)
         self.clock = settings.clock or anyio.current_time
         self.sleep = settings.sleep or anyio.sleep
         self.slots = anyio.CapacityLimiter(settings.concurrency)
@@ -381,7 +400,7 @@ class _Execution:
                     self.failed.add(_key(result.action))
                     failed = True
                 self.report.record(result)
-        if self.observer is not None:
+        if self.on_finished is not None:
             self._emit_finished(done.results() if isinstance(done, _Ended) else done)
         if failed and logger.isEnabledFor(logging.WARNING):
             for result in done.results() if isinstance(done, _Ended) else done:
@@ -401,18 +420,20 @@ class _Execution:
         self.stop()
 
     def _emit_finished(self, results: list[Result]) -> None:
-        if self.observer is not None:
+        observer = self.on_finished
+        if observer is not None:
             for result in results:
-                self.observer(Event(EventKind.FINISHED, action=result.action, result=result))
+                observer(Event(EventKind.FINISHED, action=result.action, result=result))
 
     def _emit(self, event: Event) -> None:
-        if self.observer is not None:
-            self.observer(event)
+        observer = _wanting(self.observer, event.kind)
+        if observer is not None:
+            observer(event)
 
     def _record(self, result: Result) -> None:
         self.report.record(result)
-        if self.observer is not None:
-            self.observer(Event(EventKind.FINISHED, action=result.action, result=result))
+        if self.on_finished is not None:
+            self.on_finished(Event(EventKind.FINISHED, action=result.action, result=result))
 
     async def _attempts(self, unit: _Unit) -> list[Result] | _Ended:
         """Call until it succeeds, fails for good, or runs out of retries; a result per action."""
@@ -515,9 +536,10 @@ class _Execution:
     async def _attempt(self, unit: _Unit, attempt: int) -> tuple[Exception | None, Any, bool]:
         """One call in the slot :meth:`_acquire` took: ``(error, returned, interrupted)``."""
         try:
-            if self.observer is not None:
+            observer = self.on_started
+            if observer is not None:
                 for action in unit.actions:
-                    self.observer(Event(EventKind.STARTED, action=action, attempt=attempt))
+                    observer(Event(EventKind.STARTED, action=action, attempt=attempt))
             timeout = self.settings.timeout
             with anyio.CancelScope(shield=True) as scope:
                 scope.deadline = self.grace_deadline

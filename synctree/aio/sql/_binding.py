@@ -126,13 +126,24 @@ class Binder:
                 return None
             params = list(map(plan.get, dicts))
             if not _PLAIN.issuperset(set(map(type, itertools.chain.from_iterable(params)))):
-                separator = self._separator
-                params = [_encoded(values, separator) for values in params]
+                params = self._encode_columns(params)
             if plan.fixups:
                 params = plan.fix_all(params)
         except Exception:
             return None
         return Rows(plan.statement, indexes=list(range(len(actions))), params=params)
+
+    def _encode_columns(self, params: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """:func:`_encoded` of every row: only the columns holding a value not of a
+        plain type go through ``encode_members``, a column at a time."""
+        separator = self._separator
+        columns: list[Any] = list(zip(*params, strict=True))
+        for position, column in enumerate(columns):
+            if not _PLAIN.issuperset(set(map(type, column))):
+                columns[position] = list(
+                    map(encode_members, column, itertools.repeat(separator, len(column)))
+                )
+        return list(zip(*columns, strict=True))
 
     def new_rows(self, target: Target, actions: list[Action], outcomes: list[object]) -> list[Rows]:
         """The rows of new objects, bound one by one: a row that cannot bind fails alone."""

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 from synctree import RoundTripError
 
@@ -390,6 +389,8 @@ def _mysql_rule(
     if row is None or row[1] is None:
         return _replace(base, kind="other")
     charset, collation, length = str(row[0]), str(row[1]), row[2]
+    from sqlalchemy.dialects import mysql
+
     if isinstance(column.type, mysql.BINARY | mysql.VARBINARY) or charset == "binary":
         return _replace(base, kind="other")
     if not (_WORD.match(charset) and _WORD.match(collation)):

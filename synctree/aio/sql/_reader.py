@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime
 import functools
 import operator
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import anyio
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import mysql
 
 from synctree import InputError
 from synctree._util.members import decode_members
@@ -102,7 +102,13 @@ def _as_written(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
 
 def _is_mysql_boolean(kind: sa.types.TypeEngine[Any]) -> bool:
     """MySQL/MariaDB's BOOLEAN, which is TINYINT(1): read as bool (0/1 only)."""
-    return isinstance(kind, mysql.TINYINT) and getattr(kind, "display_width", None) == 1
+    # Only when the dialect is loaded (by a MySQL engine) can a column be of its types.
+    mysql = sys.modules.get("sqlalchemy.dialects.mysql")
+    return (
+        mysql is not None
+        and isinstance(kind, mysql.TINYINT)
+        and getattr(kind, "display_width", None) == 1
+    )
 
 
 def _stream(conn: sa.Connection, statement: sa.Executable) -> sa.CursorResult[Any]:
