@@ -139,6 +139,11 @@ class GoogleTemplate(AsyncTemplate):
 
     def _check_order(self) -> None:
         names = self.diff.left.subbranches if self.diff is not None else []
+        if "groups" in names and "members" not in names:
+            raise ValueError(
+                "GoogleTemplate: the sync has 'groups' but no 'members'; declare the "
+                "subbranch 'members' after 'groups', or no group would get its members"
+            )
         if "members" in names and "groups" in names:
             if names.index("members") < names.index("groups"):
                 raise ValueError(

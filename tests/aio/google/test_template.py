@@ -524,3 +524,25 @@ class TestBatches:
         assert emulator.stats.parts["classroom"] - parts_before == 4  # two batches of two
         assert len(emulator.roster("d:c0")[1]) == 4  # s0-s3 (s4 is gone)
         assert len(emulator.roster("d:c1")[1]) == 5  # s0-s3 and s5
+
+
+@pytest.mark.parametrize(
+    ("subbranches", "problem"),
+    [
+        (["users", "groups", "courses"], "has 'groups' but no 'members'"),
+        (["users", "members", "groups"], "declare the subbranch 'members' after 'groups'"),
+    ],
+)
+@pytest.mark.anyio
+async def test_groups_need_their_members_declared_after_them(
+    subbranches: list[str], problem: str
+) -> None:
+    """A sync that would leave every group empty, or add members before their group,
+    is refused before the first call (the URL is never reached)."""
+    from synctree import SyncTree
+
+    tree = SyncTree(["source", "destination"], subbranches)
+    tree.new("source", "users", "stu-1", first="Ann")
+    google = GoogleTemplate(base_url="http://127.0.0.1:9", **FAST)
+    with pytest.raises(ValueError, match=problem):
+        await (tree.source > tree.destination).run(google)
