@@ -10,8 +10,9 @@ In a batch, each failed part that is worth another attempt is retried alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -217,3 +218,39 @@ class GoogleClient:
             return await self.call(api, call)
         except GoogleError as exc:
             return exc
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Connection:
+    """What a reader or a template makes its clients from: one quota, checked options."""
+
+    quota: Quota
+    auth: httpx.Auth | None
+    client: httpx.AsyncClient | None
+    base_url: str | None
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        auth: httpx.Auth | None,
+        client: httpx.AsyncClient | None,
+        base_url: str | None,
+        quotas: Mapping[str, int] | None,
+        rate: str | float,
+        window: float,
+        concurrency: int,
+    ) -> Connection:
+        """The connection, its options checked now (not at the first call)."""
+        quota = Quota(
+            quotas, rate=rate, window=window, key=base_url or "google", concurrency=concurrency
+        )
+        connection = cls(quota, auth, client, base_url)
+        connection.new_client()
+        return connection
+
+    def new_client(self) -> GoogleClient:
+        """A new client on this connection's quota (open it with ``async with``)."""
+        return GoogleClient(
+            auth=self.auth, client=self.client, base_url=self.base_url, quota=self.quota
+        )

@@ -34,8 +34,7 @@ import httpx
 from synctree.aio import Batch, Row, rows_of
 
 from ._batch import Call
-from ._client import GoogleClient
-from ._quota import Quota
+from ._client import Connection, GoogleClient
 from ._source import latest_roster, membership
 
 __all__ = ["EMAIL_ID", "KEY_ID", "GoogleReader", "external_ids"]
@@ -108,19 +107,16 @@ class GoogleReader:
         if not (adopt is False or adopt in ("email", "sis_email")):
             raise ValueError(f"'adopt' must be 'email', 'sis_email' or false, got {adopt!r}")
         self.adopt = adopt
-        self.quota = Quota(
-            quotas,
+        self._connection = Connection.checked(
+            auth=auth,
+            client=client,
+            base_url=base_url,
+            quotas=quotas,
             rate=rate,
             window=quota_window,
-            key=base_url or "google",
             concurrency=concurrency,
         )
-        self._client_options: dict[str, Any] = {
-            "auth": auth,
-            "client": client,
-            "base_url": base_url,
-        }
-        GoogleClient(quota=self.quota, **self._client_options)  # checks the options now
+        self.quota = self._connection.quota
         self.query = query
         self.groups_domain = groups_domain
         self.course_states = tuple(course_states)
@@ -130,7 +126,7 @@ class GoogleReader:
 
     def client(self) -> GoogleClient:
         """A new client on this reader's quota (open it with ``async with``)."""
-        return GoogleClient(quota=self.quota, **self._client_options)
+        return self._connection.new_client()
 
     def readers(self, *, source: Mapping[str, Any] | None = None) -> dict[str, _Part]:
         """A reader per subbranch, sharing one users listing.

@@ -20,9 +20,8 @@ from synctree._util.options import one_of, positive
 from synctree.aio import AsyncTemplate, batch
 
 from ._batch import Call
-from ._client import GoogleClient
+from ._client import Connection, GoogleClient
 from ._errors import GoogleError
-from ._quota import Quota
 from ._reader import EMAIL_ID, KEY_ID, external_ids
 from ._rules import EmailRule, PasswordFile, PasswordPolicy
 
@@ -89,19 +88,16 @@ class GoogleTemplate(AsyncTemplate):
             raise ValueError(
                 f"'course_owner' must be 'me' or a teacher's email, got {course_owner!r}"
             )
-        self.quota = Quota(
-            quotas,
+        self._connection = Connection.checked(
+            auth=auth,
+            client=client,
+            base_url=base_url,
+            quotas=quotas,
             rate=rate,
             window=quota_window,
-            key=base_url or "google",
             concurrency=api_concurrency,
         )
-        self._client_options: dict[str, Any] = {
-            "auth": auth,
-            "client": client,
-            "base_url": base_url,
-        }
-        GoogleClient(quota=self.quota, **self._client_options)  # checks the options now
+        self.quota = self._connection.quota
         self.passwords = PasswordPolicy.from_config(password)
         self.password_file = PasswordFile(password_file) if password_file is not None else None
         if self.password_file is not None:
@@ -134,7 +130,7 @@ class GoogleTemplate(AsyncTemplate):
                 email = leaf.__dict__.get("_email")
                 if isinstance(email, str):
                     self._emails[leaf.idnumber] = email
-        self._google = GoogleClient(quota=self.quota, **self._client_options)
+        self._google = self._connection.new_client()
         await self._google.__aenter__()
 
     def _check_order(self) -> None:
