@@ -16,7 +16,17 @@ from ._attempts import retrying
 from ._events import Event, EventKind, Observer
 from ._limiter import RateLimiter
 from ._load import Derived, Pipeline, load
-from ._reader import Batch, BatchReader, Reader, Row, Table, TableReader, rows_of
+from ._reader import (
+    Batch,
+    BatchReader,
+    PackedTable,
+    Packing,
+    Reader,
+    Row,
+    Table,
+    TableReader,
+    rows_of,
+)
 from ._retry import Backoff, Retry, RetryPolicy, Sent, Verdict, classify
 from ._template import AsyncRun, AsyncTemplate, batch, idempotent
 
@@ -94,6 +104,8 @@ __all__ = [
     "Offset",
     "OneRoster",
     "OneRosterReader",
+    "PackedTable",
+    "Packing",
     "PageError",
     "PageNumber",
     "Pagination",

@@ -31,6 +31,8 @@ PUBLIC = [
     "Offset",
     "OneRoster",
     "OneRosterReader",
+    "PackedTable",
+    "Packing",
     "PageError",
     "PageNumber",
     "Pagination",
