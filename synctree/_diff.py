@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import decimal
 import numbers
+import sys
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
 from itertools import compress, filterfalse
 from operator import ne
@@ -231,7 +231,11 @@ def _compare(
 
 def _is_nan(value: object) -> bool:
     """Whether ``value`` is a float (or Decimal) NaN: two NaNs are no change."""
-    return isinstance(value, float | decimal.Decimal) and value != value
+    if isinstance(value, float):
+        return value != value
+    # A Decimal exists only once its module is loaded: the diff does not load it.
+    decimal = sys.modules.get("decimal")
+    return decimal is not None and isinstance(value, decimal.Decimal) and value.is_nan()
 
 
 def _is_collection(value: object) -> bool:

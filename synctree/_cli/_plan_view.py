@@ -62,9 +62,14 @@ class PlanLine:
         return f"{self.subbranch}  {self.idnumber}{name}  {self.text}"
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["line"] = str(self)
-        return out
+        return {
+            "subbranch": self.subbranch,
+            "idnumber": self.idnumber,
+            "display": self.display,
+            "kind": self.kind,
+            "text": self.text,
+            "line": str(self),
+        }
 
 
 def render_value(value: Any) -> str:

@@ -108,6 +108,10 @@ class _Split:
     partial: bool  # the text ends inside a row
 
 
+#: ``line[:n]`` for the first key column's usual widths, without a slice object a row.
+_SLICES = [slice(0, n) for n in range(256)]
+
+
 @dataclass(frozen=True, slots=True)
 class LinePacking:
     """A file's rows packed as their lines (:class:`synctree.Packing`).
@@ -178,8 +182,11 @@ class LinePacking:
         if set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
             return None
         k = self.key_index
-        if k == 0:
-            keys = list(map(itemgetter(0), map(str.partition, lines, repeat(delimiter))))
+        if k == 0:  # each line up to its first delimiter (the slices made once)
+            ends = list(map(str.find, lines, repeat(delimiter)))
+            if max(ends, default=0) >= len(_SLICES):
+                return None
+            keys = list(map(str.__getitem__, lines, map(_SLICES.__getitem__, ends)))
         else:
             keys = list(map(itemgetter(k), map(str.split, lines, repeat(delimiter), repeat(k + 1))))
         if not all(keys) or (self.unquote and any(map(str.startswith, keys, repeat("'")))):
