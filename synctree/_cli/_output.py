@@ -126,8 +126,8 @@ class Capture:
 def summary(actions: Iterable[Action], subbranches: list[str]) -> dict[str, Counter[str]]:
     """How many actions of each kind a plan has, per subbranch."""
     counts: dict[str, Counter[str]] = {name: Counter() for name in subbranches}
-    for action in actions:
-        counts[action.subbranch][str(action.kind)] += 1
+    for (subbranch, kind), n in Counter((a.subbranch, a.kind) for a in actions).items():
+        counts[subbranch][str(kind)] += n
     return counts
 
 
