@@ -108,6 +108,8 @@ class _Split:
     partial: bool  # the text ends inside a row
 
 
+_PARSED_LINES = 512  # lines of quoted fields parsed at once to check them
+
 #: ``line[:n]`` for the first key column's usual widths, without a slice object a row.
 _SLICES = [slice(0, n) for n in range(256)]
 
@@ -205,16 +207,20 @@ class LinePacking:
         end is never taken for a whole one.
         """
         marker = [_MARK] * width
-        reader = csv.reader(itertools.chain(lines, (self.delimiter.join(marker),)), self.dialect)
-        try:
-            rows = list(reader)
-        except csv.Error:  # the careful path says what is wrong
-            return None
-        if len(rows) != len(lines) + 1 or rows.pop() != marker:
-            return None
-        if set(map(len, rows)) != {width}:
-            return None
-        return list(map(itemgetter(self.key_index), rows))
+        end = (self.delimiter.join(marker),)
+        keys: list[str] = []
+        for start in range(0, len(lines), _PARSED_LINES):  # a few at a time: in the cache
+            part = lines[start : start + _PARSED_LINES]
+            try:
+                rows = list(csv.reader(itertools.chain(part, end), self.dialect))
+            except csv.Error:  # the careful path says what is wrong
+                return None
+            if len(rows) != len(part) + 1 or rows.pop() != marker:
+                return None
+            if set(map(len, rows)) != {width}:
+                return None
+            keys += map(itemgetter(self.key_index), rows)
+        return keys
 
 
 @dataclass(frozen=True, slots=True)
