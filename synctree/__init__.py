@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._action import Action, Changes, Kind
+from ._action import Action, Changes, Kind, NewActions
 from ._diff import Diff
 from ._duplicates import DuplicatePolicy
 from ._exceptions import (
@@ -41,6 +41,7 @@ __all__ = [
     "Kind",
     "Leaf",
     "Missing",
+    "NewActions",
     "NotAwaitedError",
     "Outcome",
     "ReaderError",
