@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 import anyio
 
-from synctree import Action, Report, Skip
+from synctree import Action, NewActions, Report, Skip
 from synctree.aio import AsyncTemplate, Verdict, batch, idempotent
 
 from ._binding import Binder
@@ -192,11 +192,12 @@ class SQLTemplate(AsyncTemplate):
 
     # -- the generic methods --------------------------------------------------------------
 
-    @batch(size="batch_size")
+    @batch(size="batch_size", lazy=True)
     @idempotent
-    async def new(self, actions: list[Action]) -> list[object]:
-        """INSERT (or upsert) the source objects."""
-        target = await self._target(actions[0].subbranch, actions)
+    async def new(self, actions: Sequence[Action]) -> list[object]:
+        """INSERT (or upsert) the source objects (a run's straight from its stored rows)."""
+        subbranch = actions.subbranch if isinstance(actions, NewActions) else actions[0].subbranch
+        target = await self._target(subbranch, actions)
         outcomes: list[object] = [None] * len(actions)
         work = self._binder.new(target, actions, outcomes)
         await execute(self._db, target, work, outcomes)
@@ -285,7 +286,7 @@ class SQLTemplate(AsyncTemplate):
         binder = self._binder
 
         def rows() -> list[dict[str, Any]]:
-            return [binder.row(action) for action in new if action.source is not None]
+            return binder.created_rows(new)
 
         return await open_target(
             self._db,
