@@ -8,7 +8,8 @@ or creates the tables, :mod:`._keys` checks the keys round-trip, and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 import anyio
@@ -163,14 +164,14 @@ class SQLTemplate(AsyncTemplate):
             return
         try:
             for name in diff.left.subbranches:
-                keys = set(diff.left[name].keys()).union(diff.right[name].keys())
-                if keys:
-                    await self._check_keys(name, keys)
+                left, right = diff.left[name], diff.right[name]
+                if len(left) or len(right):  # every key, read only if the column needs it
+                    await self._check_keys(name, itertools.chain(left.keys(), right.keys()))
         except BaseException:
             await self._db.dispose()  # after_all is not called when before_all fails
             raise
 
-    async def _check_keys(self, subbranch: str, keys: set[str]) -> None:
+    async def _check_keys(self, subbranch: str, keys: Iterable[str]) -> None:
         """Raise :class:`RoundTripError` if the subbranch's key column would change a key."""
         await self._db.transaction(
             check_keys,
