@@ -139,24 +139,35 @@ class Binder:
                 return None
             place = {name: index for index, name in enumerate(names)}
             positions = [place[name] for name in plan.sources]
-            if len(positions) == 1:
-                only = positions[0]
-                params: list[Any] = [(row[only],) for row in rows]
-            else:
-                params = list(map(operator.itemgetter(*positions), rows))
-            columns: list[Any] = list(zip(*params, strict=True))
+            # Only the columns that need it are changed, a column at a time, read
+            # straight out of the rows; a batch needing no change gets one tuple a row.
+            changes: list[tuple[int, Callable[[Any], Any] | tuple[type, str] | None]] = []
             for position, name in enumerate(plan.sources):
-                column = columns[position]
                 encoding = encodings.get(name)
-                if encoding is not None:
-                    columns[position] = self._members(column, encoding)
-                elif not _PLAIN.issuperset(set(map(type, column))):
-                    columns[position] = list(
-                        map(encode_members, column, itertools.repeat(self._separator))
-                    )
-            params = list(zip(*columns, strict=True))
-            if plan.fixups:
-                params = plan.fix_all(params)
+                if encoding is not None or not _PLAIN.issuperset(
+                    set(map(type, map(operator.itemgetter(positions[position]), rows)))
+                ):
+                    changes.append((position, encoding))
+            changes += plan.fixups
+            if not changes:
+                if len(positions) == 1:
+                    only = positions[0]
+                    params: list[Any] = [(row[only],) for row in rows]
+                else:
+                    params = list(map(operator.itemgetter(*positions), rows))
+            else:
+                columns: list[Any] = [list(map(operator.itemgetter(p), rows)) for p in positions]
+                for position, change in changes:
+                    column = columns[position]
+                    if callable(change):  # a fixup: key conversion, bind processor
+                        columns[position] = list(map(change, column))
+                    elif change is not None:
+                        columns[position] = self._members(column, change)
+                    else:
+                        columns[position] = list(
+                            map(encode_members, column, itertools.repeat(self._separator))
+                        )
+                params = list(zip(*columns, strict=True))
         except Exception:
             return None
         return Rows(plan.statement, indexes=list(range(len(rows))), params=params)
