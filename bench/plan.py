@@ -364,6 +364,7 @@ def main() -> None:
     tools = [t for t in tools if t not in skipped]
     if skipped:
         print(f"not installed, skipped: {', '.join(skipped)} (pip install -e '.[bench]')")
+    compile_package()
     sizes = list(args.rows) + ([3_000_000] if args.big else [])
     print(f"case {args.case}, {args.rounds} rounds interleaved, medians; {os.cpu_count()} CPUs")
     for rows in sizes:
@@ -384,6 +385,19 @@ def main() -> None:
                 rsss[tool].append(rss)
                 cpus[tool].append(cpu)
         report(rows, tools, walls, rsss, cpus)
+
+
+def compile_package() -> None:
+    """Write synctree's bytecode first, as ``pip install`` does for the peers' packages.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (as on some machines) an editable install is
+    otherwise compiled again in every child, which a user's install never is.
+    """
+    import compileall
+
+    import synctree
+
+    compileall.compile_dir(Path(synctree.__file__).parent, quiet=1)
 
 
 def report(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 from ._action import Action, Changes, Kind, NewActions
 from ._diff import Diff
 from ._duplicates import DuplicatePolicy
@@ -19,10 +21,24 @@ from ._exceptions import (
     UncomparableError,
 )
 from ._leaf import Leaf, Missing, compared_values, derived_names
-from ._report import Outcome, Report, Result
-from ._template import DefaultTemplate, Skip
 from ._tree import Branch, Coverage, Subbranch, SyncTree
 from ._util import exports
+
+if typing.TYPE_CHECKING:
+    from ._report import Outcome, Report, Result
+    from ._template import DefaultTemplate, Skip
+
+# What only a run needs is imported when first used: loading and diffing do not.
+__getattr__ = exports.lazy_names(
+    globals(),
+    {
+        "DefaultTemplate": "._template",
+        "Outcome": "._report",
+        "Report": "._report",
+        "Result": "._report",
+        "Skip": "._template",
+    },
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -61,3 +77,7 @@ __all__ = [
 ]
 
 exports.show_public_module(globals(), __all__)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

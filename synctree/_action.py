@@ -348,7 +348,9 @@ class NewActions(Sequence[Action]):
         source = self._run.source
         if derived_names(source.model):
             return None
-        stored = list(map(source._rows.__getitem__, self.keys))
+        keys = self.keys
+        source._unpack(keys)  # rows kept as text become tuples, in bulk
+        stored = list(map(source._rows.__getitem__, keys))
         encodings = dict(source._encoded)
         columns = source._columns
         forms = set(map(type, stored))

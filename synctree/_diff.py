@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import decimal
 import numbers
+import sys
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
 from itertools import compress, filterfalse
 from operator import ne
@@ -140,11 +140,22 @@ def _forward(
     lenc, renc = lsub._encoded, rsub._encoded
     as_text = fast and all(lenc.get(n) == renc.get(n) for n in lenc.keys() | renc.keys())
     decoded = fast and bool(lenc or renc)
+    # Rows packed into texts compare as texts only under one packing; else, or
+    # when a derived attribute needs the values, both sides become tuples.
+    packed = as_text and lsub._packing is not None and lsub._packing == rsub._packing
+    if not packed:
+        lsub._unpack_all()
+        rsub._unpack_all()
     lcols, rcols = lsub._columns, rsub._columns
     pairs: Iterable[tuple[str, Any]] = left.items()
     if as_text and (lcols is None or rcols is None or lcols == rcols):
         # only the keys whose rows differ (or are missing on the right)
         pairs = compress(pairs, map(ne, left.values(), map(right.get, left)))
+        if packed:  # the pairs whose texts differ, unpacked in bulk
+            keys = [key for key, _ in pairs]
+            lsub._unpack(keys)
+            rsub._unpack(filter(right.__contains__, keys))
+            pairs = zip(keys, map(left.__getitem__, keys), strict=True)
     # Two tuples of the same columns are compared cell by cell, as they are.
     encodings = tuple(map(lenc.get, lcols)) if as_text and lcols and lcols == rcols else None
     same_cells = cells_comparer(encodings) if encodings is not None else None
@@ -188,6 +199,7 @@ def _olds(lsub: Subbranch, rsub: Subbranch) -> Iterator[Action]:
         keys = [key for key in right if key in removed and key not in left]
     else:
         keys = list(filterfalse(left.__contains__, right))  # found in C, in order
+    rsub._unpack(keys)  # rows kept as text, in bulk
     for key in keys:
         yield make_action(
             key, old_message, name, OLD, None, None, None, None, None, None, rleaf(key)
@@ -241,7 +253,11 @@ def _compare(
 
 def _is_nan(value: object) -> bool:
     """Whether ``value`` is a float (or Decimal) NaN: two NaNs are no change."""
-    return isinstance(value, float | decimal.Decimal) and value != value
+    if isinstance(value, float):
+        return value != value
+    # A Decimal exists only once its module is loaded: the diff does not load it.
+    decimal = sys.modules.get("decimal")
+    return decimal is not None and isinstance(value, decimal.Decimal) and value.is_nan()
 
 
 def _is_collection(value: object) -> bool:

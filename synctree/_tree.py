@@ -6,8 +6,9 @@ import importlib
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from operator import is_not
-from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
+from itertools import compress, repeat
+from operator import is_, is_not
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from ._duplicates import DuplicatePolicy, check_policy, merge_attributes
 from ._exceptions import DuplicateKeyError
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from ._action import Action
     from ._diff import Diff
 
-__all__ = ["Branch", "Coverage", "Subbranch", "SyncTree"]
+__all__ = ["Branch", "Coverage", "Packing", "Subbranch", "SyncTree"]
 
 #: How much of the truth a subbranch holds: ``"full"`` (all of it, the
 #: default), ``"delta"`` (only the objects its rows and ``removed`` name) or
@@ -27,6 +28,26 @@ Coverage: TypeAlias = Literal["full", "delta", "absent"]
 _COVERAGES = ("full", "delta", "absent")
 
 _idnumber = operator.itemgetter("idnumber")
+
+
+class Packing(Protocol):
+    """How a reader packs each row into one text (a CSV line), and back.
+
+    The contract the diff relies on: two texts packed by *equal* packings are
+    equal rows when the texts are equal (the converse need not hold).  The
+    diff then compares a pair of rows as one string comparison and unpacks
+    only the pairs whose texts differ; a row is unpacked for good when a leaf
+    of it is made.
+    """
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of the cells :meth:`unpack` gives, ``'idnumber'`` first."""
+        ...
+
+    def unpack(self, texts: Iterable[str]) -> list[tuple[Any, ...]]:
+        """The rows of ``texts``: tuples of cells under :attr:`columns`."""
+        ...
 
 
 class Subbranch:
@@ -57,11 +78,17 @@ class Subbranch:
       tracked by the collector; the diff compares such cells as text first,
       and decodes only those whose text differs.  In such a column, a string
       is always the encoded text.
+    - A reader whose rows pack into one text each (a CSV line) may hand them
+      over so (:class:`synctree.aio.PackedTable`, with a :class:`Packing`):
+      one string a row, a third of a tuple's size.  Under one packing on both
+      sides, a pair of equal texts needs no action, and only the pairs whose
+      texts differ are unpacked (into tuples, for good).
     """
 
     __slots__ = (
         "_columns",
         "_encoded",
+        "_packing",
         "_removed",
         "_rows",
         "branch",
@@ -77,9 +104,11 @@ class Subbranch:
         self.name = name
         self.model = model
         self.policy = policy
-        #: ``idnumber -> row``: a dict, or a tuple of the cells named by ``_columns``.
-        self._rows: dict[str, dict[str, Any] | tuple[Any, ...]] = {}
+        #: ``idnumber -> row``: a dict, a tuple of the cells named by ``_columns``,
+        #: or a str that ``_packing`` unpacks into such a tuple.
+        self._rows: dict[str, dict[str, Any] | tuple[Any, ...] | str] = {}
         self._columns: tuple[str, ...] | None = None  # of tuple rows; the first is 'idnumber'
+        self._packing: Packing | None = None  # of the rows kept as text
         self._encoded: dict[str, Encoding] = {}  # columns whose cells may still be text
         self.coverage: Coverage = "full"
         self._removed: set[str] = set()
@@ -134,11 +163,13 @@ class Subbranch:
 
     def __iter__(self) -> Iterator[Leaf]:
         model = self.model
+        self._unpack_all()
         rows, columns, encoded = self._rows, self._columns, self._encoded
         for idnumber, stored in rows.items():
             if isinstance(stored, tuple):
                 rows[idnumber] = row = dict(zip(columns or (), stored, strict=True))
             else:
+                assert not isinstance(stored, str), "unpacked above"
                 row = stored
             if encoded:
                 decode_row(row, encoded)
@@ -157,6 +188,8 @@ class Subbranch:
     def _row(self, idnumber: str) -> dict[str, Any]:
         """The row of ``idnumber`` in its plain form (a dict of values), for good."""
         stored = self._rows[idnumber]
+        if isinstance(stored, str):
+            stored = self._unpack_text(stored)
         if isinstance(stored, tuple):
             self._rows[idnumber] = row = dict(zip(self._columns or (), stored, strict=True))
         else:
@@ -169,11 +202,35 @@ class Subbranch:
         """The leaf of ``idnumber`` (the diff's way in)."""
         return view(self.model, self._row(idnumber))
 
-    def _cells(self, row: dict[str, Any] | tuple[Any, ...]) -> dict[str, Any]:
+    def _cells(self, row: dict[str, Any] | tuple[Any, ...] | str) -> dict[str, Any]:
         """A stored row's cells by name, without changing its form (a new dict for a tuple)."""
+        if type(row) is str:
+            row = self._unpack_text(row)
         if type(row) is tuple:
             return dict(zip(self._columns or (), row, strict=True))
-        return row  # type: ignore[return-value]  # not a tuple: a dict
+        return row  # type: ignore[return-value]  # not a tuple or a str: a dict
+
+    def _unpack_text(self, text: str) -> tuple[Any, ...]:
+        assert self._packing is not None, "a row kept as text has a packing"
+        return self._packing.unpack((text,))[0]
+
+    def _unpack(self, keys: Iterable[str]) -> None:
+        """Unpack the rows of ``keys`` that are still text into tuples, for good, in bulk."""
+        packing = self._packing
+        if packing is None:
+            return
+        rows = self._rows
+        texts = [key for key in keys if type(rows[key]) is str]
+        if texts:
+            packed: list[Any] = list(map(rows.__getitem__, texts))
+            rows.update(zip(texts, packing.unpack(packed), strict=True))
+
+    def _unpack_all(self) -> None:
+        """Unpack every row still kept as text (found in C)."""
+        if self._packing is not None:
+            rows = self._rows
+            self._unpack(compress(rows, map(is_, map(type, rows.values()), repeat(str))))
+            self._packing = None  # no text is left to unpack
 
     def __gt__(self, other: Subbranch) -> Diff:
         from ._diff import Diff
@@ -298,6 +355,55 @@ class Subbranch:
                 dict(zip(columns, cells, strict=True)),
                 None if where is None else _where_of(where, cells),
             )
+
+    def _add_packed(
+        self,
+        keys: list[str],
+        texts: list[str],
+        packing: Packing,
+        where: Callable[[int], tuple[Any, Any]] | None = None,
+        encoded: Mapping[str, Encoding] | None = None,
+    ) -> None:
+        """Add rows packed into texts (``keys[i]`` the key of ``texts[i]``).
+
+        They are kept as text when the subbranch's text rows have this packing
+        (or it has none yet, and its tuple rows, if any, the same columns);
+        otherwise they are unpacked.  ``where(index)`` gives ``(path, line)``
+        of ``texts[index]`` for an error message.
+        """
+        if self.coverage == "absent" and texts:
+            raise ValueError(f"{self.branch} {self.name} is absent; it cannot take rows")
+        if len(keys) != len(texts):
+            raise ValueError(f"{len(keys)} keys for {len(texts)} packed rows")
+        columns = packing.columns
+        if (
+            self._packing is None
+            and self._columns in (None, columns)
+            and columns[:1] == ("idnumber",)
+        ):
+            self._packing, self._columns = packing, columns
+        clash = self._encode(encoded)
+        if packing != self._packing or clash or not set(map(type, keys)) <= {str}:
+            rows = packing.unpack(texts)
+            index = dict(zip(map(id, rows), range(len(rows)), strict=True))
+            self._add_tuples(
+                columns, rows, None if where is None else lambda row: where(index[id(row)])
+            )
+            return
+        table = self._rows
+        before = len(table)
+        # In C, one lookup a row (as _add_tuples); the texts are fresh strings, so
+        # one not kept is a key seen before.
+        kept = list(map(table.setdefault, keys, texts))
+        if len(table) - before == len(keys):
+            return
+        for at, (idnumber, existing, text) in enumerate(zip(keys, kept, texts, strict=True)):
+            if existing is not text:
+                self._duplicate(
+                    self._row(idnumber),
+                    dict(zip(columns, self._unpack_text(text), strict=True)),
+                    None if where is None else _where_at(where, at),
+                )
 
     def _duplicate(
         self,
@@ -571,6 +677,13 @@ def _where_of(
 ) -> Callable[[dict[str, Any]], tuple[Any, Any]]:
     """``where`` for the dict made of the tuple row ``cells``: where ``cells`` came from."""
     return lambda _: where(cells)
+
+
+def _where_at(
+    where: Callable[[int], tuple[Any, Any]], index: int
+) -> Callable[[dict[str, Any]], tuple[Any, Any]]:
+    """``where`` for the dict made of the packed row at ``index``."""
+    return lambda _: where(index)
 
 
 def _names(names: Iterable[str], parameter: str, reserved: frozenset[str]) -> list[str]:

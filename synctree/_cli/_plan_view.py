@@ -23,7 +23,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from synctree import Action, Kind
+from synctree import Action, Kind, Leaf, Missing, derived_names
+from synctree._leaf import attribute_of
 
 __all__ = ["PlanLine", "error_fixes", "plan_lines", "render_value"]
 
@@ -45,6 +46,7 @@ _NAME_GUESSES: tuple[tuple[str, ...], ...] = (
     ("userName",),
 )
 _ARROW = "→"
+_UNKNOWN: Any = object()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,9 +64,14 @@ class PlanLine:
         return f"{self.subbranch}  {self.idnumber}{name}  {self.text}"
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["line"] = str(self)
-        return out
+        return {
+            "subbranch": self.subbranch,
+            "idnumber": self.idnumber,
+            "display": self.display,
+            "kind": self.kind,
+            "text": self.text,
+            "line": str(self),
+        }
 
 
 def render_value(value: Any) -> str:
@@ -82,11 +89,30 @@ def render_value(value: Any) -> str:
     return repr(value)
 
 
+class _Attributes:
+    """A leaf's attributes by name, as ``leaf.to_dict()`` has them, without copying them all."""
+
+    __slots__ = ("_derived", "_leaf", "_stored")
+
+    def __init__(self, leaf: Leaf) -> None:
+        self._leaf = leaf
+        self._stored = leaf.__dict__
+        self._derived = derived_names(type(leaf))
+
+    def get(self, name: str) -> Any:
+        if name in self._derived:
+            value = attribute_of(self._leaf, name)
+            return "<error>" if isinstance(value, Missing) else value
+        if name[:1] == "_" or name == "idnumber":
+            return None
+        return self._stored.get(name)
+
+
 def _display_of(action: Action, display: str | None) -> str | None:
     leaf = action.source if action.source is not None else action.dest
     if leaf is None:
         return None
-    attrs = leaf.to_dict()
+    attrs = _Attributes(leaf)
     if display is not None:
         if "{" in display:
             fields = [name for _, name, _, _ in string.Formatter().parse(display) if name]
@@ -114,6 +140,8 @@ def plan_lines(
     out: dict[str, list[PlanLine]] = {}
     updates: dict[tuple[str, str], list[str]] = {}
     pending: dict[tuple[str, str], int] = {}  # (subbranch, id) -> index of its update line
+    displayed: dict[tuple[str, str], Any] = {}
+    kinds = {kind: str(kind) for kind in Kind}
     for action in actions:
         lines = out.setdefault(action.subbranch, [])
         kind = action.kind
@@ -142,8 +170,11 @@ def plan_lines(
             text = f"{action.attribute} − {render_value(action.value)}"
         else:
             text = f"error {action.attribute}: {action.error}"
-        display = _display_of(action, displays.get(action.subbranch))
-        lines.append(PlanLine(action.subbranch, action.idnumber, display, str(kind), text))
+        shown = (action.subbranch, action.idnumber)
+        display = displayed.get(shown, _UNKNOWN)
+        if display is _UNKNOWN:  # an object's actions share its display: made once
+            displayed[shown] = display = _display_of(action, displays.get(action.subbranch))
+        lines.append(PlanLine(action.subbranch, action.idnumber, display, kinds[kind], text))
     return out
 
 

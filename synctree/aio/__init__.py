@@ -1,26 +1,37 @@
 """The async engine: loading, the runner, async templates, and the connectors beside it.
 
-The engine's own names are imported here.  The connectors' names
-(``CSVReader``, ``SQLTemplate``, ...) live in their subpackages
-(``synctree.aio.csv``, ``synctree.aio.sql``, ...) and are re-exported lazily
-(PEP 562), so ``import synctree.aio`` loads neither SQLAlchemy nor httpx.
+Loading's names are imported here; the runner's (``AsyncTemplate``, ``Retry``,
+...) when first used, so that a plan (load and diff) does not load the runner.
+The connectors' names (``CSVReader``, ``SQLTemplate``, ...) live in their
+subpackages (``synctree.aio.csv``, ``synctree.aio.sql``, ...) and are
+re-exported lazily too (PEP 562), so ``import synctree.aio`` loads neither
+SQLAlchemy nor httpx.
 """
 
 from __future__ import annotations
 
-import importlib
 import typing
 
 from .._util import exports
-from ._attempts import retrying
-from ._events import Event, EventKind, Observer
-from ._limiter import RateLimiter
 from ._load import Derived, Pipeline, load
-from ._reader import Batch, BatchReader, Reader, Row, Table, TableReader, rows_of
-from ._retry import Backoff, Retry, RetryPolicy, Sent, Verdict, classify
-from ._template import AsyncRun, AsyncTemplate, batch, idempotent
+from ._reader import (
+    Batch,
+    BatchReader,
+    PackedTable,
+    Packing,
+    Reader,
+    Row,
+    Table,
+    TableReader,
+    rows_of,
+)
 
 if typing.TYPE_CHECKING:
+    from ._attempts import retrying
+    from ._events import Event, EventKind, Observer
+    from ._limiter import RateLimiter
+    from ._retry import Backoff, Retry, RetryPolicy, Sent, Verdict, classify
+    from ._template import AsyncRun, AsyncTemplate, batch, idempotent
     from .csv import CSVReader, CSVTemplate
     from .http import (
         Cursor,
@@ -60,14 +71,34 @@ _CONNECTORS = {
 }
 
 
+#: The engine's names that only a run needs (loading and diffing do not): name -> module.
+_RUNNER = {
+    "AsyncRun": "._template",
+    "AsyncTemplate": "._template",
+    "Backoff": "._retry",
+    "Event": "._events",
+    "EventKind": "._events",
+    "Observer": "._events",
+    "RateLimiter": "._limiter",
+    "Retry": "._retry",
+    "RetryPolicy": "._retry",
+    "Sent": "._retry",
+    "Verdict": "._retry",
+    "batch": "._template",
+    "classify": "._retry",
+    "idempotent": "._template",
+    "retrying": "._attempts",
+}
+_runner_name = exports.lazy_names(globals(), _RUNNER)
+_connector_name = exports.lazy_names(
+    globals(), {name: f".{package}" for name, package in _CONNECTORS.items()}, show=False
+)
+
+
 def __getattr__(name: str) -> typing.Any:
-    try:
-        package = _CONNECTORS[name]
-    except KeyError:
-        raise AttributeError(f"module 'synctree.aio' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{package}"), name)
-    globals()[name] = value  # the next lookup is a plain one
-    return value
+    if name in _RUNNER:
+        return _runner_name(name)
+    return _connector_name(name)
 
 
 def __dir__() -> list[str]:
@@ -94,6 +125,8 @@ __all__ = [
     "Offset",
     "OneRoster",
     "OneRosterReader",
+    "PackedTable",
+    "Packing",
     "PageError",
     "PageNumber",
     "Pagination",

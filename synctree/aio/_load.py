@@ -20,7 +20,7 @@ from anyio.lowlevel import checkpoint
 
 from .._exceptions import DuplicateKeyError, InputError, ReaderError, SyncTreeError
 from .._util.redact import error_text
-from ._reader import Batch, BatchReader, Reader, Row, Table, TableReader
+from ._reader import Batch, BatchReader, PackedTable, Reader, Row, Table, TableReader
 
 if TYPE_CHECKING:
     from .._tree import Subbranch, SyncTree
@@ -172,7 +172,8 @@ async def _load_one(
 ) -> None:
     pipeline = reader if isinstance(reader, Pipeline) else None
     source = pipeline.reader if pipeline is not None else reader
-    current: list[Batch | Table] = [Batch([])]  # the reader's current batch, before any hooks
+    # the reader's current batch, before any hooks
+    current: list[Batch | Table | PackedTable] = [Batch([])]
     try:
         if isinstance(source, Derived):
             await loaded[subbranch.branch, source.subbranch].wait()
@@ -192,7 +193,7 @@ async def _load_one(
     loaded[subbranch.branch, subbranch.name].set()
 
 
-def _apply_coverage(subbranch: Subbranch, batch: Batch | Table) -> None:
+def _apply_coverage(subbranch: Subbranch, batch: Batch | Table | PackedTable) -> None:
     """What a batch says of the subbranch as a whole: its coverage, removals, notes."""
     if batch.coverage == "absent":
         subbranch.mark_absent(batch.notes[0] if batch.notes else "not provided by the reader")
@@ -203,13 +204,18 @@ def _apply_coverage(subbranch: Subbranch, batch: Batch | Table) -> None:
     subbranch.notes.extend(batch.notes)
 
 
-def _where(current: list[Batch | Table]) -> Callable[[Any], tuple[Any, Any]]:
-    """``where(row)``: the path and line of a row of the current batch (only asked on an error)."""
+def _where(current: list[Batch | Table | PackedTable]) -> Callable[[Any], tuple[Any, Any]]:
+    """``where(row)``: the path and line of a row of the current batch (only asked on an error).
+
+    Of a :class:`PackedTable`, ``row`` is the row's index.
+    """
 
     def where(row: Any) -> tuple[Any, Any]:
         batch = current[0]
         if batch.line_of is None:
             return batch.path, None
+        if isinstance(batch, PackedTable):
+            return batch.path, batch.line_of(row)
         found = [i for i, other in enumerate(batch.rows) if other is row]
         return batch.path, batch.line_of(found[0]) if found else None
 
@@ -221,7 +227,7 @@ async def _load_batches(
     batches: AsyncGenerator[Batch, None],
     pipeline: Pipeline | None,
     progress: Callable[[str, str, int], None] | None,
-    current: list[Batch | Table],
+    current: list[Batch | Table | PackedTable],
 ) -> None:
     add_rows = subbranch._add_rows
     where = _where(current)
@@ -249,10 +255,10 @@ async def _load_tables(
     subbranch: Subbranch,
     reader: TableReader,
     progress: Callable[[str, str, int], None] | None,
-    current: list[Batch | Table],
+    current: list[Batch | Table | PackedTable],
 ) -> None:
-    """The tables of a :class:`TableReader`, added to the subbranch as tuples."""
-    add = subbranch._add_tuples
+    """The tables of a :class:`TableReader`, added to the subbranch as they are."""
+    add, add_packed = subbranch._add_tuples, subbranch._add_packed
     where = _where(current)
     tables = reader.tables()
     try:
@@ -260,7 +266,10 @@ async def _load_tables(
             current[0] = table
             if table.coverage is not None or table.removed or table.notes:
                 _apply_coverage(subbranch, table)
-            add(table.columns, table.rows, where, table.encoded)
+            if isinstance(table, PackedTable):
+                add_packed(table.keys, table.texts, table.packing, where, table.encoded)
+            else:
+                add(table.columns, table.rows, where, table.encoded)
             if progress is not None:
                 progress(subbranch.branch, subbranch.name, len(subbranch))
             await checkpoint()
@@ -272,7 +281,7 @@ async def _load_tables(
 
 
 def _reader_error(
-    subbranch: Subbranch, reader: Any, exc: Exception, batch: Batch | Table
+    subbranch: Subbranch, reader: Any, exc: Exception, batch: Batch | Table | PackedTable
 ) -> ReaderError:
     name = repr(reader)
     if isinstance(exc, InputError):

@@ -13,10 +13,20 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-from .._tree import Coverage
+from .._tree import Coverage, Packing
 from .._util.members import decode_row
 
-__all__ = ["Batch", "BatchReader", "Reader", "Row", "Table", "TableReader", "rows_of"]
+__all__ = [
+    "Batch",
+    "BatchReader",
+    "PackedTable",
+    "Packing",
+    "Reader",
+    "Row",
+    "Table",
+    "TableReader",
+    "rows_of",
+]
 
 #: One object as a reader gives it: attribute -> value, with ``'idnumber'``.
 Row: TypeAlias = dict[str, Any]
@@ -117,19 +127,69 @@ class Table:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PackedTable:
+    """Rows read together, each packed into one text (a CSV line): the most compact form.
+
+    A big load keeps such rows as they are (one string a row, a third of a
+    tuple's size).  Under equal :class:`~synctree.Packing`\\ s on both sides the
+    diff compares a pair of rows as their texts and unpacks only the pairs
+    that differ.
+
+    :param keys: the key of each row, ``keys[i]`` that of ``texts[i]``.
+    :param texts: the rows, packed, fresh strings (the tree keeps them; it tells a
+        key seen twice by its text not being the one kept);
+        ``packing.unpack(texts)`` gives their tuples.
+    :param packing: how they are packed (its ``columns`` name the cells).
+    :param path: as :class:`Batch`'s.
+    :param line_of: as :class:`Batch`'s.
+    :param key: as :class:`Batch`'s.
+    :param coverage: as :class:`Batch`'s.
+    :param removed: as :class:`Batch`'s.
+    :param notes: as :class:`Batch`'s.
+    :param encoded: as :class:`Batch`'s (of the unpacked cells).
+    """
+
+    keys: list[str]
+    texts: list[str]
+    packing: Packing
+    path: str | None = None
+    line_of: Callable[[int], int | None] | None = None
+    key: str | None = None
+    coverage: Coverage | None = None
+    removed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    encoded: Mapping[str, tuple[type, str]] | None = None
+
+    def table(self) -> Table:
+        """The same rows as a :class:`Table` of tuples."""
+        return Table(
+            self.packing.columns,
+            self.packing.unpack(self.texts),
+            self.path,
+            self.line_of,
+            self.key,
+            self.coverage,
+            self.removed,
+            self.notes,
+            encoded=self.encoded,
+        )
+
+
 @runtime_checkable
 class TableReader(Protocol):
-    """A batch reader that can also give its rows as :class:`Table`\\ s, for big loads.
+    """A batch reader that can also give its rows as tables, for big loads.
 
     The loader prefers ``tables()`` when nothing needs the rows as dicts (no
-    :class:`~synctree.aio.Pipeline` hooks).
+    :class:`~synctree.aio.Pipeline` hooks).  A table is a :class:`Table` of
+    tuples or a :class:`PackedTable` of texts.
     """
 
     def batches(self) -> AsyncIterator[Batch | list[Row]]:
         """As :meth:`BatchReader.batches`."""
         ...
 
-    def tables(self) -> AsyncIterator[Table]:
+    def tables(self) -> AsyncIterator[Table | PackedTable]:
         """A fresh pass over the rows as tables; each call starts another one."""
         ...
 

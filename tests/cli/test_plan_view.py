@@ -48,6 +48,17 @@ class TestReadablePlan:
         assert students["lines"][0]["display"] == "Ann"
         assert data["warnings"] == [] and data["errors"] == []
 
+    def test_json_small_indented_big_compact(self, project: Path) -> None:
+        """A small plan's JSON is indented for people; a big one is one compact line."""
+        code, out = invoke("plan", config(project), "--json")
+        assert code == 0 and out.startswith("{\n  ")
+        write_csv(project, [(str(i), f"Name {i}", 7) for i in range(2000)])
+        code, out = invoke("plan", config(project), "--json")
+        assert code == 0 and out.count("\n") == 1, out[:200]
+        data = json.loads(out)
+        assert data["summary"]["students"] == {"new": 2000}
+        assert len(data["subbranches"]["students"]["lines"]) == 2000
+
     def test_limit(self, project: Path) -> None:
         """Only --limit lines per subbranch, saying how many more; --verbose shows all."""
         write_csv(project, [(str(i), f"N{i}", 7) for i in range(10)])

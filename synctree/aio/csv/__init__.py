@@ -5,12 +5,18 @@
 opens a file on disk as one.
 """
 
+import typing
+
 from synctree._util import exports
 
 from ._reader import CSVReader
 from ._source import ByteSource, open_file
-from ._template import CSVTemplate
+
+if typing.TYPE_CHECKING:
+    from ._template import CSVTemplate
 
 __all__ = ["ByteSource", "CSVReader", "CSVTemplate", "open_file"]
 
 exports.show_public_module(globals(), __all__)
+# A reader's load need not import the template (nor what it imports).
+__getattr__ = exports.lazy_names(globals(), {"CSVTemplate": "._template"})

@@ -18,6 +18,11 @@ How it stays fast and exact:
   :class:`~synctree.InputError` naming file, line and field.
 - Physical line numbers of rows are computed lazily: a batch whose rows each
   sit on one line needs only its first line number.
+- Packed (what the loader reads): a block with no quote or escape character in
+  it, whose every line has the header's field count, is one row per line, and
+  its lines are kept as they are (``LinePacking``), found and checked by a few
+  passes in C and parsed only when a row's cells are needed.  Any other block
+  is parsed into tuples as above.
 
 The parser holds no state of its own: each :meth:`Parser.parse` is one pass.
 """
@@ -28,9 +33,11 @@ import codecs
 import csv
 import io
 import itertools
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
 from functools import partial
+from itertools import repeat
+from operator import itemgetter
 from pathlib import PurePath
 from typing import Any
 
@@ -38,7 +45,7 @@ from synctree import InputError
 
 from ._columns import Columns, Plan
 
-__all__ = ["NEED", "Lines", "Parser"]
+__all__ = ["NEED", "LinePacking", "Lines", "Packed", "Parser"]
 
 Row = dict[str, Any]
 
@@ -50,11 +57,16 @@ _BATCH_ROWS = 4096  # rows per batch: fewer switches between readers loading at 
 
 def _physical_lines(text: str) -> list[str]:
     """``text`` split after CR, LF and CRLF (what :class:`io.StringIO` does, faster)."""
-    # str.splitlines also splits at these, which are data in a CSV file.
-    breaks = "\x0b\x0c\x1c\x1d\x1e" if text.isascii() else "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-    if any(char in text for char in breaks):
+    # str.splitlines also splits at others, which are data in a CSV file.
+    if _odd_breaks(text):
         return list(io.StringIO(text, newline=""))
     return text.splitlines(keepends=True)
+
+
+def _odd_breaks(text: str) -> bool:
+    """Whether ``text`` holds a character other than CR and LF that str.splitlines breaks at."""
+    breaks = "\x0b\x0c\x1c\x1d\x1e" if text.isascii() else "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+    return any(char in text for char in breaks)
 
 
 def _count_lines(text: str) -> int:
@@ -96,6 +108,101 @@ class _Split:
     partial: bool  # the text ends inside a row
 
 
+#: ``line[:n]`` for the first key column's usual widths, without a slice object a row.
+_SLICES = [slice(0, n) for n in range(256)]
+
+
+@dataclass(frozen=True, slots=True)
+class LinePacking:
+    """A file's rows packed as their lines (:class:`synctree.Packing`).
+
+    Two files packed alike (equal :attr:`signature`: the same dialect, header
+    and column plan) give equal rows for equal lines.  Only lines with no quote
+    or escape character are packed, so :meth:`unpack` is exact.
+    """
+
+    signature: tuple[Any, ...]
+    columns: tuple[str, ...] = field(compare=False)
+    key_index: int = field(compare=False)
+    delimiter: str = field(compare=False)
+    dialect: Any = field(compare=False, repr=False)
+    build: Callable[[Iterable[list[str]]], list[tuple[Any, ...]]] = field(compare=False, repr=False)
+    unquote: bool = field(compare=False)
+
+    @classmethod
+    def of(cls, plan: Plan, dialect: Any) -> LinePacking | None:
+        """The packing of a file with this plan, if its lines can be kept as they are."""
+        if len(plan.keys) != 1 or plan.width < 2 or dialect.skipinitialspace:
+            return None  # (a line of one short field may be a shared string, not a fresh one)
+        for attr in plan.attrs:  # a typed cell's value must be checked on loading
+            if attr.conversion is not None and attr.conversion.encoding is None:
+                return None
+        options = (
+            dialect.delimiter,
+            dialect.quotechar,
+            dialect.escapechar,
+            dialect.doublequote,
+            dialect.quoting,
+            dialect.strict,
+        )
+        shape = tuple((a.index, a.name, a.conversion and a.conversion.encoding) for a in plan.attrs)
+        signature = (options, tuple(plan.labels), plan.keys[0], shape, plan.unquote)
+        return cls(
+            signature,
+            plan.names,
+            plan.keys[0],
+            dialect.delimiter,
+            dialect,
+            plan.build_tuples,
+            plan.unquote,
+        )
+
+    def unpack(self, texts: Iterable[str]) -> list[tuple[Any, ...]]:
+        """The tuples of packed lines."""
+        return self.build(csv.reader(texts, self.dialect))
+
+    def pack(self, text: str, width: int) -> tuple[list[str], list[str]] | None:
+        """``(keys, lines)`` of a block of complete lines, or None if it cannot be packed.
+
+        Every check is a pass in C: no quote or escape character (each line is
+        one row, its fields split at the delimiter), no line break that CSV
+        does not break at, the same field count on every line (a blank line
+        has too few), a key on every line (and no formula quote on one).
+        """
+        dialect = self.dialect
+        quote, escape = dialect.quotechar, dialect.escapechar
+        if (quote and dialect.quoting != csv.QUOTE_NONE and quote in text) or (
+            escape and escape in text
+        ):
+            return None
+        if _odd_breaks(text):
+            return None
+        lines = text.splitlines()
+        delimiter = self.delimiter
+        if set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
+            return None
+        k = self.key_index
+        if k == 0:  # each line up to its first delimiter (the slices made once)
+            ends = list(map(str.find, lines, repeat(delimiter)))
+            if max(ends, default=0) >= len(_SLICES):
+                return None
+            keys = list(map(str.__getitem__, lines, map(_SLICES.__getitem__, ends)))
+        else:
+            keys = list(map(itemgetter(k), map(str.split, lines, repeat(delimiter), repeat(k + 1))))
+        if not all(keys) or (self.unquote and any(map(str.startswith, keys, repeat("'")))):
+            return None
+        return keys, lines
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """A block's rows as packed lines: what :meth:`Parser.parse` yields for them."""
+
+    keys: list[str]
+    texts: list[str]
+    packing: LinePacking
+
+
 @dataclass(frozen=True, slots=True)
 class _Marker:
     """The marker line appended after a block, and the row it parses as."""
@@ -121,16 +228,21 @@ class Parser:
     columns: Columns
     allow_empty: bool
 
-    def parse(self, tuples: bool = False) -> Generator[Any, bytes | None, None]:
+    def parse(
+        self, tuples: bool = False, packed: bool = False
+    ) -> Generator[Any, bytes | None, None]:
         """Parse the file: yields :data:`NEED` to be sent the next chunk, or a batch.
 
         A batch is ``(rows, lines, names)``; the chunk ``b''`` ends the file.  Rows are
-        dicts, or with ``tuples`` tuples of the cells ``names`` names (``Plan.names``).
+        dicts, or with ``tuples`` tuples of the cells ``names`` names (``Plan.names``);
+        with ``packed`` too, a block that can be packed is one batch whose rows are
+        a :class:`Packed`.
         """
         decoder = codecs.getincrementaldecoder(self.encoding)()
         fieldnames = self.columns.fieldnames
         plan = None if fieldnames is None else self.columns.plan(fieldnames, None, self.path)
         marker = None if plan is None else self._marker(plan)
+        packing = None if plan is None or not packed else LinePacking.of(plan, self.dialect)
         pending = ""  # undecided text; it starts a row, on line `line`
         line = 1
         seen_bytes = False
@@ -178,11 +290,18 @@ class Parser:
                 header_line = split.starts[0]
                 plan = self.columns.plan(split.rows[0], header_line, self.path)
                 marker = self._marker(plan)
+                packing = LinePacking.of(plan, self.dialect) if packed else None
                 line += split.lines
                 block = block[split.consumed :]
                 if not block:
                     continue
             assert marker is not None
+            if packing is not None and (got := packing.pack(block, plan.width)) is not None:
+                keys, texts = got
+                rows += len(texts)
+                yield Packed(keys, texts, packing), Lines(line), plan.names
+                line += len(texts)
+                continue
             batches = self._block(plan, marker, block, line, final, tuples)
             while True:
                 try:

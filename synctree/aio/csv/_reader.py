@@ -20,11 +20,11 @@ from os import PathLike
 from pathlib import Path, PurePath
 from typing import Any
 
-from synctree.aio import Batch, Row, Table, rows_of
+from synctree.aio import Batch, PackedTable, Row, Table, rows_of
 
 from ._columns import Columns
 from ._convert import Conversion, Converter, conversion
-from ._parse import NEED, Lines, Parser
+from ._parse import NEED, Lines, Packed, Parser
 from ._source import ByteSource, Opener, open_file
 
 __all__ = ["CSVReader"]
@@ -267,10 +267,13 @@ class CSVReader:
         """
         return _Batches(self)
 
-    def tables(self) -> AsyncIterator[Table]:
-        """A new pass like :meth:`batches`, the rows as tuples (:class:`~synctree.aio.Table`).
+    def tables(self) -> AsyncIterator[Table | PackedTable]:
+        """A new pass like :meth:`batches`, the rows in compact form: what the loader reads.
 
-        What the loader reads: a tuple of a row's cells costs a third of a dict.
+        Where the file allows (no quotes, no typed cells that need checking: see
+        :class:`~synctree.aio.PackedTable`), rows stay their lines, one string
+        a row, parsed when their cells are needed; other rows come as tuples
+        (:class:`~synctree.aio.Table`), which cost a third of a dict.
         """
         return _Batches(self, tuples=True)
 
@@ -290,7 +293,7 @@ class _Batches:
         self._path = reader._shown
         self._key = reader._key_label
         self._encoded = reader._encoded or None
-        self._parser = reader._parser.parse(tuples)
+        self._parser = reader._parser.parse(tuples, packed=tuples)
         self._source: ByteSource | None = None
         self._reply: bytes | None = None
         self._done = False
@@ -315,6 +318,16 @@ class _Batches:
                 rows: list[Any]
                 lines: Lines
                 rows, lines, names = item
+                if isinstance(rows, Packed):
+                    return PackedTable(
+                        rows.keys,
+                        rows.texts,
+                        rows.packing,
+                        path=self._path,
+                        line_of=lines.__getitem__,
+                        key=self._key,
+                        encoded=self._encoded,
+                    )
                 if self._tuples:
                     return Table(
                         names,

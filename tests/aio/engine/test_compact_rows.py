@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synctree import SyncTree
-from synctree.aio import Batch, CSVReader, Pipeline, Table, TableReader
+from synctree.aio import Batch, CSVReader, PackedTable, Pipeline, Table, TableReader
 
 pytestmark = pytest.mark.anyio
 
@@ -184,11 +184,13 @@ class TestCompactRows:
             assert batch.rows[0]["classes"] == "A;B;C"
             assert batch.encoded == {"classes": (set, ";")}
             assert batch.decoded()[0]["classes"] == {"A", "B", "C"}
-        async for table in reader.tables():
-            assert isinstance(table, Table)
-            assert table.columns == ("idnumber", "name", "classes")
-            assert table.rows[0] == ("1", "Ann", "A;B;C")
-            assert table.batch().rows[0] == {"idnumber": "1", "name": "Ann", "classes": "A;B;C"}
+        async for table in reader.tables():  # a file with no quotes: its lines, packed
+            assert isinstance(table, PackedTable)
+            assert table.texts[0] == "1,Ann,A;B;C" and table.keys[0] == "1"
+            unpacked = table.table()
+            assert unpacked.columns == ("idnumber", "name", "classes")
+            assert unpacked.rows[0] == ("1", "Ann", "A;B;C")
+            assert unpacked.batch().rows[0] == {"idnumber": "1", "name": "Ann", "classes": "A;B;C"}
 
     async def test_snapshot_round_trip(self, tmp_path: Path) -> None:
         """A tree of compact rows saves and restores as sets."""

@@ -6,6 +6,7 @@ import importlib
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,8 @@ PUBLIC = [
     "Offset",
     "OneRoster",
     "OneRosterReader",
+    "PackedTable",
+    "Packing",
     "PageError",
     "PageNumber",
     "Pagination",
@@ -181,6 +184,29 @@ class TestImports:
         """``from synctree.aio import CSVReader`` loads the CSV connector, not SQL or HTTP."""
         assert loaded_after("from synctree.aio import CSVReader", ["httpx", "sqlalchemy"]) == []
         assert loaded_after("from synctree.aio import SQLReader", ["sqlalchemy"]) == ["sqlalchemy"]
+
+    def test_a_plan_loads_no_runner(self, tmp_path: Path) -> None:
+        """Loading a tree from CSV and diffing it imports neither the runner nor templates."""
+        (tmp_path / "a.csv").write_text("id,name\n1,Ann\n")
+        (tmp_path / "b.csv").write_text("id,name\n1,Bob\n")
+        a, b = str(tmp_path / "a.csv"), str(tmp_path / "b.csv")
+        plan = (
+            "import anyio; from synctree import SyncTree; from synctree.aio import CSVReader; "
+            "t = SyncTree(['s', 'd'], ['x']); "
+            f"anyio.run(lambda: t.load(s={{'x': CSVReader({a!r}, key='id')}}, "
+            f"d={{'x': CSVReader({b!r}, key='id')}})); "
+            "assert [a.value for a in t.s > t.d] == ['Ann']"
+        )
+        modules = [
+            "synctree._template",
+            "synctree._report",
+            "synctree.aio._runner",
+            "synctree.aio._template",
+            "synctree.aio.csv._template",
+            "decimal",
+        ]
+        assert loaded_after(plan, modules) == []
+        assert loaded_after("import synctree; synctree.Report", modules) == ["synctree._report"]
 
     def test_import_has_no_side_effects(self) -> None:
         """Importing synctree.aio configures no logging and starts no thread."""
