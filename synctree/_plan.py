@@ -42,6 +42,7 @@ __all__ = [
     "count",
     "parse_max_deletes",
     "phases",
+    "plan_counts",
     "steps",
     "waves",
 ]
@@ -163,6 +164,27 @@ class PlanView(Sequence[Action]):
 
     def __repr__(self) -> str:
         return f"<PlanView of {len(self)} actions>"
+
+    def counts(self) -> dict[str, Counter[str]]:
+        """``{subbranch: Counter({kind: n})}`` in plan order, a run's actions not made."""
+        out: dict[str, Counter[str]] = {}
+        for part in self._parts:
+            if isinstance(part, NewActions):
+                out.setdefault(part.subbranch, Counter())[str(Kind.NEW)] += len(part)
+                continue
+            for action in part:
+                out.setdefault(action.subbranch, Counter())[str(action.kind)] += 1
+        return out
+
+
+def plan_counts(plan: Sequence[Action] | None) -> dict[str, Counter[str]]:
+    """:meth:`PlanView.counts` of any sequence of actions (a ``PLANNED`` event's plan)."""
+    if isinstance(plan, PlanView):
+        return plan.counts()
+    out: dict[str, Counter[str]] = {}
+    for action in plan or ():
+        out.setdefault(action.subbranch, Counter())[str(action.kind)] += 1
+    return out
 
 
 def phases(plan: list[Step]) -> Iterator[list[Step]]:
