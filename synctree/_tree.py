@@ -220,10 +220,13 @@ class Subbranch:
         if packing is None:
             return
         rows = self._rows
-        texts = [key for key in keys if type(rows[key]) is str]
-        if texts:
-            packed: list[Any] = list(map(rows.__getitem__, texts))
-            rows.update(zip(texts, packing.unpack(packed), strict=True))
+        keys = list(keys)
+        stored: list[Any] = list(map(rows.__getitem__, keys))
+        texts = list(map(is_, map(type, stored), repeat(str)))  # in C: which are text
+        if not all(texts):
+            keys, stored = list(compress(keys, texts)), list(compress(stored, texts))
+        if keys:
+            rows.update(zip(keys, packing.unpack(stored), strict=True))
 
     def _unpack_all(self) -> None:
         """Unpack every row still kept as text (found in C)."""

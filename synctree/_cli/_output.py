@@ -7,6 +7,7 @@ value read from a ``${VAR}`` reaches the screen.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections import Counter
@@ -20,6 +21,8 @@ from synctree._report import failure_lines, shorten
 from synctree._util.redact import Redactor
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ._config import Config
 
 __all__ = ["Capture", "Output", "escape", "print_plan", "print_report", "summary"]
@@ -51,6 +54,12 @@ class _Masked:
         return getattr(self._stream(), name)
 
 
+def _console(stream: _Masked) -> Console:
+    from rich.console import Console
+
+    return Console(file=stream, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+
+
 class Output:
     """Where the command writes: rich on a terminal, plain text or JSON otherwise.
 
@@ -58,16 +67,22 @@ class Output:
     """
 
     def __init__(self, *, quiet: bool, verbose: bool, as_json: bool) -> None:
-        from rich.console import Console
-
         self.quiet = quiet
         self.verbose = verbose
         self.json = as_json
         self.redactor = Redactor()
-        out = _Masked(lambda: sys.stdout, self.mask)
-        err = _Masked(lambda: sys.stderr, self.mask)
-        self.out = Console(file=out, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
-        self.err = Console(file=err, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+
+    # The consoles are made when first written to: a --json or --quiet command that
+    # prints nothing through rich need not import it.
+    @functools.cached_property
+    def out(self) -> Console:
+        """Standard output, through rich, masked."""
+        return _console(_Masked(lambda: sys.stdout, self.mask))
+
+    @functools.cached_property
+    def err(self) -> Console:
+        """Standard error, through rich, masked."""
+        return _console(_Masked(lambda: sys.stderr, self.mask))
 
     def mask(self, text: str) -> str:
         """``text`` with the config's secrets (and credentials in URLs) masked."""
@@ -76,7 +91,7 @@ class Output:
     @property
     def live(self) -> bool:
         """Whether to draw progress bars (a terminal, and not quiet or JSON)."""
-        return self.err.is_terminal and not self.quiet and not self.json
+        return not self.quiet and not self.json and self.err.is_terminal
 
     def info(self, message: str) -> None:
         if not self.quiet and not self.json:

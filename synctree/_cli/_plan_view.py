@@ -16,12 +16,11 @@ and the ``--json`` output say the same.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import string
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from synctree import Action, Kind, Leaf, Missing, derived_names
 from synctree._leaf import attribute_of
@@ -49,9 +48,9 @@ _ARROW = "→"
 _UNKNOWN: Any = object()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PlanLine:
-    """One line of a readable plan: an object's change of one kind."""
+class PlanLine(NamedTuple):
+    """One line of a readable plan: an object's change of one kind (a tuple: a big
+    plan makes one a change)."""
 
     subbranch: str
     idnumber: str
@@ -155,7 +154,7 @@ def plan_lines(
                 updates[key].append(change)
                 at = pending[key]
                 old = lines[at]
-                lines[at] = dataclasses.replace(old, text=", ".join(updates[key]))
+                lines[at] = old._replace(text=", ".join(updates[key]))
                 continue
             updates[key] = [change]
             pending[key] = len(lines)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.cli.test_cli import invoke, project, write_config, write_csv
@@ -58,6 +60,21 @@ class TestReadablePlan:
         data = json.loads(out)
         assert data["summary"]["students"] == {"new": 2000}
         assert len(data["subbranches"]["students"]["lines"]) == 2000
+
+    def test_json_plan_needs_no_rich(self, project: Path) -> None:
+        """plan --json prints nothing through rich, so it does not import it."""
+        code = (
+            "import sys, io, contextlib; from synctree._cli import main; "
+            f"sys.argv = ['synctree', 'plan', '--json', {config(project)!r}]\n"
+            "try:\n"
+            "    with contextlib.redirect_stdout(io.StringIO()): main()\n"
+            "except SystemExit as done:\n"
+            "    assert done.code == 0, done.code\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]"
 
     def test_limit(self, project: Path) -> None:
         """Only --limit lines per subbranch, saying how many more; --verbose shows all."""

@@ -18,11 +18,11 @@ How it stays fast and exact:
   :class:`~synctree.InputError` naming file, line and field.
 - Physical line numbers of rows are computed lazily: a batch whose rows each
   sit on one line needs only its first line number.
-- Packed (what the loader reads): a block with no quote or escape character in
-  it, whose every line has the header's field count, is one row per line, and
-  its lines are kept as they are (``LinePacking``), found and checked by a few
-  passes in C and parsed only when a row's cells are needed.  Any other block
-  is parsed into tuples as above.
+- Packed (what the loader reads): a block whose every line is one row of the
+  header's field count (checked by a few passes in C: without quotes by
+  counting delimiters, with quotes by parsing) keeps its lines as they are
+  (``LinePacking``), parsed again only when a row's cells are needed.  Any
+  other block is parsed into tuples as above.
 
 The parser holds no state of its own: each :meth:`Parser.parse` is one pass.
 """
@@ -108,6 +108,8 @@ class _Split:
     partial: bool  # the text ends inside a row
 
 
+_PARSED_LINES = 512  # lines of quoted fields parsed at once to check them
+
 #: ``line[:n]`` for the first key column's usual widths, without a slice object a row.
 _SLICES = [slice(0, n) for n in range(256)]
 
@@ -117,8 +119,8 @@ class LinePacking:
     """A file's rows packed as their lines (:class:`synctree.Packing`).
 
     Two files packed alike (equal :attr:`signature`: the same dialect, header
-    and column plan) give equal rows for equal lines.  Only lines with no quote
-    or escape character are packed, so :meth:`unpack` is exact.
+    and column plan) give equal rows for equal lines.  Only lines that are one
+    row each, with no escape character, are packed, so :meth:`unpack` is exact.
     """
 
     signature: tuple[Any, ...]
@@ -164,25 +166,29 @@ class LinePacking:
     def pack(self, text: str, width: int) -> tuple[list[str], list[str]] | None:
         """``(keys, lines)`` of a block of complete lines, or None if it cannot be packed.
 
-        Every check is a pass in C: no quote or escape character (each line is
-        one row, its fields split at the delimiter), no line break that CSV
-        does not break at, the same field count on every line (a blank line
-        has too few), a key on every line (and no formula quote on one).
+        Every check is a pass in C.  The block holds no line break that CSV does
+        not break at, and no escape character.  With no quote character either,
+        each line is one row whose fields split at the delimiter: it must have
+        the header's field count (a blank line has too few).  With quotes, the
+        block is parsed (in C) to check that each line is one row of that many
+        fields (a quoted field holding a line break spans two).  Every row has
+        a key (with no formula quote).
         """
         dialect = self.dialect
-        quote, escape = dialect.quotechar, dialect.escapechar
-        if (quote and dialect.quoting != csv.QUOTE_NONE and quote in text) or (
-            escape and escape in text
-        ):
-            return None
-        if _odd_breaks(text):
+        escape = dialect.escapechar
+        if (escape and escape in text) or _odd_breaks(text):
             return None
         lines = text.splitlines()
         delimiter = self.delimiter
-        if set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
-            return None
         k = self.key_index
-        if k == 0:  # each line up to its first delimiter (the slices made once)
+        quote = dialect.quotechar
+        if quote and dialect.quoting != csv.QUOTE_NONE and quote in text:
+            keys = self._quoted_keys(lines, width)
+            if keys is None:
+                return None
+        elif set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
+            return None
+        elif k == 0:  # each line up to its first delimiter (the slices made once)
             ends = list(map(str.find, lines, repeat(delimiter)))
             if max(ends, default=0) >= len(_SLICES):
                 return None
@@ -192,6 +198,29 @@ class LinePacking:
         if not all(keys) or (self.unquote and any(map(str.startswith, keys, repeat("'")))):
             return None
         return keys, lines
+
+    def _quoted_keys(self, lines: list[str], width: int) -> list[str] | None:
+        """The keys of lines with quotes in them, if each is one row of ``width`` fields.
+
+        A marker line follows them (as in :meth:`Parser._block`): a quote left open
+        at the end of the last line would swallow it, so a row cut by the block's
+        end is never taken for a whole one.
+        """
+        marker = [_MARK] * width
+        end = (self.delimiter.join(marker),)
+        keys: list[str] = []
+        for start in range(0, len(lines), _PARSED_LINES):  # a few at a time: in the cache
+            part = lines[start : start + _PARSED_LINES]
+            try:
+                rows = list(csv.reader(itertools.chain(part, end), self.dialect))
+            except csv.Error:  # the careful path says what is wrong
+                return None
+            if len(rows) != len(part) + 1 or rows.pop() != marker:
+                return None
+            if set(map(len, rows)) != {width}:
+                return None
+            keys += map(itemgetter(self.key_index), rows)
+        return keys
 
 
 @dataclass(frozen=True, slots=True)

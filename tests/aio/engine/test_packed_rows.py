@@ -117,10 +117,27 @@ class TestPackedRows:
         again = SyncTree.from_json(tree.to_json())
         assert again.destination.enrollments["1"].classes == {"A", "B", "C"}
 
-    async def test_quoted_lines_are_tuples(self, tmp_path: Path) -> None:
-        """A block with a quote in it is parsed into tuples; the others stay lines."""
+    async def test_quoted_lines_are_kept_too(self, tmp_path: Path) -> None:
+        """Quoted fields, each row on its line, are kept as lines; equal cells quoted
+        differently are no change."""
+        rows = [[str(n), f"Name, {n}", "A;B"] for n in range(50)]
+        path = write(tmp_path / "l.csv", rows)
+        assert set(await forms(CSVReader(path, key="id"))) == {"PackedTable"}
+        right = tmp_path / "r.csv"
+        with right.open("w", newline="", encoding="utf-8") as file:
+            csv.writer(file, quoting=csv.QUOTE_ALL).writerows([HEADER, *rows])
+        tree = SyncTree(["source", "destination"], ["enrollments"])
+        await tree.load(
+            source={"enrollments": CSVReader(path, key="id", types={"classes": set})},
+            destination={"enrollments": CSVReader(right, key="id", types={"classes": set})},
+        )
+        assert stored_forms(tree, "destination") == {"str"}
+        assert list(tree.source > tree.destination) == []
+
+    async def test_line_breaks_in_fields_are_tuples(self, tmp_path: Path) -> None:
+        """A block with a row over two lines is parsed into tuples; the others stay lines."""
         rows = [[str(n), f"Name {n}", "A;B"] for n in range(300)]
-        rows[250][1] = 'Quoted, "name"'
+        rows[250][1] = 'Two\nlines, "quoted"'
         path = write(tmp_path / "l.csv", rows)
         reader = CSVReader(path, key="id", types={"classes": set}, chunk_size=1024)
         kinds = await forms(reader)
@@ -131,6 +148,17 @@ class TestPackedRows:
         tree = await csv_tree(tmp_path, rows, right, chunk_size=1024)
         assert stored_forms(tree) == {"str", "tuple"}
         assert actions(tree) == actions(plain_tree(rows, right))
+        assert tree.source.enrollments["250"].name == 'Two\nlines, "quoted"'
+
+    async def test_row_cut_by_a_block_end(self, tmp_path: Path) -> None:
+        """A quoted field whose line break falls at a block's end is not taken for a row."""
+        path = tmp_path / "l.csv"
+        path.write_text('id,name,note\n1,Ann,"first half\nsecond half"\n2,Bob,x\n')
+        for chunk in range(8, 40):
+            tree = SyncTree(["source", "destination"], ["students"])
+            await tree.load(source={"students": CSVReader(path, key="id", chunk_size=chunk)})
+            assert tree.source.students["1"].note == "first half\nsecond half", chunk
+            assert sorted(tree.source.students.keys()) == ["1", "2"]
 
     async def test_typed_columns_are_tuples(self, tmp_path: Path) -> None:
         """A column whose values are checked on loading (``int``) is never kept as text."""
@@ -309,7 +337,7 @@ cells = st.lists(st.sampled_from(["A", "B", "C", "Dee"]), max_size=4).flatmap(
         st.permutations(chosen), st.sampled_from([";", " ; ", "; ", ";;"]), st.booleans()
     ).map(lambda t: t[1].join(t[0]) + (";" if t[2] else ""))
 )
-names = st.sampled_from(["x", "y", "x,y", 'q"u', " x"])
+names = st.sampled_from(["x", "y", "x,y", 'q"u', " x", "two\nlines", "cr\r\nlf"])
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
