@@ -32,6 +32,7 @@ from ._exits import (
     EXIT_SAFETY,
     Stop,
     end_process,
+    started_as_program,
 )
 from ._output import Capture, Output, escape, print_plan, summary
 from ._saved_plan import plan_dicts, read_plan, write_json
@@ -71,14 +72,17 @@ Exit codes:
 
 
 class _Command(click.Group):
-    """The ``synctree`` group; run as the executable (``main()``), it ends its process
-    without tearing it down (:func:`._exits.end_process`).
+    """The ``synctree`` group; run as the program (the ``synctree`` script, ``python -m
+    synctree``), it ends its process without tearing it down
+    (:func:`._exits.end_process`).
 
-    ``CliRunner`` and other in-process callers use :meth:`click.Group.main`, which
-    raises ``SystemExit`` as usual.
+    ``CliRunner``, and Python code calling ``main()`` in-process, get ``SystemExit``
+    as usual.
     """
 
-    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not started_as_program():
+            return self.main(*args, **kwargs)
         try:
             self.main(*args, **kwargs)
         except SystemExit as done:

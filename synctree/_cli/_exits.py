@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_SAFETY",
     "Stop",
     "end_process",
+    "started_as_program",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_SAFETY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -36,6 +37,18 @@ class Stop(Exception):
         self.code = code
 
 
+def started_as_program() -> bool:
+    """Whether this process is the ``synctree`` program: its ``__main__`` is the installed
+    ``synctree`` script or ``python -m synctree`` (not a test, nor an application
+    calling the command in-process)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None:
+        return bool(spec.name == "synctree.__main__")
+    path = getattr(main, "__file__", None)
+    return isinstance(path, str) and os.path.basename(path) in ("synctree", "synctree-script.py")
+
+
 def end_process(code: object) -> NoReturn:
     """End the process with ``code`` (a ``SystemExit`` code), without tearing it down.
 
@@ -44,8 +57,8 @@ def end_process(code: object) -> NoReturn:
     one) is work nobody waits for, a fifth of a nightly run.  So the ``atexit``
     handlers run (``logging`` flushes its handlers) and the standard streams are
     flushed, as at a normal exit, and the process ends with ``os._exit``.
-    Only the ``synctree`` executable does this, never a command invoked
-    in-process (``CliRunner``).
+    Only the ``synctree`` program does this (:func:`started_as_program`), never
+    a command invoked in-process (``CliRunner``, ``main()`` from Python).
     """
     if code is None:
         status = 0

@@ -650,19 +650,25 @@ class TestTheExecutable:
         )  # fmt: skip
 
     def test_output_atexit_handlers_and_log_survive(self, project: Path) -> None:
-        """Piped output is whole, atexit handlers run, the run log is complete, exit 0."""
+        """Piped output is whole, atexit handlers run, the run log is complete, exit 0;
+        the objects it made are never freed one by one (no teardown)."""
         rows = [(str(i), f"N{i}", 7) for i in range(300)]
         write_csv(project, rows)
         (project / "jsonstore.py").write_text(
             STORE
             + "\nimport atexit\n"
             + "atexit.register(lambda: pathlib.Path(__file__).with_name('bye').write_text('x'))\n"
+            + "class Torn:\n"
+            + "    def __del__(self):\n"
+            + "        pathlib.Path(__file__).with_name('torn').write_text('x')\n"
+            + "TORN = Torn()\n"
         )
         log = project / "run.jsonl"
         result = self.run(project, "run", "--json", str(project / "sync.toml"), "--log", str(log))
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["totals"] == {"succeeded": 300}
         assert (project / "bye").read_text() == "x"
+        assert not (project / "torn").exists()  # the process was not torn down
         assert len(action_lines(log)) == 300
         assert json.loads(log.read_text().splitlines()[-1])["type"] == "end"
 
