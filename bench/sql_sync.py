@@ -32,6 +32,7 @@ import gc
 import random
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,7 @@ async def with_synctree(
     inside = 0.0
     new: Any = template.new
 
-    async def timed_new(actions: list[Action]) -> Any:
+    async def timed_new(actions: Sequence[Action]) -> Any:
         nonlocal inside
         start = time.perf_counter()
         try:
@@ -145,6 +146,7 @@ async def with_synctree(
             inside += time.perf_counter() - start
 
     timed_new.__synctree_batch__ = new.__synctree_batch__  # type: ignore[attr-defined]
+    timed_new.__synctree_lazy__ = new.__synctree_lazy__  # type: ignore[attr-defined]
     template.new = idempotent(timed_new)  # type: ignore[method-assign]
     with GCTimer() as collecting:
         start = time.perf_counter()

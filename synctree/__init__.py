@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 
-from ._action import Action, Changes, Kind
+from ._action import Action, Changes, Kind, NewActions
 from ._diff import Diff
 from ._duplicates import DuplicatePolicy
 from ._exceptions import (
@@ -57,6 +57,7 @@ __all__ = [
     "Kind",
     "Leaf",
     "Missing",
+    "NewActions",
     "NotAwaitedError",
     "Outcome",
     "ReaderError",

@@ -9,7 +9,7 @@ from itertools import compress, filterfalse
 from operator import ne
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ._action import Action, Kind, make_action
+from ._action import Action, Kind, NewActions, make_action
 from ._leaf import Leaf, Missing, attribute_of, compared_values, derived_names
 from ._util.members import cells_comparer, same_values
 
@@ -61,6 +61,13 @@ class Diff:
             predicate = lambda action: where(action) and outer(action)  # noqa: E731
         return Diff(self.left, self.right, predicate)
 
+    def _items(self) -> Iterator[Action | NewActions]:
+        """The actions of ``__iter__``, consecutive ``new`` ones of a subbranch given as one
+        :class:`NewActions` (its actions made when read): the async runner's way in."""
+        if self._where is not None:  # the filter needs every action made
+            return iter(self)
+        return _diff_branches(self.left, self.right, runs=True)
+
     async def __aiter__(self) -> AsyncIterator[Action]:
         """``async for action in diff``: the same actions as ``for``.
 
@@ -94,7 +101,7 @@ class Diff:
         return resolve_template(template)._run(self, **options)
 
 
-def _diff_branches(left: Branch, right: Branch) -> Iterator[Action]:
+def _diff_branches(left: Branch, right: Branch, runs: bool = False) -> Iterator[Any]:
     # A subbranch that either side does not provide is left alone.
     pairs = [
         (lsub, rsub)
@@ -104,14 +111,19 @@ def _diff_branches(left: Branch, right: Branch) -> Iterator[Action]:
     removes: dict[str, list[Action]] = {}
     for lsub, rsub in pairs:
         removes[lsub.name] = deferred = list[Action]()
-        yield from _forward(lsub, rsub, deferred)
+        yield from _forward(lsub, rsub, deferred, runs)
     for lsub, rsub in reversed(pairs):
         yield from removes[lsub.name]
         yield from _olds(lsub, rsub)
 
 
-def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterator[Action]:
-    """``new``, ``update``, ``add`` and ``error`` actions; ``remove`` ones go to ``removes``."""
+def _forward(
+    lsub: Subbranch, rsub: Subbranch, removes: list[Action], runs: bool = False
+) -> Iterator[Any]:
+    """``new``, ``update``, ``add`` and ``error`` actions; ``remove`` ones go to ``removes``.
+
+    ``runs``: consecutive ``new`` actions come as one :class:`NewActions` of their keys.
+    """
     name = lsub.name
     new_message = "new_" + name
     left, right = lsub._rows, rsub._rows
@@ -147,9 +159,13 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
     # Two tuples of the same columns are compared cell by cell, as they are.
     encodings = tuple(map(lenc.get, lcols)) if as_text and lcols and lcols == rcols else None
     same_cells = cells_comparer(encodings) if encodings is not None else None
+    new_keys: list[str] = []  # of a run not yet given (``runs``)
     for key, row in pairs:
         other = right.get(key)
         if other is None:
+            if runs:
+                new_keys.append(key)
+                continue
             yield make_action(
                 key, new_message, name, NEW, None, None, None, None, None, lleaf(key), None
             )
@@ -163,7 +179,13 @@ def _forward(lsub: Subbranch, rsub: Subbranch, removes: list[Action]) -> Iterato
                 decoded and same_values(mine, theirs, lenc, renc)
             ):
                 continue
-        yield from _compare(name, key, lleaf(key), rleaf(key), removes)
+        for action in _compare(name, key, lleaf(key), rleaf(key), removes):
+            if new_keys:
+                yield NewActions(lsub, new_message, new_keys)
+                new_keys = []
+            yield action
+    if new_keys:
+        yield NewActions(lsub, new_message, new_keys)
 
 
 def _olds(lsub: Subbranch, rsub: Subbranch) -> Iterator[Action]:

@@ -10,9 +10,10 @@ import operator
 import time
 import traceback
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
-from ._action import Action
+from ._action import Action, NewActions, message_of
 from ._util.redact import error_text, redact
 
 __all__ = ["Outcome", "Report", "Result", "group_failures", "shorten"]
@@ -76,15 +77,15 @@ class _Same:
 
     def __init__(
         self,
-        actions: list[Action],
+        actions: Sequence[Action],
         outcome: Outcome,
         error: BaseException | None,
         reason: str | None,
         attempts: int,
         elapsed: float,
     ) -> None:
-        self.actions = actions
-        self.message = actions[0].message
+        self.actions = actions  # a NewActions stays one: its actions made when read
+        self.message = message_of(actions)
         self.outcome = outcome
         self.error = error
         self.reason = reason
@@ -192,7 +193,7 @@ class Report:
 
     def record_batch(
         self,
-        actions: list[Action],
+        actions: Sequence[Action],
         outcome: Outcome,
         *,
         error: BaseException | None = None,
@@ -208,8 +209,8 @@ class Report:
         """
         if not actions:
             return
-        message = actions[0].message
-        if all(action.message == message for action in actions):
+        message = message_of(actions)
+        if isinstance(actions, NewActions) or all(action.message == message for action in actions):
             self._add(_Same(actions, outcome, error, reason, attempts, elapsed))
             return
         for action in actions:
@@ -253,7 +254,11 @@ class Report:
         for entry in self._entries:
             if isinstance(entry, _Same):
                 outcome = str(entry.outcome)
-                for name, n in Counter(map(_subbranch, entry.actions)).items():
+                actions = entry.actions
+                if isinstance(actions, NewActions):
+                    counts.setdefault(actions.subbranch, Counter())[outcome] += len(actions)
+                    continue
+                for name, n in Counter(map(_subbranch, actions)).items():
                     counts.setdefault(name, Counter())[outcome] += n
             else:
                 counts.setdefault(entry.action.subbranch, Counter())[str(entry.outcome)] += 1

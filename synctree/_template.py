@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
-from ._action import Action, Changes, Kind
+from ._action import Action, Changes, Kind, NewActions
 from ._exceptions import TemplateImportError, UncomparableError
 from ._plan import (
     DEFAULT_MAX_DELETES,
@@ -191,8 +191,9 @@ class Router:
             self._methods[name] = method = method if callable(method) else None
             return method
 
-    def method(self, action: Action) -> Method | None:
-        """The method for ``action`` (None: not implemented), grouped updates aside."""
+    def method(self, action: Action | NewActions) -> Method | None:
+        """The method for ``action`` (None: not implemented), grouped updates aside;
+        for a :class:`NewActions`, its actions' method."""
         message = action.message
         try:
             return self._resolved[message]

@@ -24,7 +24,16 @@ import click
 
 from synctree import Action, SafetyLimitExceeded, SyncTreeError
 
-from ._exits import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_SAFETY, Stop
+from ._exits import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SAFETY,
+    Stop,
+    end_process,
+    started_as_program,
+)
 from ._output import Capture, Output, escape, print_plan, summary
 from ._saved_plan import plan_dicts, read_plan, write_json
 
@@ -62,7 +71,30 @@ Exit codes:
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
+class _Command(click.Group):
+    """The ``synctree`` group; run as the program (the ``synctree`` script, ``python -m
+    synctree``), it ends its process without tearing it down
+    (:func:`._exits.end_process`).
+
+    ``CliRunner``, and Python code calling ``main()`` in-process, get ``SystemExit``
+    as usual.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not started_as_program():
+            return self.main(*args, **kwargs)
+        try:
+            self.main(*args, **kwargs)
+        except SystemExit as done:
+            end_process(done.code)
+        end_process(0)  # pragma: no cover - main() always raises SystemExit standalone
+
+
+@click.group(
+    cls=_Command,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_EPILOG,
+)
 @click.version_option(package_name="synctree")
 def main() -> None:
     """Fast, safe one-way sync from a source of truth into other systems."""

@@ -8,7 +8,6 @@ The engine is imported when a command runs, not for ``synctree --help``.
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -106,7 +105,9 @@ class RunProgress:
         kind = event.kind
         if kind is EventKind.PLANNED:
             if self.bars is not None:
-                counts = Counter(action.subbranch for action in event.plan or ())
+                from synctree._plan import plan_counts
+
+                counts = {name: n.total() for name, n in plan_counts(event.plan).items()}
                 for name, total in counts.items():
                     self.tasks[name] = self.bars.add_task(name, total=total, note="")
             return

@@ -253,9 +253,9 @@ class RunLog:
 
         kind = event.kind
         if kind is EventKind.PLANNED:
-            counts: dict[str, Counter[str]] = {}
-            for action in event.plan or ():
-                counts.setdefault(action.subbranch, Counter())[str(action.kind)] += 1
+            from synctree._plan import plan_counts
+
+            counts = plan_counts(event.plan)
             self.header(event.total, {k: dict(v) for k, v in counts.items()})
             return
         action = event.action

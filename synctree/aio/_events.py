@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 from .._action import Action
@@ -16,7 +16,7 @@ __all__ = ["Event", "EventKind", "Observer"]
 class EventKind(enum.StrEnum):
     """What happened."""
 
-    PLANNED = "planned"  # the plan is known: ``total`` actions, listed in ``plan``
+    PLANNED = "planned"  # the plan is known: ``total`` actions, the sequence ``plan``
     STARTED = "started"  # an attempt of ``action`` began
     RETRYING = "retrying"  # ``action`` will be tried again after ``delay`` for ``reason``
     THROTTLED = "throttled"  # every worker pauses ``delay`` seconds for ``reason``
@@ -34,7 +34,9 @@ class Event:
     reason: str | None = None
     result: Result | None = None
     total: int | None = None
-    plan: tuple[Action, ...] | None = None
+    #: The whole plan, in order: a sequence whose actions of a run of new objects
+    #: are made when read (a big plan's ``total`` costs nothing; reading it does).
+    plan: Sequence[Action] | None = None
 
 
 #: Called inline for every event; keep it quick and do not raise.  An observer

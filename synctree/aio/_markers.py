@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["batch", "batch_size", "idempotent", "is_idempotent"]
+__all__ = ["batch", "batch_size", "idempotent", "is_idempotent", "is_lazy"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,7 +24,7 @@ def idempotent(method: F) -> F:
     return method
 
 
-def batch(size: int | str = 500) -> Callable[[F], F]:
+def batch(size: int | str = 500, *, lazy: bool = False) -> Callable[[F], F]:
     """Make a method take a list of up to ``size`` actions of one message per call.
 
     For destinations with bulk calls (SQL executemany, an API creating many
@@ -35,7 +35,14 @@ def batch(size: int | str = 500) -> Callable[[F], F]:
     ``size`` is an int, or the name of an attribute of the template instance
     that holds it (``@batch(size="batch_size")``), read by the runner for each
     template it runs, so two instances may batch differently.
+
+    ``lazy=True``: the method takes any sequence of actions, not only a list.  A
+    run of ``new_`` actions then comes as a :class:`synctree.NewActions`, whose
+    actions (and their leaves) are made only when read, and whose ``cells()``
+    gives the source rows as stored, for writing them in bulk.
     """
+    if not isinstance(lazy, bool):
+        raise ValueError(f"'lazy' must be a bool, got {lazy!r}")
     if isinstance(size, str):
         if not size.isidentifier():
             raise ValueError(f"'size' must be an attribute name, got {size!r}")
@@ -44,6 +51,7 @@ def batch(size: int | str = 500) -> Callable[[F], F]:
 
     def mark(method: F) -> F:
         method.__synctree_batch__ = size  # type: ignore[attr-defined]
+        method.__synctree_lazy__ = lazy  # type: ignore[attr-defined]
         return method
 
     return mark
@@ -70,3 +78,8 @@ def batch_size(method: Callable[..., Any], template: object = None) -> int | Non
 def is_idempotent(method: Callable[..., Any]) -> bool:
     """Whether a method was marked :func:`idempotent`."""
     return bool(getattr(method, "__synctree_idempotent__", False))
+
+
+def is_lazy(method: Callable[..., Any]) -> bool:
+    """Whether a batch method was marked ``@batch(lazy=True)``."""
+    return bool(getattr(method, "__synctree_lazy__", False))

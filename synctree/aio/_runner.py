@@ -23,23 +23,32 @@ import itertools
 import logging
 import math
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
-from .._action import Action, Kind
+from .._action import Action, Kind, NewActions, joined, message_of
 from .._exceptions import Interrupted
-from .._plan import DEPENDENCY_FAILED, Step, actions_of, check_safety, phases, steps, waves
+from .._plan import (
+    DEPENDENCY_FAILED,
+    PlanView,
+    Step,
+    actions_of,
+    check_safety,
+    count,
+    phases,
+    steps,
+    waves,
+)
 from .._report import Outcome, Report, Result, shorten
 from .._template import Method, Router, call, outcome_of
 from .._util.redact import error_text
 from ._events import Event, EventKind
 from ._limiter import RateLimiter
-from ._markers import batch_size, is_idempotent
+from ._markers import batch_size, is_idempotent, is_lazy
 from ._retry import Backoff, RetryPolicy, ThrottleBudget, Verdict, classify
 from ._settings import Settings
 
@@ -72,16 +81,17 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
         check_safety(diff, actions, max_deletes=settings.max_deletes, force=settings.force)
     plan = steps(actions, Router(template))
     if logger.isEnabledFor(logging.INFO):
+        kinds = count(actions)
         logger.info(
             "plan: %d actions (%s)%s",
-            len(actions),
-            ", ".join(f"{kind} {n}" for kind, n in Counter(str(a.kind) for a in actions).items()),
+            kinds.total(),
+            ", ".join(f"{kind} {n}" for kind, n in kinds.items()),
             " (dry run)" if settings.dry_run else "",
         )
     observer = settings.observer
     on_planned = _wanting(observer, EventKind.PLANNED)
     if on_planned is not None:
-        planned = tuple(actions_of(plan))
+        planned = PlanView(plan)
         on_planned(Event(EventKind.PLANNED, total=len(planned), plan=planned))
     if settings.dry_run:
         _plan_only(plan, report, observer)
@@ -111,7 +121,7 @@ async def run(template: AsyncTemplate, diff: Diff, overrides: dict[str, Any]) ->
 class _Ended(NamedTuple):
     """The actions of one step or call that ended the same way: recorded compactly."""
 
-    actions: list[Action]
+    actions: Sequence[Action]
     outcome: Outcome
     error: BaseException | None
     reason: str | None
@@ -168,10 +178,13 @@ def _plan_only(plan: list[Step], report: Report, observer: Callable[[Event], Any
     report.finish()
 
 
-async def _compute(diff: Diff) -> list[Action]:
-    """Every action of ``diff``, with a checkpoint now and then (a big diff takes a while)."""
-    actions: list[Action] = []
-    iterator = iter(diff)
+async def _compute(diff: Diff) -> list[Action | NewActions]:
+    """Every action of ``diff``, with a checkpoint now and then (a big diff takes a while).
+
+    A run of new objects comes as one :class:`NewActions`, its actions not made.
+    """
+    actions: list[Action | NewActions] = []
+    iterator = diff._items()
     while chunk := list(itertools.islice(iterator, _CHECKPOINT_EVERY)):
         actions += chunk
         await checkpoint()
@@ -182,7 +195,7 @@ _BETWEEN = "interrupted before its next attempt"
 
 
 def _batch_results(
-    actions: list[Action], returned: object, elapsed: float, attempts: int
+    actions: Sequence[Action], returned: object, elapsed: float, attempts: int
 ) -> list[Result] | _Ended:
     """Per-action results of a batch call that returned ``returned``.
 
@@ -231,7 +244,9 @@ class _Unit:
 
     __slots__ = ("actions", "batched", "method")
 
-    def __init__(self, method: Callable[..., Any], batched: bool, actions: list[Action]) -> None:
+    def __init__(
+        self, method: Callable[..., Any], batched: bool, actions: Sequence[Action]
+    ) -> None:
         self.method = method
         self.batched = batched
         self.actions = actions
@@ -277,11 +292,12 @@ class _Execution:
         for phase in phases(plan):
             if self.stopped:
                 break
-            first = phase[0].actions[0]
-            direction = "removals" if first.kind in (Kind.REMOVE, Kind.OLD) else "changes"
+            first = phase[0].actions  # a run's first action not made for this
+            kind = first.kind if isinstance(first, NewActions) else first[0].kind
+            direction = "removals" if kind in (Kind.REMOVE, Kind.OLD) else "changes"
             logger.info(
                 "phase: %s %s, %d actions",
-                first.subbranch,
+                first.subbranch if isinstance(first, NewActions) else first[0].subbranch,
                 direction,
                 sum(len(step.actions) for step in phase),
             )
@@ -304,14 +320,20 @@ class _Execution:
         failed = self.failed
         template = self.template
 
-        def batched(method: Method, size: int, actions: list[Action]) -> None:
-            """Add ``actions`` (one message) to the open batch, then to new ones."""
-            message = actions[0].message
+        def batched(method: Method, size: int, actions: Sequence[Action]) -> None:
+            """Add ``actions`` (one message) to the open batch, then to new ones.
+
+            A :class:`NewActions` stays one (sliced) for a ``@batch(lazy=True)``
+            method; any other method gets lists.
+            """
+            if not isinstance(actions, list) and not is_lazy(method):
+                actions = list(actions)
+            message = message_of(actions)
             unit = batches.get(message)
             start = 0
             if unit is not None and len(unit.actions) < size:
                 start = size - len(unit.actions)
-                unit.actions += actions[:start]
+                unit.actions = joined(unit.actions, actions[:start])
             for at in range(start, len(actions), size):
                 unit = batches[message] = _Unit(method, True, actions[at : at + size])
                 units.append(unit)
@@ -440,7 +462,8 @@ class _Execution:
         started = time.perf_counter()
         attempt = 0
         error: Exception | None = None
-        first = unit.actions[0]
+        if not unit.batched:
+            first = unit.actions[0]
         backoff = Backoff(self.policy, self.settings.random, self.throttling)
 
         def results(outcome: Outcome, reason: str | None = None) -> _Ended:
@@ -477,6 +500,7 @@ class _Execution:
                     return [outcome_of(first, returned, elapsed, attempt)]
                 return _batch_results(unit.actions, returned, elapsed, attempt)
             verdict = self._classify(error)
+            first = unit.actions[0]
             if attempt > 1 and first.kind is Kind.NEW and self._exists(first, error):
                 return results(
                     Outcome.SUCCEEDED, "already existed (an earlier attempt reached the server)"

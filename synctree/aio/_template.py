@@ -38,6 +38,12 @@ class AsyncTemplate(BaseTemplate["AsyncRun"]):
     line draws its progress bars and writes its run log from these events.
     The ``synctree`` logger (stdlib ``logging``) records each run phase at
     INFO and each failed action at WARNING.
+
+    A batch method marked ``@batch(size, lazy=True)`` may be given a
+    :class:`~synctree.NewActions` for a run of new objects: a sequence whose
+    actions are made only when read, and whose ``cells()`` gives the source
+    rows as stored, so that a bulk write makes no object per row (what
+    ``SQLTemplate.new`` does).  The event's ``plan`` is such a sequence too.
     """
 
     #: Actions in flight at once.

@@ -636,3 +636,55 @@ class TestOneRunAtATime:
         assert invoke("run", str(project / "sync.toml"), "--dry-run")[0] == 0
         _, err = first.communicate(timeout=60)
         assert first.returncode == 0, err
+
+
+class TestTheExecutable:
+    """The ``synctree`` executable ends its process at once (no teardown) but loses nothing."""
+
+    def run(self, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        path = f"{project}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+        return subprocess.run(
+            [sys.executable, "-m", "synctree", *args],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": path},
+        )  # fmt: skip
+
+    def test_output_atexit_handlers_and_log_survive(self, project: Path) -> None:
+        """Piped output is whole, atexit handlers run, the run log is complete, exit 0;
+        the objects it made are never freed one by one (no teardown)."""
+        rows = [(str(i), f"N{i}", 7) for i in range(300)]
+        write_csv(project, rows)
+        (project / "jsonstore.py").write_text(
+            STORE
+            + "\nimport atexit\n"
+            + "atexit.register(lambda: pathlib.Path(__file__).with_name('bye').write_text('x'))\n"
+            + "class Torn:\n"
+            + "    def __del__(self):\n"
+            + "        pathlib.Path(__file__).with_name('torn').write_text('x')\n"
+            + "TORN = Torn()\n"
+        )
+        log = project / "run.jsonl"
+        result = self.run(project, "run", "--json", str(project / "sync.toml"), "--log", str(log))
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["totals"] == {"succeeded": 300}
+        assert (project / "bye").read_text() == "x"
+        assert not (project / "torn").exists()  # the process was not torn down
+        assert len(action_lines(log)) == 300
+        assert json.loads(log.read_text().splitlines()[-1])["type"] == "end"
+
+    def test_exit_codes(self, project: Path) -> None:
+        """A failed action exits 1, a missing config 2, as when run in-process."""
+        write_config(project, template_extra='fail = ["2"]')
+        result = self.run(project, "run", str(project / "sync.toml"))
+        assert result.returncode == 1, result.stderr
+        assert "rejected by the store" in result.stdout + result.stderr
+        result = self.run(project, "plan", str(project / "nope.toml"))
+        assert result.returncode == 2 and "not found" in result.stderr
+
+    def test_help_and_version(self, project: Path) -> None:
+        """``--help`` and ``--version`` print in full and exit 0."""
+        result = self.run(project, "--version")
+        assert result.returncode == 0 and ", version " in result.stdout
+        result = self.run(project, "--help")
+        assert result.returncode == 0 and "Exit codes:" in result.stdout
+        assert result.stdout.endswith("\n")

@@ -552,6 +552,17 @@ class TestSystems:
         code, out = invoke("plan", str(project / "sync.toml"), "--json")
         assert code == 0 and json.loads(out)["actions"] == []
 
+    def test_a_run_of_new_rows_logged(self, project: Path) -> None:
+        """New rows written in bulk: the run log's header counts them, a line per action."""
+        (project / "sync.toml").write_text(SYSTEMS)
+        log = project / "run.jsonl"
+        code, out = invoke("run", str(project / "sync.toml"), "--log", str(log))
+        assert code == 0, out
+        header, *actions, end = lines_of(log)
+        assert header["planned"] == 3 and header["counts"] == {"students": {"new": 3}}
+        assert sorted(a["idnumber"] for a in actions) == ["1", "2", "3"]
+        assert end["counts"] == {"students": {"succeeded": 3}}
+
     def test_one_table_for_an_api_and_its_credentials(
         self, scim_server: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -21,6 +21,7 @@ PUBLIC = [
     "Kind",
     "Leaf",
     "Missing",
+    "NewActions",
     "NotAwaitedError",
     "Outcome",
     "ReaderError",

@@ -18,11 +18,20 @@ import datetime as dt
 import decimal
 import itertools
 import operator
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from synctree import Action, ConfigError, Missing, compared_values, derived_names
-from synctree._util.members import encode_members
+from synctree import (
+    Action,
+    ConfigError,
+    Leaf,
+    Missing,
+    NewActions,
+    compared_values,
+    derived_names,
+)
+from synctree._util.members import decode_text, encode_members
 
 from ._tables import KEY, Statement, Target, getter
 from ._writes import Rows
@@ -37,22 +46,27 @@ _PLAIN = frozenset(
 
 _source = operator.attrgetter("source")
 _dict = operator.attrgetter("__dict__")
+#: Whitespace, which decoding strips from members (``str.strip``'s, in C).
+_SPACE = re.compile(r"\s")
+_NONE = type(None)
 
 
 class _Plan:
     """How to bind the new objects of one shape: a getter over the leaf's ``__dict__``."""
 
-    __slots__ = ("fixups", "get", "reads", "statement")
+    __slots__ = ("fixups", "get", "reads", "sources", "statement")
 
     def __init__(
         self,
         statement: Statement,
-        get: Callable[[Mapping[str, Any]], tuple[Any, ...]],
+        sources: list[str],
         reads: frozenset[str],
         fixups: tuple[tuple[int, Callable[[Any], Any]], ...],
     ) -> None:
         self.statement = statement
-        self.get = get
+        #: The attribute each statement parameter is read from, in order.
+        self.sources = sources
+        self.get = getter(sources)
         #: The names ``get`` reads out of the ``__dict__``.
         self.reads = reads
         #: ``(position, function)`` applied in order: key conversion, bind processors.
@@ -95,10 +109,116 @@ class Binder:
         self._separator = separator
         self._path = path
 
-    def new(self, target: Target, actions: list[Action], outcomes: list[object]) -> list[Rows]:
-        """The rows of new objects: column-wise if alike, else one by one."""
-        rows = self.alike(target, actions)
-        return [rows] if rows is not None else self.new_rows(target, actions, outcomes)
+    def new(self, target: Target, actions: Sequence[Action], outcomes: list[object]) -> list[Rows]:
+        """The rows of new objects: from the stored rows of a :class:`NewActions` if it
+        can, else column-wise if alike, else one by one."""
+        if isinstance(actions, NewActions):
+            rows = self.stored(target, actions)
+            if rows is not None:
+                return [rows]
+            actions = list(actions)  # made now: every row gets its own outcome
+        rows = self.alike(target, list(actions))
+        return [rows] if rows is not None else self.new_rows(target, list(actions), outcomes)
+
+    def stored(self, target: Target, actions: NewActions) -> Rows | None:
+        """A run of new objects bound from their source rows as stored (no leaf, no row
+        dict per object); None: bind them the other ways.
+
+        The same parameters as :meth:`alike` gives for the leaves: a set column's
+        text is decoded and encoded again (members stripped, empty ones dropped,
+        sorted) in bulk when its texts need no stripping (no whitespace, no empty
+        member) and use the template's separator; cell by cell otherwise.
+        """
+        try:
+            cells = actions.cells()
+            if cells is None:
+                return None
+            names, rows, encodings = cells
+            plan = self._plan(target, Leaf, names)
+            if plan is None or not rows:
+                return None
+            place = {name: index for index, name in enumerate(names)}
+            positions = [place[name] for name in plan.sources]
+            # Only the columns that need it are changed, a column at a time, read
+            # straight out of the rows; a batch needing no change gets one tuple a row.
+            changes: list[tuple[int, Callable[[Any], Any] | tuple[type, str] | None]] = []
+            for position, name in enumerate(plan.sources):
+                encoding = encodings.get(name)
+                if encoding is not None or not _PLAIN.issuperset(
+                    set(map(type, map(operator.itemgetter(positions[position]), rows)))
+                ):
+                    changes.append((position, encoding))
+            changes += plan.fixups
+            if not changes:
+                if len(positions) == 1:
+                    only = positions[0]
+                    params: list[Any] = [(row[only],) for row in rows]
+                else:
+                    params = list(map(operator.itemgetter(*positions), rows))
+            else:
+                columns: list[Any] = [list(map(operator.itemgetter(p), rows)) for p in positions]
+                for position, change in changes:
+                    column = columns[position]
+                    if callable(change):  # a fixup: key conversion, bind processor
+                        columns[position] = list(map(change, column))
+                    elif change is not None:
+                        columns[position] = self._members(column, change)
+                    else:
+                        columns[position] = list(
+                            map(encode_members, column, itertools.repeat(self._separator))
+                        )
+                params = list(zip(*columns, strict=True))
+        except Exception:
+            return None
+        return Rows(plan.statement, indexes=list(range(len(rows))), params=params)
+
+    def _members(self, column: Sequence[Any], encoding: tuple[type, str]) -> list[Any]:
+        """A set or list column's cells (text, None, or decoded already) as written."""
+        kind, separator = encoding
+        mine = self._separator
+        types = set(map(type, column))
+        if not ((kind is set or kind is frozenset) and separator == mine != "\0"):
+            return [self._member_cell(value, kind, separator) for value in column]
+        texts = list(column)
+        odd: list[int] = []  # cells decoded already (a leaf of their row was made)
+        if not types <= {str}:
+            odd = [
+                i for i, value in enumerate(texts) if value is not None and type(value) is not str
+            ]
+            for i, value in enumerate(texts):
+                if type(value) is not str:
+                    texts[i] = ""
+        joined = "\0".join(texts)
+        if (
+            _SPACE.search(joined)
+            or mine + mine in joined
+            or mine + "\0" in joined
+            or "\0" + mine in joined
+            or joined.startswith(mine)
+            or joined.endswith(mine)
+        ):  # a member to strip, or an empty one: decoded and encoded cell by cell
+            return [self._member_cell(value, kind, separator) for value in column]
+        # No member to strip, none empty: the members are the parts.
+        parts = map(str.split, texts, itertools.repeat(mine))
+        out = list(map(mine.join, map(sorted, map(set, parts))))
+        for i in odd:
+            out[i] = encode_members(column[i], mine)
+        return out
+
+    def _member_cell(self, value: Any, kind: type, separator: str) -> Any:
+        """One cell of a set or list column as written: its text decoded, then encoded."""
+        if value is None or type(value) is str:
+            value = decode_text(value, kind, separator)
+        return encode_members(value, self._separator)
+
+    def created_rows(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
+        """New objects' compared attributes (sets as text), to create a table from."""
+        cells = actions.cells() if isinstance(actions, NewActions) else None
+        if cells is None:
+            return [self.row(action) for action in actions if action.source is not None]
+        names, rows, _ = cells
+        kept = [(i, n) for i, n in enumerate(names) if n[0] != "_" and n != "idnumber"]
+        return [{name: row[i] for i, name in kept} for row in rows]
 
     def alike(self, target: Target, actions: list[Action]) -> Rows | None:
         """A batch of alike new objects, bound column-wise; None: bind it row by row.
@@ -285,7 +405,7 @@ class Binder:
             else:
                 sources.append(name)
         fixups += statement.processors
-        return _Plan(statement, getter(sources), frozenset(sources), tuple(fixups))
+        return _Plan(statement, sources, frozenset(sources), tuple(fixups))
 
     def _insert_params(self, target: Target, action: Action) -> tuple[Statement, Any]:
         """The statement and parameters of one new object, the general way."""

@@ -8,12 +8,13 @@ or creates the tables, :mod:`._keys` checks the keys round-trip, and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 import anyio
 
-from synctree import Action, Report, Skip
+from synctree import Action, NewActions, Report, Skip
 from synctree.aio import AsyncTemplate, Verdict, batch, idempotent
 
 from ._binding import Binder
@@ -163,14 +164,14 @@ class SQLTemplate(AsyncTemplate):
             return
         try:
             for name in diff.left.subbranches:
-                keys = set(diff.left[name].keys()).union(diff.right[name].keys())
-                if keys:
-                    await self._check_keys(name, keys)
+                left, right = diff.left[name], diff.right[name]
+                if len(left) or len(right):  # every key, read only if the column needs it
+                    await self._check_keys(name, itertools.chain(left.keys(), right.keys()))
         except BaseException:
             await self._db.dispose()  # after_all is not called when before_all fails
             raise
 
-    async def _check_keys(self, subbranch: str, keys: set[str]) -> None:
+    async def _check_keys(self, subbranch: str, keys: Iterable[str]) -> None:
         """Raise :class:`RoundTripError` if the subbranch's key column would change a key."""
         await self._db.transaction(
             check_keys,
@@ -192,11 +193,12 @@ class SQLTemplate(AsyncTemplate):
 
     # -- the generic methods --------------------------------------------------------------
 
-    @batch(size="batch_size")
+    @batch(size="batch_size", lazy=True)
     @idempotent
-    async def new(self, actions: list[Action]) -> list[object]:
-        """INSERT (or upsert) the source objects."""
-        target = await self._target(actions[0].subbranch, actions)
+    async def new(self, actions: Sequence[Action]) -> list[object]:
+        """INSERT (or upsert) the source objects (a run's straight from its stored rows)."""
+        subbranch = actions.subbranch if isinstance(actions, NewActions) else actions[0].subbranch
+        target = await self._target(subbranch, actions)
         outcomes: list[object] = [None] * len(actions)
         work = self._binder.new(target, actions, outcomes)
         await execute(self._db, target, work, outcomes)
@@ -285,7 +287,7 @@ class SQLTemplate(AsyncTemplate):
         binder = self._binder
 
         def rows() -> list[dict[str, Any]]:
-            return [binder.row(action) for action in new if action.source is not None]
+            return binder.created_rows(new)
 
         return await open_target(
             self._db,
