@@ -124,10 +124,11 @@ class Binder:
         """A run of new objects bound from their source rows as stored (no leaf, no row
         dict per object); None: bind them the other ways.
 
-        The same parameters as :meth:`alike` gives for the leaves: a set column's
-        text is decoded and encoded again (members stripped, empty ones dropped,
-        sorted) in bulk when its texts need no stripping (no whitespace, no empty
-        member) and use the template's separator; cell by cell otherwise.
+        The same values as :meth:`alike` gives for the leaves: a set column's text
+        is written as it is when it reads back as the same set (no member to
+        strip, none empty, the template's separator), which costs nothing and
+        makes the next run's texts equal; other cells are decoded and encoded
+        (members stripped, empty ones dropped, sorted), one by one.
         """
         try:
             cells = actions.cells()
@@ -198,9 +199,10 @@ class Binder:
             or joined.endswith(mine)
         ):  # a member to strip, or an empty one: decoded and encoded cell by cell
             return [self._member_cell(value, kind, separator) for value in column]
-        # No member to strip, none empty: the members are the parts.
-        parts = map(str.split, texts, itertools.repeat(mine))
-        out = list(map(mine.join, map(sorted, map(set, parts))))
+        # No member to strip, none empty: each text already reads back as its set, so
+        # it is written as it is (in the source's order, not sorted).  Then the next
+        # run's diff finds the two texts equal, and needs to split neither.
+        out = texts
         for i in odd:
             out[i] = encode_members(column[i], mine)
         return out
