@@ -142,20 +142,32 @@ def _forward(
     decoded = fast and bool(lenc or renc)
     # Rows packed into texts compare as texts only under one packing; else, or
     # when a derived attribute needs the values, both sides become tuples.
-    packed = as_text and lsub._packing is not None and lsub._packing == rsub._packing
-    if not packed:
+    # A side of tuple rows may be packed as the other side's texts (a CSV export
+    # against the table it was synced into): then the texts are compared too.
+    lpack, rpack = lsub._packing, rsub._packing
+    packed = as_text and lpack is not None and lpack == rpack
+    ltexts = rtexts = None
+    if as_text and not packed:
+        if lpack is not None and rpack is None:
+            rtexts = rsub._packed_as(lpack)
+        elif rpack is not None and lpack is None:
+            ltexts = lsub._packed_as(rpack)
+    texts = packed or ltexts is not None or rtexts is not None
+    if not texts:
         lsub._unpack_all()
         rsub._unpack_all()
     lcols, rcols = lsub._columns, rsub._columns
     pairs: Iterable[tuple[str, Any]] = left.items()
-    if as_text and (lcols is None or rcols is None or lcols == rcols):
+    if texts:  # the pairs whose texts differ (or with no right row), unpacked in bulk
+        lvalues: Iterable[Any] = left.values() if ltexts is None else map(ltexts.get, left)
+        rvalues = map(right.get if rtexts is None else rtexts.get, left)
+        keys = [key for key, _ in compress(pairs, map(ne, lvalues, rvalues))]
+        lsub._unpack(keys)
+        rsub._unpack(filter(right.__contains__, keys))
+        pairs = zip(keys, map(left.__getitem__, keys), strict=True)
+    elif as_text and (lcols is None or rcols is None or lcols == rcols):
         # only the keys whose rows differ (or are missing on the right)
         pairs = compress(pairs, map(ne, left.values(), map(right.get, left)))
-        if packed:  # the pairs whose texts differ, unpacked in bulk
-            keys = [key for key, _ in pairs]
-            lsub._unpack(keys)
-            rsub._unpack(filter(right.__contains__, keys))
-            pairs = zip(keys, map(left.__getitem__, keys), strict=True)
     # Two tuples of the same columns are compared cell by cell, as they are.
     encodings = tuple(map(lenc.get, lcols)) if as_text and lcols and lcols == rcols else None
     same_cells = cells_comparer(encodings) if encodings is not None else None

@@ -49,6 +49,11 @@ class Packing(Protocol):
         """The rows of ``texts``: tuples of cells under :attr:`columns`."""
         ...
 
+    # A packing may also have ``pack_rows(columns, rows) -> list[str | None] | None``:
+    # another reader's tuple rows (under ``columns``) as texts of this packing, None
+    # for a row (or all) it cannot pack exactly.  Then rows read elsewhere (a table
+    # synced from a CSV export) are compared with the export's lines as texts too.
+
 
 class Subbranch:
     """The leaves of one kind on one branch: a read-only mapping ``idnumber -> Leaf``.
@@ -227,6 +232,20 @@ class Subbranch:
             keys, stored = list(compress(keys, texts)), list(compress(stored, texts))
         if keys:
             rows.update(zip(keys, packing.unpack(stored), strict=True))
+
+    def _packed_as(self, packing: Packing) -> dict[str, str | None] | None:
+        """``key -> text``: this side's tuple rows as ``packing`` would pack them, if it
+        can (an optional ``pack_rows(columns, rows)``; None where a row's text would
+        not be exact), or None.  Equal to the other side's text, a row is the same.
+        """
+        pack_rows = getattr(packing, "pack_rows", None)
+        rows, columns = self._rows, self._columns
+        if pack_rows is None or columns is None or not rows or self._packing is not None:
+            return None
+        if set(map(type, rows.values())) != {tuple}:
+            return None
+        texts = pack_rows(columns, rows.values())
+        return None if texts is None else dict(zip(rows, texts, strict=True))
 
     def _unpack_all(self) -> None:
         """Unpack every row still kept as text (found in C)."""

@@ -43,7 +43,7 @@ from typing import Any
 
 from synctree import InputError
 
-from ._columns import Columns, Plan
+from ._columns import KEY, Columns, Plan
 
 __all__ = ["NEED", "LinePacking", "Lines", "Packed", "Parser"]
 
@@ -130,6 +130,9 @@ class LinePacking:
     dialect: Any = field(compare=False, repr=False)
     build: Callable[[Iterable[list[str]]], list[tuple[Any, ...]]] = field(compare=False, repr=False)
     unquote: bool = field(compare=False)
+    #: The name of each field of a line, in the file's order; None if a field is
+    #: not a cell of the row (a column left out), so rows cannot be packed back.
+    fields: tuple[str, ...] | None = field(compare=False, default=None)
 
     @classmethod
     def of(cls, plan: Plan, dialect: Any) -> LinePacking | None:
@@ -149,6 +152,8 @@ class LinePacking:
         )
         shape = tuple((a.index, a.name, a.conversion and a.conversion.encoding) for a in plan.attrs)
         signature = (options, tuple(plan.labels), plan.keys[0], shape, plan.unquote)
+        names = {a.index: a.name for a in plan.attrs} | {plan.keys[0]: KEY}
+        fields = tuple(names[i] for i in range(plan.width)) if len(names) == plan.width else None
         return cls(
             signature,
             plan.names,
@@ -157,13 +162,40 @@ class LinePacking:
             dialect,
             plan.build_tuples,
             plan.unquote,
+            fields,
         )
+
+    def pack_rows(
+        self, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]
+    ) -> list[str | None] | None:
+        """The lines of ``rows`` (tuples under ``columns``, from another reader) where
+        that is exact, in C: None for a row that holds a quote character; None for
+        all if a cell is not a string or a field of the file has no column.
+
+        A line made so that equals a line of this packing is the same row: a cell
+        holding the delimiter, a line break or the escape character makes a line no
+        packed line can equal, and one holding a quote is left out (a quoted line
+        parses otherwise).
+        """
+        if self.fields is None or self.unquote:
+            return None
+        try:
+            pick = itemgetter(*map(columns.index, self.fields))
+            texts: list[str | None] = list(map(self.delimiter.join, map(pick, rows)))
+        except (ValueError, TypeError):  # a field no column holds; a cell not a string
+            return None
+        quote = self.dialect.quotechar
+        if quote and self.dialect.quoting != csv.QUOTE_NONE:
+            quoted = list(map(str.__contains__, texts, repeat(quote)))  # type: ignore[arg-type]
+            for at in itertools.compress(range(len(texts)), quoted):
+                texts[at] = None
+        return texts
 
     def unpack(self, texts: Iterable[str]) -> list[tuple[Any, ...]]:
         """The tuples of packed lines."""
         return self.build(csv.reader(texts, self.dialect))
 
-    def pack(self, text: str, width: int) -> tuple[list[str], list[str]] | None:
+    def split(self, text: str, width: int) -> tuple[list[str], list[str]] | None:
         """``(keys, lines)`` of a block of complete lines, or None if it cannot be packed.
 
         Every check is a pass in C.  The block holds no line break that CSV does
@@ -325,7 +357,7 @@ class Parser:
                 if not block:
                     continue
             assert marker is not None
-            if packing is not None and (got := packing.pack(block, plan.width)) is not None:
+            if packing is not None and (got := packing.split(block, plan.width)) is not None:
                 keys, texts = got
                 rows += len(texts)
                 yield Packed(keys, texts, packing), Lines(line), plan.names

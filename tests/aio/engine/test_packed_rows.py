@@ -353,3 +353,92 @@ async def test_property_lines_are_plain(
     right = [[str(i), b_name, b] for i, (_, b, _, b_name) in enumerate(pairs)]
     tree = await csv_tree(tmp_path, left, right, chunk_size=chunk)
     assert actions(tree) == actions(plain_tree(left, right))
+
+
+class Tuples:
+    """Another reader's rows, as tuples (what ``SQLReader`` gives)."""
+
+    def __init__(self, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        self.columns, self.rows = columns, rows
+
+    def batches(self) -> AsyncIterator[Batch]:
+        raise AssertionError("tables() should be used")
+
+    async def tables(self) -> AsyncIterator[Table]:
+        yield Table(self.columns, list(self.rows), encoded={"classes": (set, ";")})
+
+
+class TestLinesAgainstTuples:
+    """A CSV export against the tuples of the table it was synced into."""
+
+    async def tree(
+        self, tmp_path: Path, rows: list[list[str]], other: Tuples, *, csv_left: bool = True
+    ) -> SyncTree:
+        tree = SyncTree(["source", "destination"], ["enrollments"])
+        reader = CSVReader(write(tmp_path / "e.csv", rows), key="id", types={"classes": set})
+        sides = {"source": reader, "destination": other}
+        if not csv_left:
+            sides = {"source": other, "destination": reader}
+        await tree.load(**{side: {"enrollments": r} for side, r in sides.items()})
+        return tree
+
+    async def test_equal_rows_are_never_unpacked(self, tmp_path: Path) -> None:
+        """Rows equal to their line (columns in another order) need no parsing at all."""
+        columns = ("idnumber", "classes", "name")
+        other = Tuples(columns, [(r[0], r[2], r[1]) for r in LEFT])
+        for csv_left in (True, False):
+            tree = await self.tree(tmp_path, LEFT, other, csv_left=csv_left)
+            assert list(tree.source > tree.destination) == []
+            side = tree.source if csv_left else tree.destination
+            assert stored_forms_of(side.enrollments) == {"str"}
+
+    async def test_differences_are_found(self, tmp_path: Path) -> None:
+        """Unequal texts are compared as values: the plain-sets diff."""
+        other = Tuples(("idnumber", "name", "classes"), [tuple(r) for r in RIGHT])
+        tree = await self.tree(tmp_path, LEFT, other)
+        assert actions(tree) == actions(plain_tree(LEFT, RIGHT))
+        assert type(tree.source.enrollments._rows["3"]) is str  # equal: still its line
+
+    async def test_quotes_in_cells(self, tmp_path: Path) -> None:
+        """A cell holding a quote is compared as a value, never as a line: the line
+        '2,"x",B' has the name x, and a cell '"x"' joined as a line would look like it."""
+        path = tmp_path / "q.csv"
+        path.write_text('id,name,classes\n1,"Ann",A\n2,"x",B\n')
+        other = Tuples(("idnumber", "name", "classes"), [("1", "Ann", "A"), ("2", '"x"', "B")])
+        tree = SyncTree(["source", "destination"], ["enrollments"])
+        await tree.load(
+            source={"enrollments": CSVReader(path, key="id", types={"classes": set})},
+            destination={"enrollments": other},
+        )
+        assert stored_forms_of(tree.source.enrollments) == {"str"}
+        assert [(a.idnumber, a.value, a.old_value) for a in tree.source > tree.destination] == [
+            ("2", "x", '"x"')
+        ]
+
+    async def test_cells_not_text(self, tmp_path: Path) -> None:
+        """Another reader's cells that are not strings: the rows are compared as values."""
+        rows = [["1", "7", "A"]]
+        other = Tuples(("idnumber", "name", "classes"), [("1", 7, "A")])
+        tree = await self.tree(tmp_path, rows, other)
+        assert [a.message for a in tree.source > tree.destination] == ["error_enrollments_name"]
+
+    async def test_a_column_left_out(self, tmp_path: Path) -> None:
+        """A file whose columns are not all read cannot be packed back: values compared."""
+        path = write(tmp_path / "c.csv", [["1", "Ann", "A"], ["2", "Bob", "B"]])
+        tree = SyncTree(["source", "destination"], ["enrollments"])
+        await tree.load(
+            source={
+                "enrollments": CSVReader(
+                    path, key="id", columns=["classes"], types={"classes": set}
+                )
+            },
+            destination={"enrollments": Tuples(("idnumber", "classes"), [("1", "A"), ("2", "C")])},
+        )
+        assert [(a.idnumber, a.message) for a in tree.source > tree.destination] == [
+            ("2", "add_enrollments_classes"),
+            ("2", "remove_enrollments_classes"),
+        ]
+
+
+def stored_forms_of(subbranch: Any) -> set[str]:
+    return {type(row).__name__ for row in subbranch._rows.values()}
