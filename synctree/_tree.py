@@ -242,9 +242,7 @@ class Subbranch:
         rows, columns = self._rows, self._columns
         if pack_rows is None or columns is None or not rows or self._packing is not None:
             return None
-        if set(map(type, rows.values())) != {tuple}:
-            return None
-        texts = pack_rows(columns, rows.values())
+        texts = pack_rows(columns, rows.values())  # (None if a row is a dict)
         return None if texts is None else dict(zip(rows, texts, strict=True))
 
     def _unpack_all(self) -> None:

@@ -182,7 +182,7 @@ class LinePacking:
         try:
             pick = itemgetter(*map(columns.index, self.fields))
             texts: list[str | None] = list(map(self.delimiter.join, map(pick, rows)))
-        except (ValueError, TypeError):  # a field no column holds; a cell not a string
+        except (ValueError, TypeError, KeyError):  # no such column; not a string; a dict
             return None
         quote = self.dialect.quotechar
         if quote and self.dialect.quoting != csv.QUOTE_NONE:
@@ -192,7 +192,9 @@ class LinePacking:
         return texts
 
     def unpack(self, texts: Iterable[str]) -> list[tuple[Any, ...]]:
-        """The tuples of packed lines."""
+        """The tuples of packed lines (in C when the row's cells are the line's fields)."""
+        if self.fields == self.columns and not self.unquote:
+            return list(map(tuple, csv.reader(texts, self.dialect)))
         return self.build(csv.reader(texts, self.dialect))
 
     def split(self, text: str, width: int) -> tuple[list[str], list[str]] | None:
