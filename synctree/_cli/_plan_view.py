@@ -17,6 +17,7 @@ and the ``--json`` output say the same.
 from __future__ import annotations
 
 import datetime
+import functools
 import string
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -91,15 +92,15 @@ def render_value(value: Any) -> str:
 class _Attributes:
     """A leaf's attributes by name, as ``leaf.to_dict()`` has them, without copying them all."""
 
-    __slots__ = ("_derived", "_leaf", "_stored")
+    __slots__ = ("_leaf", "_stored", "derived")
 
     def __init__(self, leaf: Leaf) -> None:
         self._leaf = leaf
         self._stored = leaf.__dict__
-        self._derived = derived_names(type(leaf))
+        self.derived = derived_names(type(leaf))
 
     def get(self, name: str) -> Any:
-        if name in self._derived:
+        if name in self.derived:
             value = attribute_of(self._leaf, name)
             return "<error>" if isinstance(value, Missing) else value
         if name[:1] == "_" or name == "idnumber":
@@ -124,11 +125,18 @@ def _display_of(action: Action, display: str | None) -> str | None:
                 return None
         value = attrs.get(display)
         return None if value in (None, "") else render_value(value)
-    for names in _NAME_GUESSES:
+    for names in _guesses(tuple(leaf.__dict__), attrs.derived):
         parts = [attrs.get(name) for name in names]
         if all(isinstance(v, str) and v for v in parts):
             return " ".join(v for v in parts if isinstance(v, str))
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _guesses(stored: tuple[str, ...], derived: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The name guesses a leaf with these attributes can answer (the others give None)."""
+    names = {*stored, *derived}
+    return [guess for guess in _NAME_GUESSES if names.issuperset(guess)]
 
 
 def plan_lines(
