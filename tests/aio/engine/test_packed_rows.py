@@ -14,38 +14,9 @@ from hypothesis import strategies as st
 
 from synctree import Leaf, ReaderError, SyncTree
 from synctree.aio import Batch, CSVReader, PackedTable, Table
+from tests.aio.engine.test_compact_rows import HEADER, actions, cells, plain_tree, write
 
 pytestmark = pytest.mark.anyio
-
-HEADER = ["id", "name", "classes"]
-
-
-def write(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def members(cell: str) -> set[str]:
-    return {part.strip() for part in cell.split(";") if part.strip()}
-
-
-def plain_tree(left: list[list[str]], right: list[list[str]]) -> SyncTree:
-    """The same data as real sets, added one row at a time."""
-    tree = SyncTree(["source", "destination"], ["enrollments"])
-    for branch, rows in (("source", left), ("destination", right)):
-        for key, name, cell in rows:
-            tree.new(branch, "enrollments", key, name=name, classes=members(cell))
-    return tree
-
-
-def actions(tree: SyncTree) -> list[tuple[Any, ...]]:
-    return [
-        (a.idnumber, a.message, a.attribute, a.value, a.old_value)
-        for a in tree.source > tree.destination
-    ]
 
 
 async def csv_tree(
@@ -178,21 +149,6 @@ class TestPackedRows:
         diff = tree.source > tree.destination
         got = [(a.idnumber, a.attribute, a.value, a.old_value) for a in diff]
         assert got == [("2", "a", "p", "q"), ("2", "b", "q", "r")]
-
-    async def test_lines_against_dicts(self, tmp_path: Path) -> None:
-        """Lines compare with another reader's rows of real sets."""
-        tree = SyncTree(["source", "destination"], ["enrollments"])
-
-        async def dicts() -> AsyncIterator[dict[str, Any]]:
-            for key, name, cell in RIGHT:
-                yield {"idnumber": key, "name": name, "classes": members(cell)}
-
-        path = write(tmp_path / "l.csv", LEFT)
-        await tree.load(
-            source={"enrollments": CSVReader(path, key="id", types={"classes": set})},
-            destination={"enrollments": dicts()},
-        )
-        assert actions(tree) == actions(plain_tree(LEFT, RIGHT))
 
     async def test_derived_attributes_see_values(self, tmp_path: Path) -> None:
         """A model deriving an attribute compares the derived values, not the lines."""
@@ -332,11 +288,6 @@ class TestCustomPacking:
             await tree.load(source={"students": Broken()})
 
 
-cells = st.lists(st.sampled_from(["A", "B", "C", "Dee"]), max_size=4).flatmap(
-    lambda chosen: st.tuples(
-        st.permutations(chosen), st.sampled_from([";", " ; ", "; ", ";;"]), st.booleans()
-    ).map(lambda t: t[1].join(t[0]) + (";" if t[2] else ""))
-)
 names = st.sampled_from(["x", "y", "x,y", 'q"u', " x", "two\nlines", "cr\r\nlf"])
 
 
